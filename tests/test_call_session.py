@@ -1,0 +1,212 @@
+"""The call state machine, driven frame by frame with a fake clock (no sockets, no sleeps).
+
+Caller audio is real G.711 (a tone encoded by the real codec); the VAD is a plain energy
+detector so each test controls exactly which frames are speech - the real VADs are tested
+on real speech in test_audio_vad.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicectl.agent.base import AgentReply
+from voicectl.audio.g711 import ulaw_encode
+from voicectl.booking.phone import normalize_phone
+from voicectl.call.actions import RunTurn, SendClear, SendMark, SendMedia
+from voicectl.call.session import CallSession, CallState
+from voicectl.clock import FakeClock
+from voicectl.config import Settings
+from voicectl.speech.stt.script import ScriptSTTStream
+
+
+class EnergyVAD:
+    name = "energy"
+    release_ms = 0
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        return float(np.abs(frame.astype(np.int32)).mean()) > 500
+
+    def reset(self) -> None:
+        pass
+
+
+TONE = ulaw_encode((np.sin(np.arange(160) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16))
+QUIET = b"\xff" * 160
+
+
+class Call:
+    """A session plus a fake Twilio: a stream clock and a log of what was sent."""
+
+    def __init__(self, script: list[str] | None = None, **knobs: object) -> None:
+        self.clock = FakeClock(1000)
+        self.settings = Settings(**{"vad_hangover_ms": 160, "min_utt_sec": 0.2, **knobs})
+        self.lines: list[str] = []
+        self.session = CallSession(
+            clock=self.clock,
+            settings=self.settings,
+            vad=EnergyVAD(),
+            open_stt=lambda cb: ScriptSTTStream(script or [], cb),
+            normalize_phone=normalize_phone,
+            call_sid="CA1",
+            stream_sid="MZ1",
+            business_id="demo-spa",
+            log=lambda level, msg: self.lines.append(f"{level} {msg}"),
+        )
+        self.ts = 0
+        self.sent: list[object] = []
+        self.turns: list[RunTurn] = []
+
+    def handle(self, actions: list[object]) -> None:
+        for a in actions:
+            if isinstance(a, RunTurn):
+                self.turns.append(a)
+            else:
+                self.sent.append(a)
+
+    def frame(self, payload: bytes, n: int = 1, tick: bool = True) -> None:
+        for _ in range(n):
+            self.clock.advance(20)
+            self.handle(self.session.media(payload, self.ts))
+            self.ts += 20
+            if tick:
+                self.handle(self.session.tick())
+
+    def reply(self, index: int, text: str, seconds: float, **kw: object) -> None:
+        self.session.reply_text(index, AgentReply(text, **kw), {})
+        self.session.reply_audio(index, np.full(int(8000 * seconds), 3000, np.int16))
+        self.session.reply_done(index)
+
+    def media_sent(self) -> list[bytes]:
+        return [a.payload for a in self.sent if isinstance(a, SendMedia)]
+
+
+def test_greeting_is_paced_and_ends_with_a_mark() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    assert call.turns[0].turn.kind == "greeting"
+    call.reply(0, "שלום", seconds=1.0)
+    call.handle(call.session.tick())
+    # Never more than the playback lead (100 ms) + one frame ahead of real time.
+    assert len(call.media_sent()) <= 6
+    call.frame(QUIET, 60)
+    frames = call.media_sent()
+    assert len(frames) == 50 and all(len(f) == 160 for f in frames)
+    assert SendMark("turn-0") in call.sent
+    assert call.sent.index(SendMark("turn-0")) == len(call.sent) - 1
+    assert call.session.state is CallState.SPEAKING  # sent is not heard
+    call.session.mark("turn-0")
+    assert call.session.state is CallState.LISTENING
+
+
+def test_utterance_becomes_a_turn_with_the_script_text_and_marks() -> None:
+    call = Call(script=["תקבע לי מחר ב-12"])
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.2)
+    call.frame(QUIET, 20)
+    call.session.mark("turn-0")
+    call.frame(TONE, 40)  # 800 ms of speech
+    assert len(call.turns) == 1
+    call.frame(QUIET, 10)  # 200 ms of silence > 160 ms hangover
+    assert [t.turn.kind for t in call.turns] == ["greeting", "speech"]
+    assert call.turns[1].turn.text == "תקבע לי מחר ב-12"
+    call.reply(1, "קבעתי", seconds=0.4)
+    call.frame(QUIET, 30)
+    marks = call.session.turn_marks(call.session.turns[1])
+    assert 150 <= marks["STT_FINAL_MS"] <= 200  # the hangover, on the stream clock
+    assert marks["STT_FIRST_PARTIAL_MS"] >= 200  # first partial after MIN_UTT voiced
+    assert marks["TURN_LATENCY_MS"] >= marks["STT_FINAL_MS"]
+    assert marks["TOTAL_MS"] >= marks["TURN_LATENCY_MS"]
+
+
+def test_short_noise_is_not_a_turn() -> None:
+    call = Call(script=["x"])
+    call.handle(call.session.begin())
+    call.frame(TONE, 5)  # 100 ms < MIN_UTT_SEC
+    call.frame(QUIET, 20)
+    assert [t.turn.kind for t in call.turns] == ["greeting"]
+
+
+def test_barge_in_sends_clear_and_drops_every_queued_frame() -> None:
+    call = Call(script=["רגע, בעצם"])
+    call.handle(call.session.begin())
+    call.reply(0, "ארוך", seconds=5.0)
+    call.frame(QUIET, 10)
+    before = len(call.media_sent())
+    call.frame(TONE, 8)  # 160 ms voiced > 120 ms barge-in threshold
+    assert SendClear() in call.sent
+    after_clear = call.sent[call.sent.index(SendClear()) + 1 :]
+    call.frame(TONE, 10)
+    assert not [a for a in after_clear if isinstance(a, SendMedia)]
+    assert len(call.media_sent()) < before + 12
+    assert call.session.turns[0].barged_in
+    assert any("barge-in" in line for line in call.lines)
+
+
+def test_no_barge_in_while_waiting_for_dtmf() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    call.reply(0, "הקלידו את המספר וסיימו בסולמית", seconds=3.0, wants_dtmf=True)
+    assert call.session.waiting_for_dtmf
+    call.frame(QUIET, 5)
+    call.frame(TONE, 20)
+    assert SendClear() not in call.sent
+
+
+@pytest.mark.parametrize(
+    ("keys", "kind", "number"),
+    [
+        ("0501234567#", "dtmf_phone", "+972501234567"),
+        ("0509*0501234567#", "dtmf_phone", "+972501234567"),  # * clears the buffer
+        ("1234#", "dtmf_invalid", None),
+    ],
+)
+def test_dtmf_capture(keys: str, kind: str, number: str | None) -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    call.reply(0, "הקלידו את המספר וסיימו בסולמית", seconds=0.5, wants_dtmf=True)
+    call.frame(QUIET, 40)
+    call.session.mark("turn-0")
+    assert call.session.state is CallState.WAITING_FOR_DTMF
+    for key in keys:
+        call.handle(call.session.dtmf(key))
+    assert call.turns[-1].turn.kind == kind
+    assert call.session.caller_number == number
+    if number:
+        assert f"INFO DTMF phone captured: {number}, waiting_for_dtmf=false" in call.lines
+        assert not call.session.waiting_for_dtmf
+    else:
+        assert not any("DTMF phone captured" in line for line in call.lines)
+
+
+def test_a_full_send_queue_is_counted_and_loses_no_audio() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    call.reply(0, "x", seconds=1.0)
+    for _ in range(20):
+        call.clock.advance(20)
+        call.handle(call.session.tick(room=0))
+    assert call.session.metrics["SEND_QUEUE_FULL"] > 0
+    assert not call.media_sent()
+    call.frame(QUIET, 60)
+    assert len(call.media_sent()) == 50  # nothing dropped: sent once room came back
+
+
+def test_goodbye_hangs_up_after_the_last_mark() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    call.reply(0, "להתראות", seconds=0.3, end_call=True)
+    call.frame(QUIET, 30)
+    actions = call.session.mark("turn-0")
+    assert [type(a).__name__ for a in actions] == ["Hangup"]
+    assert call.session.ended
+
+
+def test_silence_gets_a_nudge_turn() -> None:
+    call = Call(silence_timeout_ms=2000)
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.2)
+    call.frame(QUIET, 20)
+    call.session.mark("turn-0")
+    call.frame(QUIET, 110)
+    assert [t.turn.kind for t in call.turns] == ["greeting", "silence"]

@@ -1,0 +1,3 @@
+from voicectl.cli import main
+
+main()

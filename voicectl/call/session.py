@@ -1,0 +1,512 @@
+"""`CallSession`: one phone call as a sans-I/O state machine.
+
+Events in (all stamped by the injected clock): `begin`, `media`, `dtmf`, `mark`, `stop`,
+`tick` (every ~20 ms), and the reply pipeline's `reply_text` / `reply_audio` /
+`reply_done`. Actions out: `SendMedia`, `SendMark`, `SendClear`, `RunTurn`, `Hangup`
+(`voicectl.call.actions`). The session owns no socket and reads no wall clock, so the
+Twilio bridge, the simulator and tests drive the very same code.
+
+States (DESIGN.md): GREETING -> LISTENING <-> THINKING -> SPEAKING -> LISTENING |
+WAITING_FOR_DTMF -> ... -> ENDED. Rules it enforces:
+- barge-in (caller speech over bot audio) sends `clear` and drops every queued frame in the
+  same tick (DESIGN lessons: Pipecat #3077, Vocode #477); it is OFF while
+  `waiting_for_dtmf` (seed 000 item 2);
+- outbound audio is paced: 20 ms frames, never more than `playback_lead_ms` ahead of the
+  modelled playback position (seed 001 item 3, seed 002 E.1);
+- "played" is known only from echoed marks (DESIGN lessons: Pipecat #5662).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voicectl.agent.base import AgentReply, TurnInput
+from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechStart
+from voicectl.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES
+from voicectl.audio.g711 import ulaw_decode, ulaw_encode
+from voicectl.audio.vad import VAD
+from voicectl.call.actions import Action, Hangup, RunTurn, SendClear, SendMark, SendMedia
+from voicectl.call.dtmf import DtmfCollector
+from voicectl.call.marks import TurnTimes
+from voicectl.clock import Clock
+from voicectl.config import Settings
+from voicectl.logs import get_logger
+from voicectl.speech.stt.base import STTResult, STTStream
+
+_log = get_logger("call")
+
+MARK_PREFIX = "turn-"
+
+
+class CallState(enum.Enum):
+    """Where the call is (DESIGN.md: states of a call)."""
+
+    GREETING = "GREETING"
+    LISTENING = "LISTENING"
+    THINKING = "THINKING"
+    SPEAKING = "SPEAKING"
+    WAITING_FOR_DTMF = "WAITING_FOR_DTMF"
+    ENDED = "ENDED"
+
+
+@dataclass
+class Turn:
+    """One exchange: what started it, what the bot answered, and its timings."""
+
+    index: int
+    kind: str
+    user_text: str = ""
+    bot_text: str = ""
+    times: TurnTimes = field(default_factory=TurnTimes)
+    barged_in: bool = False
+    superseded: bool = False
+    wants_dtmf: bool = False
+    end_call: bool = False
+    tool_ms: dict[str, float] = field(default_factory=dict)
+    tools: list[str] = field(default_factory=list)
+    audio_done: bool = False
+
+
+def mark_name(turn_index: int) -> str:
+    """The mark sent after a turn's last frame: `turn-<index>`."""
+    return f"{MARK_PREFIX}{turn_index}"
+
+
+def turn_of_mark(name: str) -> int | None:
+    """Inverse of `mark_name`; None for marks this project did not send."""
+    if name.startswith(MARK_PREFIX) and name[len(MARK_PREFIX) :].isdigit():
+        return int(name[len(MARK_PREFIX) :])
+    return None
+
+
+class CallSession:
+    """The per-call state machine (see the module docstring).
+
+    Args:
+        clock: monotonic ms.
+        settings: knobs (hangover, min utterance, barge-in, pacing, timeouts).
+        vad: a fresh VAD for this call.
+        open_stt: called once with the result callback; returns this call's STT stream.
+        normalize_phone: DTMF digits -> E.164 or None.
+        call_sid, stream_sid, business_id: identity of the call.
+        caller_number: Twilio caller id in E.164, or None when withheld.
+        log: called as `log(level, message)` for every call log line (INFO and above).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        settings: Settings,
+        vad: VAD,
+        open_stt: Callable[[Callable[[STTResult], None]], STTStream],
+        normalize_phone: Callable[[str], str | None],
+        call_sid: str,
+        stream_sid: str,
+        business_id: str,
+        caller_number: str | None = None,
+        log: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.settings = settings
+        self.call_sid = call_sid
+        self.stream_sid = stream_sid
+        self.business_id = business_id
+        self.caller_number = caller_number
+        self.state = CallState.GREETING
+        self.waiting_for_dtmf = False
+        self.turns: list[Turn] = []
+        self.errors: list[str] = []
+        self.metrics: dict[str, float] = {"QUEUE_MAX_DEPTH": 0, "SEND_QUEUE_FULL": 0}
+        self._log_sink = log
+        self._endpointer = Endpointer(
+            vad, hangover_ms=settings.vad_hangover_ms, min_utt_ms=settings.min_utt_ms
+        )
+        self._stt_results: list[STTResult] = []
+        self._stt = open_stt(self._stt_results.append)
+        self._dtmf = DtmfCollector(normalize_phone)
+        # Outbound: (turn_index, frame bytes) or (turn_index, None) = that turn's mark.
+        self._outbox: deque[tuple[int, bytes | None]] = deque()
+        self._pcm_tail: dict[int, np.ndarray] = {}
+        self._buffer_end_ms = 0.0  # modelled end of playback of everything sent so far
+        self._pending_marks: set[str] = set()
+        self._thinking: int | None = None  # turn whose reply is being produced
+        self._utterance_start_clock: float | None = None
+        self._pending_utterance: tuple[float | None, float | None] = (None, None)
+        self._first_partial_at: float | None = None
+        self._last_frame_end_ts = 0
+        self._last_activity_ms = clock.now_ms()
+        self._silence_nudges = 0
+        self._barge_in_armed = True
+        self._hangup_after: int | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, level: str, message: str) -> None:
+        """Write one call log line (`level` is "INFO", "WARNING" or "ERROR")."""
+        if level == "ERROR":
+            self.errors.append(message)
+        _log.log(_LEVELS[level], "[%s] %s", self.call_sid, message)
+        if self._log_sink is not None:
+            self._log_sink(level, message)
+
+    @property
+    def bot_audible(self) -> bool:
+        """True while bot audio is queued, in flight, or not yet confirmed played."""
+        return bool(self._outbox) or bool(self._pending_marks)
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    def _turn(self, index: int) -> Turn | None:
+        return self.turns[index] if 0 <= index < len(self.turns) else None
+
+    def _new_turn(self, turn: TurnInput) -> list[Action]:
+        if self._thinking is not None:
+            old = self.turns[self._thinking]
+            old.superseded = True
+            self.log("INFO", f"turn {old.index} superseded by a newer caller turn")
+        t = Turn(index=len(self.turns), kind=turn.kind, user_text=turn.text)
+        self.turns.append(t)
+        self._thinking = t.index
+        if self.state is not CallState.GREETING:
+            self.state = CallState.THINKING
+        return [RunTurn(t.index, turn)]
+
+    # ------------------------------------------------------------------ events
+    def begin(self) -> list[Action]:
+        """The stream started: produce the greeting."""
+        self.log(
+            "INFO",
+            f"call started business={self.business_id} caller="
+            f"{_masked(self.caller_number)} stream={self.stream_sid}",
+        )
+        t = Turn(index=0, kind="greeting")
+        t.times.anchor = self.clock.now_ms()
+        self.turns.append(t)
+        self._thinking = 0
+        return [RunTurn(0, TurnInput("greeting"))]
+
+    def media(self, payload: bytes, ts_ms: int) -> list[Action]:
+        """One inbound frame of caller audio (μ-law) at stream time `ts_ms` (ms)."""
+        if self.ended:
+            return []
+        now = self.clock.now_ms()
+        pcm = ulaw_decode(payload)
+        frame_ms = len(pcm) * 1000 // 8000
+        self._last_frame_end_ts = ts_ms + frame_ms
+        actions: list[Action] = []
+        for ev in self._endpointer.push(pcm, ts_ms):
+            if isinstance(ev, SpeechStart):
+                self._utterance_start_clock = self._clock_of(ev.ts_ms, now)
+                self._stt.utterance_start(ev.ts_ms)
+                self._last_activity_ms = now
+            elif isinstance(ev, SpeechEnd):
+                actions += self._speech_end(ev, now)
+        if self._endpointer.in_speech:
+            self._stt.feed(pcm, ts_ms)
+            self._last_activity_ms = now
+            actions += self._maybe_barge_in(now)
+        actions += self._drain_stt(now)
+        return actions
+
+    def _maybe_barge_in(self, now: float) -> list[Action]:
+        if not (self._barge_in_armed and self.bot_audible) or self.waiting_for_dtmf:
+            return []
+        if self._endpointer.voiced_ms_in_current < self.settings.barge_in_min_ms:
+            return []
+        self._barge_in_armed = False
+        dropped = sum(1 for _, f in self._outbox if f is not None)
+        for idx in {i for i, _ in self._outbox} | {
+            i for i in (turn_of_mark(m) for m in self._pending_marks) if i is not None
+        }:
+            t = self._turn(idx)
+            if t is not None:
+                t.barged_in = True
+        self._outbox.clear()
+        self._pcm_tail.clear()
+        if self._thinking is not None:
+            # The reply being produced is for what the caller is now talking over.
+            self.turns[self._thinking].superseded = True
+            self._thinking = None
+        self._buffer_end_ms = now
+        self._hangup_after = None
+        self.state = CallState.LISTENING
+        self.log("INFO", f"barge-in: caller spoke over the bot; clear sent, {dropped} frames dropped")
+        return [SendClear()]
+
+    def _speech_end(self, ev: SpeechEnd, now: float) -> list[Action]:
+        self._stt.utterance_end(ev.endpoint_ms, ev.discarded)
+        if ev.discarded:
+            return []
+        self._barge_in_armed = True
+        t_end = self._clock_of(ev.speech_end_ms, now)
+        self._pending_utterance = (self._utterance_start_clock, t_end)
+        return []
+
+    def _drain_stt(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        results, self._stt_results[:] = list(self._stt_results), []
+        for r in results:
+            if not r.is_final:
+                if self._first_partial_at is None:
+                    self._first_partial_at = now
+                continue
+            start_clock, end_clock = self._pending_utterance
+            partial_at, self._first_partial_at = self._first_partial_at, None
+            if self.waiting_for_dtmf and self.bot_audible:
+                self.log("INFO", f"speech ignored while the DTMF prompt plays: {r.text!r}")
+                continue
+            self.log("INFO", f"caller said: {r.text!r}")
+            actions += self._new_turn(TurnInput("speech", r.text))
+            t = self.turns[-1]
+            t.times.speech_start = start_clock
+            t.times.anchor = end_clock
+            t.times.first_partial = partial_at
+            t.times.final = now
+        return actions
+
+    def _clock_of(self, ts_ms: int | None, now: float) -> float | None:
+        """Map a stream timestamp to the clock: frames arrive in real time, so a frame
+        that ended `d` ms of stream time before the newest one ended `d` ms ago."""
+        if ts_ms is None:
+            return None
+        return now - (self._last_frame_end_ts - ts_ms)
+
+    def dtmf(self, digit: str) -> list[Action]:
+        """One key press (`0-9`, `*`, `#`) from Twilio's `dtmf` event."""
+        if self.ended:
+            return []
+        now = self.clock.now_ms()
+        self._last_activity_ms = now
+        commit = self._dtmf.press(digit)
+        if commit is None:
+            return []
+        if commit.number is None:
+            self.log("INFO", f"DTMF digits did not form a phone number ({len(commit.digits)} digits)")
+            actions = self._new_turn(TurnInput("dtmf_invalid", commit.digits))
+        else:
+            self.caller_number = commit.number
+            self.waiting_for_dtmf = False
+            self.log(
+                "INFO",
+                f"DTMF phone captured: {commit.number}, waiting_for_dtmf=false",
+            )
+            actions = self._new_turn(TurnInput("dtmf_phone", commit.number))
+        self.turns[-1].times.anchor = now
+        return actions
+
+    def mark(self, name: str) -> list[Action]:
+        """Twilio echoed a mark: everything sent before it has played (or was cleared)."""
+        self._pending_marks.discard(name)
+        idx = turn_of_mark(name)
+        t = self._turn(idx) if idx is not None else None
+        if t is None or self.ended:
+            return []
+        t.times.played = self.clock.now_ms()
+        self._last_activity_ms = t.times.played
+        if self.bot_audible:
+            return []
+        if self._hangup_after == idx:
+            return self._end("bot ended the call")
+        if self.state in (CallState.SPEAKING, CallState.GREETING):
+            self.state = (
+                CallState.WAITING_FOR_DTMF if self.waiting_for_dtmf else CallState.LISTENING
+            )
+        return []
+
+    def stop(self, reason: str = "caller hung up") -> list[Action]:
+        """Twilio `stop` or a dropped connection: the call is over."""
+        if self.ended:
+            return []
+        self.state = CallState.ENDED
+        self._stt.close()
+        self.log("INFO", f"call ended: {reason}")
+        return []
+
+    def _end(self, reason: str) -> list[Action]:
+        self.stop(reason)
+        return [Hangup(reason)]
+
+    # ------------------------------------------------------------------ replies
+    def reply_text(
+        self,
+        turn_index: int,
+        reply: AgentReply,
+        tool_ms: dict[str, float],
+        tools: list[str] | None = None,
+    ) -> None:
+        """The agent answered turn `turn_index`.
+
+        Args:
+            turn_index: the turn.
+            reply: the agent's reply.
+            tool_ms: tool latency per mark name (ms), summed over the turn's calls.
+            tools: one label per tool call, e.g. `create_appointment error=need_phone`.
+        """
+        t = self._turn(turn_index)
+        if t is None:
+            return
+        t.times.reply_text = self.clock.now_ms()
+        t.bot_text = reply.text
+        t.wants_dtmf = reply.wants_dtmf
+        t.end_call = reply.end_call
+        t.tool_ms = tool_ms
+        t.tools = list(tools or [])
+        if t.superseded or self.ended:
+            return
+        self.log("INFO", f"bot: {reply.text!r}")
+        if reply.wants_dtmf:
+            self.waiting_for_dtmf = True
+            self.log("INFO", "waiting_for_dtmf=true (barge-in off)")
+        if reply.end_call:
+            self._hangup_after = turn_index
+
+    def reply_audio(self, turn_index: int, pcm: np.ndarray) -> None:
+        """A chunk of the reply's speech: int16 PCM at 8 kHz."""
+        t = self._turn(turn_index)
+        if t is None or t.superseded or t.barged_in or self.ended:
+            return
+        if t.times.first_audio is None:
+            t.times.first_audio = self.clock.now_ms()
+        tail = self._pcm_tail.pop(turn_index, np.zeros(0, np.int16))
+        pcm = np.concatenate([tail, np.asarray(pcm, dtype=np.int16)])
+        whole = len(pcm) - len(pcm) % FRAME_SAMPLES
+        if whole < len(pcm):
+            self._pcm_tail[turn_index] = pcm[whole:]
+        if whole:
+            data = ulaw_encode(pcm[:whole])
+            for i in range(0, len(data), FRAME_BYTES):
+                self._outbox.append((turn_index, data[i : i + FRAME_BYTES]))
+            t.times.audio_ms += whole * 1000 / 8000
+
+    def reply_done(self, turn_index: int) -> None:
+        """The reply's audio is complete; its mark follows its last frame."""
+        t = self._turn(turn_index)
+        if t is None:
+            return
+        if self._thinking == turn_index:
+            self._thinking = None
+        if t.superseded or t.barged_in or self.ended:
+            return
+        tail = self._pcm_tail.pop(turn_index, None)
+        if tail is not None and len(tail):
+            pad = np.zeros(FRAME_SAMPLES - len(tail), np.int16)
+            self._outbox.append((turn_index, ulaw_encode(np.concatenate([tail, pad]))))
+            t.times.audio_ms += FRAME_MS
+        t.audio_done = True
+        self._outbox.append((turn_index, None))
+        if not t.times.audio_ms and t.end_call:
+            self._hangup_after = turn_index
+
+    def reply_failed(self, turn_index: int, error: str) -> None:
+        """The reply pipeline failed for this turn (logged as a call error)."""
+        self.log("ERROR", f"turn {turn_index} failed: {error}")
+        if self._thinking == turn_index:
+            self._thinking = None
+        if self.state is CallState.THINKING:
+            self.state = CallState.LISTENING
+
+    # ------------------------------------------------------------------ pacing
+    def tick(self, room: int | None = None) -> list[Action]:
+        """Send what is due now, and run the call's timers.
+
+        Args:
+            room: how many messages the adapter's send queue can take now (None = any).
+                When frames are due but there is no room, `SEND_QUEUE_FULL` counts it.
+        """
+        if self.ended:
+            return []
+        now = self.clock.now_ms()
+        actions: list[Action] = []
+        lead = self.settings.playback_lead_ms
+        while self._outbox:
+            turn_index, frame = self._outbox[0]
+            t = self.turns[turn_index]
+            if frame is None:
+                self._outbox.popleft()
+                name = mark_name(turn_index)
+                self._pending_marks.add(name)
+                actions.append(SendMark(name))
+                continue
+            if self._buffer_end_ms - now >= lead:
+                break
+            if room is not None and len(actions) >= room:
+                self.metrics["SEND_QUEUE_FULL"] += 1
+                break
+            self._outbox.popleft()
+            self._buffer_end_ms = max(self._buffer_end_ms, now) + FRAME_MS
+            if t.times.first_frame is None:
+                t.times.first_frame = now
+                self.state = CallState.SPEAKING
+            t.times.last_frame = now
+            actions.append(SendMedia(frame))
+        actions += self._timers(now)
+        return actions
+
+    def note_queue_depth(self, depth: int) -> None:
+        """The adapter reports its send queue's depth (frames) after enqueueing."""
+        if depth > self.metrics["QUEUE_MAX_DEPTH"]:
+            self.metrics["QUEUE_MAX_DEPTH"] = depth
+
+    def _timers(self, now: float) -> list[Action]:
+        if self.bot_audible or self._thinking is not None or self._endpointer.in_speech:
+            self._last_activity_ms = max(self._last_activity_ms, now if self.bot_audible else 0)
+            return []
+        idle = now - self._last_activity_ms
+        if self.state is CallState.WAITING_FOR_DTMF:
+            if idle < self.settings.dtmf_timeout_ms:
+                return []
+            self.waiting_for_dtmf = False
+            self.log("INFO", "no DTMF input before the timeout; waiting_for_dtmf=false")
+        elif self.state is not CallState.LISTENING or idle < self.settings.silence_timeout_ms:
+            return []
+        self._last_activity_ms = now
+        actions = self._new_turn(TurnInput("silence"))
+        self.turns[-1].times.anchor = now
+        return actions
+
+    # ------------------------------------------------------------------ results
+    def turn_marks(self, t: Turn) -> dict[str, float]:
+        """The DESIGN.md latency marks of one turn, in ms (only those that apply)."""
+        return t.times.marks(t.tool_ms)
+
+    def record(self) -> dict[str, Any]:
+        """The call as a JSON-able dict (turns with marks, metrics, errors)."""
+        return {
+            "call_sid": self.call_sid,
+            "stream_sid": self.stream_sid,
+            "business_id": self.business_id,
+            "caller_number": self.caller_number,
+            "state": self.state.value,
+            "turns": [
+                {
+                    "index": t.index,
+                    "kind": t.kind,
+                    "user_text": t.user_text,
+                    "bot_text": t.bot_text,
+                    "marks": self.turn_marks(t),
+                    "barged_in": t.barged_in,
+                    "superseded": t.superseded,
+                    "tools": t.tools,
+                }
+                for t in self.turns
+            ],
+            "metrics": dict(self.metrics),
+            "errors": list(self.errors),
+        }
+
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+
+
+def _masked(number: str | None) -> str:
+    from voicectl.logs import mask_phone
+
+    return mask_phone(number) or "none"

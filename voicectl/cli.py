@@ -1,0 +1,215 @@
+"""The `voicectl` command line: serve, simulate, fixtures.
+
+Exit codes (simulate): 0 = GO or WARN and every expectation met, 1 = NO-GO or an
+expectation failed, 2 = invalid scenario, configuration or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from voicectl import __version__
+from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.logs import setup_logging
+
+app = typer.Typer(
+    help="Run and test a Hebrew-speaking Twilio phone agent that books appointments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+fixtures_app = typer.Typer(help="Caller audio fixtures for scenarios.", no_args_is_help=True)
+app.add_typer(fixtures_app, name="fixtures")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
+]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"voicectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """voicectl: serve the Twilio bridge, simulate calls, measure latency."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    db: Annotated[str | None, typer.Option(help="SQLite file (default from settings).")] = None,
+    config: ConfigOpt = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING.")] = None,
+) -> None:
+    """Run the Twilio bridge: POST /voice, WS /media, webhooks, /healthz, /metrics.
+
+    One process, one worker, no auto-reload (seed 002 A).
+    """
+    settings = _settings(config, database=db, log_level=log_level)
+    setup_logging(settings.log_level)
+    import uvicorn
+
+    from voicectl.telephony.twilio.app import create_app
+
+    try:
+        application = create_app(settings)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        workers=1,
+        reload=False,
+        log_level=settings.log_level.lower(),
+        timeout_keep_alive=75,
+        ws="websockets",
+    )
+
+
+@app.command()
+def simulate(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML file(s).")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="ws://host:port/media of a running server (default: in-process)."),
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the call as heard: stereo WAV, caller L, bot R.")
+    ] = None,
+    budgets: Annotated[Path | None, typer.Option(help="Budget file (overrides the scenario's).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    log: Annotated[bool, typer.Option(help="Show the server's log lines for each call.")] = True,
+    config: ConfigOpt = None,
+) -> None:
+    """Replay scenario calls over a real WebSocket and judge latency and outcome."""
+    from voicectl.audio.wav import AudioFileError
+    from voicectl.sim.budgets import BudgetError
+    from voicectl.sim.report import print_result
+    from voicectl.sim.runner import simulate as run
+    from voicectl.sim.scenario import ScenarioError, load_scenario
+
+    settings = _settings(config)
+    setup_logging("WARNING")
+    try:
+        loaded = [load_scenario(p) for p in scenarios]
+    except ScenarioError as exc:
+        err_console.print(f"[red]invalid scenario:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if record is not None and len(loaded) > 1:
+        err_console.print("[red]error:[/red] --record takes one scenario")
+        raise typer.Exit(2)
+    code = 0
+    results = []
+    for sc in loaded:
+        try:
+            result = run(sc, settings, url=url, record_wav=record, budgets_path=budgets)
+        except (BudgetError, AudioFileError) as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except (OSError, RuntimeError) as exc:
+            err_console.print(f"[red]error:[/red] {sc.name}: {exc}")
+            raise typer.Exit(1) from None
+        print_result(console, result, show_log=log)
+        results.append(result)
+        code = max(code, result.exit_code)
+    if record is not None:
+        console.print(f"recorded the call to {record}")
+    if json_out is not None:
+        json_out.write_text(
+            json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=2),
+            encoding="utf-8",
+        )
+    raise typer.Exit(code)
+
+
+def _result_json(r: Any) -> dict[str, Any]:
+    return {
+        "scenario": r.scenario.name,
+        "exit_code": r.exit_code,
+        "latency_verdict": r.latency_verdict,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in r.checks],
+        "turns": [
+            {k: t[k] for k in ("index", "kind", "user_text", "bot_text", "marks", "verdicts")}
+            for t in r.turns
+        ],
+        "metrics": {k: v for k, (v, _) in r.metrics.items()},
+        "call_sid": r.record.get("call_sid"),
+    }
+
+
+@fixtures_app.command("synth")
+def fixtures_synth(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML file(s).")],
+    force: Annotated[bool, typer.Option(help="Rewrite files that already exist.")] = False,
+) -> None:
+    """Synthesise the caller audio a scenario's `say` + `audio:` steps name.
+
+    Each file is written as μ-law 8 kHz mono WAV (what Twilio carries) from the step's
+    `say` text with the offline espeak-ng voice; existing files are kept unless --force.
+    """
+    import yaml
+
+    from voicectl.audio.g711 import ulaw_encode
+    from voicectl.audio.wav import write_ulaw_wav
+    from voicectl.sim.runner import synthesize_caller
+
+    wrote = 0
+    for path in scenarios:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            err_console.print(f"[red]invalid scenario:[/red] {path}: {exc}")
+            raise typer.Exit(2) from None
+        for i, step in enumerate(data.get("steps") or []):
+            if not isinstance(step, dict) or "say" not in step or not step.get("audio"):
+                continue
+            target = Path(step["audio"])
+            if not target.is_absolute() and not target.exists():
+                alt = path.parent / target
+                target = alt if alt.parent.exists() else target
+            if target.exists() and not force:
+                console.print(f"kept   {target}")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pcm = synthesize_caller(str(step["say"]))
+            write_ulaw_wav(target, ulaw_encode(pcm))
+            console.print(f"wrote  {target}  ({len(pcm) / 8000:.2f} s)  steps[{i}] of {path}")
+            wrote += 1
+    console.print(f"{wrote} file(s) written")
+
+
+def main() -> None:
+    """Console entry point."""
+    logging.captureWarnings(True)
+    app()
+
+
+if __name__ == "__main__":
+    main()

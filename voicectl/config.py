@@ -1,0 +1,136 @@
+"""Settings: defaults, then `voicectl.yaml` (if present), then environment variables.
+
+The latency knobs keep the names the spec uses (SEEDS.md seed 002 D.1), both as YAML keys
+(lower case) and as environment variables (upper case): `VAD_HANGOVER_MS`, `MIN_UTT_SEC`,
+`STT_PARTIAL_DEBOUNCE_MS`, `STT_TIMEOUT_MS`. Every other variable is `VOICECTL_<FIELD>`,
+except the Twilio credentials, which use Twilio's own names (`TWILIO_ACCOUNT_SID`,
+`TWILIO_AUTH_TOKEN`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+#: Environment names that are not `VOICECTL_<FIELD>`.
+_SPEC_ENV = {
+    "vad_hangover_ms": "VAD_HANGOVER_MS",
+    "min_utt_sec": "MIN_UTT_SEC",
+    "stt_partial_debounce_ms": "STT_PARTIAL_DEBOUNCE_MS",
+    "stt_timeout_ms": "STT_TIMEOUT_MS",
+    "twilio_account_sid": "TWILIO_ACCOUNT_SID",
+    "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+    "openai_api_key": "OPENAI_API_KEY",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment variable is invalid (message names which)."""
+
+
+class Settings(BaseModel):
+    """Every knob of the server and the simulator.
+
+    Units are in the names: `_ms` milliseconds, `_sec` seconds, `_frames` 20 ms frames.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Providers (offline defaults; SEEDS/DESIGN: real providers plug in by config).
+    agent: str = "offline"
+    tts: str = "espeak"
+    stt: str = Field("none", description="speech recogniser for real calls; 'none' = none")
+    vad: str = "webrtc"
+    vad_aggressiveness: int = Field(2, ge=0, le=3)
+
+    # Endpointing and STT knobs, seed 002 D.1 ("try" values as defaults).
+    vad_hangover_ms: int = Field(160, ge=20, le=3000)
+    min_utt_sec: float = Field(0.20, ge=0.0, le=5.0)
+    stt_partial_debounce_ms: int = Field(40, ge=0, le=2000)
+    stt_timeout_ms: int = Field(240, ge=10, le=10000)
+
+    # Barge-in: voiced speech over the bot for this long stops the bot (DESIGN lessons).
+    barge_in_min_ms: int = Field(120, ge=20, le=2000)
+
+    # Outbound pacing: ~20 ms frames at real time, this far ahead of playback (seed 002 E.1).
+    playback_lead_ms: int = Field(100, ge=0, le=2000)
+    send_queue_max_frames: int = Field(50, ge=2, le=30000)
+
+    # Silence handling: nudge after this long with nothing said, while listening.
+    silence_timeout_ms: int = Field(8000, ge=1000, le=120000)
+    dtmf_timeout_ms: int = Field(15000, ge=1000, le=120000)
+
+    # Business routing and storage.
+    business: str = "demo-spa"
+    policies_file: str | None = None
+    database: str = "voicectl.db"
+
+    # Twilio.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    public_url: str | None = Field(None, description="https://host as Twilio sees it")
+    stream_secret: str | None = None
+    admin_token: str | None = None
+    accept_sim_params: bool = True
+
+    # OpenAI (used when agent == "openai").
+    openai_api_key: str | None = None
+
+    log_level: str = "INFO"
+
+    @property
+    def min_utt_ms(self) -> int:
+        """`MIN_UTT_SEC` in milliseconds."""
+        return int(round(self.min_utt_sec * 1000))
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return _SPEC_ENV.get(field, f"VOICECTL_{field.upper()}")
+
+
+def load_settings(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build the settings: defaults < YAML file < environment < explicit `overrides`.
+
+    Args:
+        path: a YAML file; None means `./voicectl.yaml` when it exists.
+        overrides: values from the command line (None values are ignored).
+        environ: the environment (defaults to `os.environ`).
+
+    Raises:
+        ConfigError: unreadable file, unknown key, or a value of the wrong type; the
+            message names the file or variable and the field.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is None and Path("voicectl.yaml").is_file():
+        path = "voicectl.yaml"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the configuration must be a mapping of settings")
+        data.update({str(k).lower(): v for k, v in loaded.items()})
+    for field in Settings.model_fields:
+        name = env_name(field)
+        if name in environ and environ[name] != "":
+            data[field] = environ[name]
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{source} / {env_name(field)}: {field}: {err['msg']}") from exc

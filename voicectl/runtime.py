@@ -1,0 +1,140 @@
+"""The process-wide runtime: database, agent, TTS and STT providers, created ONCE.
+
+SEEDS.md seed 002 A/B/F: heavy clients are created once at start-up (never per turn or
+per call), failures while creating an optional provider log a warning instead of killing
+the process, and the TTS is pre-warmed ("TTS prewarm took XXX ms").
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from voicectl.config import Settings
+from voicectl.logs import get_logger
+from voicectl.speech.stt.base import ResultCallback, STTStream
+from voicectl.speech.stt.script import SCRIPT_PARAM, NoSTTStream, ScriptSTTStream, parse_script
+from voicectl.store.db import Database
+
+_log = get_logger("runtime")
+
+#: customParameters the simulator may send; stripped before anything else sees them.
+SIM_PREFIX = "voicectl."
+
+
+@dataclass
+class PendingCall:
+    """What `/voice` learned about a call before its stream connects."""
+
+    call_sid: str
+    from_number: str | None
+    to_number: str | None
+    caller_number: str | None
+    business_id: str
+    gather_digits: str | None = None
+
+
+@dataclass
+class CallParams:
+    """A stream's `customParameters`, split into ours and the simulator's."""
+
+    public: dict[str, str]
+    script: list[str] | None = None
+    now: datetime | None = None
+    business_id: str | None = None
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
+    """Separate simulator parameters (`voicectl.*`) from the rest.
+
+    Raises:
+        ValueError: a simulator parameter that does not parse (the message names it).
+    """
+    public = {k: v for k, v in params.items() if not k.startswith(SIM_PREFIX)}
+    out = CallParams(public=public)
+    if not accept_sim:
+        return out
+    if SCRIPT_PARAM in params:
+        out.script = parse_script(params[SCRIPT_PARAM])
+    if "voicectl.now" in params:
+        try:
+            now = datetime.fromisoformat(params["voicectl.now"])
+        except ValueError:
+            raise ValueError("voicectl.now: not an ISO 8601 date-time") from None
+        if now.tzinfo is None:
+            raise ValueError("voicectl.now: needs a UTC offset")
+        out.now = now
+    if params.get("voicectl.business"):
+        out.business_id = params["voicectl.business"]
+    if params.get("voicectl.policy"):
+        value = json.loads(params["voicectl.policy"])
+        if not isinstance(value, dict):
+            raise ValueError("voicectl.policy: must be a JSON object")
+        out.policy_overrides = value
+    return out
+
+
+class Runtime:
+    """Everything a process shares across calls.
+
+    Args:
+        settings: the loaded settings.
+        db: a database to use instead of opening `settings.database`.
+    """
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        from voicectl.agent import make_agent
+        from voicectl.booking.policy import seed_policies
+        from voicectl.speech.tts import make_tts
+
+        self.settings = settings
+        self.db = db or Database(settings.database)
+        seed_policies(self.db, settings.policies_file)
+        self.agent = make_agent(settings.agent, settings=settings)
+        self.tts = make_tts(settings.tts)
+        self.stt_name = settings.stt
+        if settings.stt != "none":
+            raise ValueError(
+                f"stt={settings.stt!r}: no such speech recogniser in this build "
+                "(known: none; simulations use the script recogniser automatically)"
+            )
+        self.secret = settings.stream_secret or secrets.token_hex(16)
+        self.pending: dict[str, PendingCall] = {}
+        self.active: dict[str, Any] = {}
+
+    def describe(self) -> str:
+        """One line naming the providers in use (logged at start-up)."""
+        stt = (
+            "none (no speech recogniser configured: real callers' speech will not be "
+            "understood; simulations bring their own transcripts)"
+            if self.stt_name == "none"
+            else self.stt_name
+        )
+        return (
+            f"providers: agent={self.agent.name} tts={self.tts.name} stt={stt} "
+            f"vad={self.settings.vad} db={self.db.url}"
+        )
+
+    def warmup(self) -> float:
+        """Pre-warm the TTS; returns and logs the time it took (ms)."""
+        t0 = time.perf_counter()
+        try:
+            self.tts.warmup()
+        except Exception as exc:  # a warm-up failure must not take the server down
+            _log.warning("TTS prewarm failed: %r", exc)
+        ms = (time.perf_counter() - t0) * 1000
+        _log.info("TTS prewarm took %.0f ms", ms)
+        return ms
+
+    def open_stt(self, script: list[str] | None, on_result: ResultCallback) -> STTStream:
+        """This call's recogniser: the configured one; else the simulator's script."""
+        if script is not None:
+            return ScriptSTTStream(
+                script, on_result, first_partial_ms=max(self.settings.min_utt_ms, 100)
+            )
+        return NoSTTStream(on_result)

@@ -1,0 +1,486 @@
+"""The Twilio emulator: plays Twilio's side of one call against a voicectl server.
+
+It does what Twilio does (TWILIO.md): POSTs the incoming-call webhook, reads the
+`<Connect><Stream>` TwiML, opens the WebSocket, sends `connected` then `start` (with the
+TwiML `<Parameter>`s as `customParameters`), streams caller `media` in real time - 20 ms,
+160 μ-law bytes, `sequenceNumber`/`chunk`/`timestamp` as strings, silence between
+utterances as a phone line does - sends `dtmf` per key and `stop` at hang-up.
+
+It models Twilio's playback buffer: received audio plays at real time, a `mark` is echoed
+only when the audio before it has played, `clear` drops unplayed audio and echoes pending
+marks at once. It also checks the server's side of the protocol (JSON text only, known
+events, the right `streamSid`, 160-byte payloads) and reports each violation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import numpy as np
+import websockets
+
+from voicectl.audio.frames import FRAME_BYTES, FRAME_MS
+from voicectl.audio.g711 import ulaw_decode, ulaw_encode
+from voicectl.call.session import turn_of_mark
+from voicectl.sim.scenario import Scenario
+from voicectl.speech.stt.script import SCRIPT_PARAM, encode_script
+from voicectl.telephony.twilio.security import public_url
+from voicectl.telephony.twilio.twiml import HE_LANGUAGE  # noqa: F401  (doc link)
+
+SILENCE = b"\xff" * FRAME_BYTES
+#: RMS (int16) above which a caller frame counts as voiced, for caller-side marks only.
+VOICED_RMS = 300.0
+
+
+@dataclass
+class CallerAudio:
+    """One utterance prepared before the call: μ-law frames and its last voiced frame."""
+
+    frames: list[bytes]
+    first_voiced: int
+    last_voiced: int
+
+
+def prepare_utterance(pcm8k: np.ndarray) -> CallerAudio:
+    """Cut 8 kHz int16 PCM into 160-byte μ-law frames; find its first/last voiced frame."""
+    pad = (-len(pcm8k)) % 160
+    pcm = np.concatenate([pcm8k.astype(np.int16), np.zeros(pad, np.int16)])
+    frames = [ulaw_encode(pcm[i : i + 160]) for i in range(0, len(pcm), 160)]
+    rms = [float(np.sqrt(np.mean(pcm[i : i + 160].astype(np.float64) ** 2))) for i in range(0, len(pcm), 160)]
+    voiced = [i for i, r in enumerate(rms) if r > VOICED_RMS] or [0]
+    return CallerAudio(frames, voiced[0], voiced[-1])
+
+
+@dataclass
+class Echo:
+    """A mark Twilio echoed: its name, when (s, emulator clock), and whether by `clear`."""
+
+    name: str
+    at: float
+    cleared: bool
+
+
+@dataclass
+class EmulatorResult:
+    """What the caller side saw.
+
+    Attributes:
+        call_sid: the CallSid it used.
+        caller_marks: per `say` step in order: {"V2V_MS": ..} or {"BARGE_IN_STOP_MS": ..}.
+        expect_turns: per `expect_bot` step: the bot turn index whose playback it waited for
+            (None = timed out), with that step's `text_contains`.
+        failures: step failures (timeouts, the server hanging up early).
+        protocol_errors: server messages Twilio would reject (error code + detail).
+        caller_pcm, bot_pcm: the call as heard (8 kHz int16), caller and bot.
+        hung_up_by_server: the server closed the stream.
+    """
+
+    call_sid: str
+    caller_marks: list[dict[str, float]] = field(default_factory=list)
+    expect_turns: list[tuple[int | None, list[str]]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    protocol_errors: list[str] = field(default_factory=list)
+    caller_pcm: np.ndarray | None = None
+    bot_pcm: np.ndarray | None = None
+    hung_up_by_server: bool = False
+
+
+def http_base_of(media_url: str) -> str:
+    """`ws://h:p/media` -> `http://h:p` (the same server's webhooks)."""
+    parts = urlsplit(media_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+class TwilioEmulator:
+    """Runs one scenario's call. See the module docstring.
+
+    Args:
+        scenario: the validated scenario.
+        utterances: prepared caller audio, one per `say` step, in order.
+        http_base: the server's base URL, e.g. `http://127.0.0.1:8080`.
+        auth_token: sign webhooks and the upgrade request like Twilio (None = unsigned).
+        media_url: connect here instead of the TwiML's `<Stream url>` (e.g. via a tunnel).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        utterances: list[CallerAudio],
+        http_base: str,
+        auth_token: str | None = None,
+        media_url: str | None = None,
+    ) -> None:
+        self.sc = scenario
+        self.utterances = utterances
+        self.http_base = http_base.rstrip("/")
+        self.auth_token = auth_token
+        self.media_url = media_url
+        self.call_sid = "CA" + secrets.token_hex(16)
+        self.stream_sid = "MZ" + secrets.token_hex(16)
+        self.account_sid = "AC" + secrets.token_hex(16)
+        self.res = EmulatorResult(self.call_sid)
+        self._seq = 0
+        self._chunk = 0
+        self._outgoing: deque[bytes] = deque()  # caller frames waiting to be sent
+        self._playback: deque[tuple[str, Any]] = deque()  # ("audio", bytes) | ("mark", name)
+        self._echoes: list[Echo] = []
+        self._echo_event = asyncio.Event()
+        self._consumed = 0
+        self._t0 = 0.0
+        self._caller_track: list[tuple[int, bytes]] = []
+        self._bot_track: list[tuple[int, bytes]] = []
+        self._v2v_waiters: list[tuple[dict[str, float], float]] = []
+        self._bot_playing_since: float | None = None
+        self._clear_at: float | None = None
+        self._ws: Any = None
+        self._closed = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ helpers
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _tick_index(self) -> int:
+        return int(round((self._now() - self._t0) * 1000 / FRAME_MS))
+
+    async def _send(self, msg: dict[str, Any]) -> None:
+        if self._closed.is_set():
+            return
+        async with self._send_lock:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._ws.send(json.dumps(msg))
+
+    def _next_seq(self) -> str:
+        self._seq += 1
+        return str(self._seq)
+
+    def _sign(self, url: str, params: dict[str, str]) -> dict[str, str]:
+        if not self.auth_token:
+            return {}
+        from twilio.request_validator import RequestValidator
+
+        sig = RequestValidator(self.auth_token).compute_signature(url, params)
+        return {"X-Twilio-Signature": sig}
+
+    # ------------------------------------------------------------------ the call
+    async def run(self) -> EmulatorResult:
+        """Place the call, run every step, hang up; never raises for server misbehaviour."""
+        stream_url, params = await self._incoming_call()
+        url = self.media_url or stream_url
+        headers = self._sign(public_url(url, None, websocket=True), {})
+        async with websockets.connect(url, additional_headers=headers, max_size=2**22) as ws:
+            self._ws = ws
+            self._t0 = self._now()
+            await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            await self._send(self._start_message(params))
+            tasks = [
+                asyncio.create_task(self._media_loop()),
+                asyncio.create_task(self._receive_loop()),
+                asyncio.create_task(self._playback_loop()),
+            ]
+            try:
+                await self._run_steps()
+            finally:
+                await self._hangup()
+                for t in tasks:
+                    t.cancel()
+                for t in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await t
+        self._build_recording()
+        return self.res
+
+    async def _incoming_call(self) -> tuple[str, dict[str, str]]:
+        caller = self.sc.caller.number or "anonymous"
+        form = {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": caller,
+            "To": "+97233000000",
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+        url = f"{self.http_base}/voice"
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.post(url, data=form, headers=self._sign(url, form))
+        if r.status_code != 200:
+            raise RuntimeError(f"POST /voice answered {r.status_code}: {r.text[:200]}")
+        root = ET.fromstring(r.text)
+        stream = root.find("./Connect/Stream")
+        if stream is None or not stream.get("url"):
+            raise RuntimeError(f"POST /voice did not answer <Connect><Stream>: {r.text[:200]}")
+        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+        return stream.get("url", ""), params
+
+    def _start_message(self, params: dict[str, str]) -> dict[str, Any]:
+        sim = {
+            SCRIPT_PARAM: encode_script(s.say for s in self.sc.steps if s.kind == "say"),
+            "voicectl.now": self.sc.now.isoformat(),
+            "voicectl.business": self.sc.business,
+        }
+        if self.sc.policy:
+            sim["voicectl.policy"] = json.dumps(self.sc.policy, ensure_ascii=False)
+        return {
+            "event": "start",
+            "sequenceNumber": self._next_seq(),
+            "start": {
+                "accountSid": self.account_sid,
+                "streamSid": self.stream_sid,
+                "callSid": self.call_sid,
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": {**params, **sim},
+            },
+            "streamSid": self.stream_sid,
+        }
+
+    # ------------------------------------------------------------------ loops
+    async def _media_loop(self) -> None:
+        """Caller audio at real time: one frame per 20 ms, silence when nobody speaks."""
+        next_at = self._now()
+        while not self._closed.is_set():
+            frame = self._outgoing.popleft() if self._outgoing else SILENCE
+            self._chunk += 1
+            self._caller_track.append((self._tick_index(), frame))
+            await self._send(
+                {
+                    "event": "media",
+                    "sequenceNumber": self._next_seq(),
+                    "media": {
+                        "track": "inbound",
+                        "chunk": str(self._chunk),
+                        "timestamp": str((self._chunk - 1) * FRAME_MS),
+                        "payload": base64.b64encode(frame).decode("ascii"),
+                    },
+                    "streamSid": self.stream_sid,
+                }
+            )
+            next_at += FRAME_MS / 1000
+            await asyncio.sleep(max(next_at - self._now(), 0))
+
+    async def _playback_loop(self) -> None:
+        """Twilio's playback buffer: one frame per 20 ms; marks echo once reached."""
+        next_at = self._now()
+        while not self._closed.is_set():
+            await self._echo_marks_at_head()
+            if self._playback and self._playback[0][0] == "audio":
+                _, frame = self._playback.popleft()
+                if self._bot_playing_since is None:
+                    self._bot_playing_since = self._now()
+                self._bot_track.append((self._tick_index(), frame))
+            elif not self._playback:
+                self._bot_playing_since = None
+            next_at += FRAME_MS / 1000
+            await asyncio.sleep(max(next_at - self._now(), 0))
+
+    async def _echo_marks_at_head(self, cleared: bool = False) -> None:
+        while self._playback and self._playback[0][0] == "mark":
+            _, name = self._playback.popleft()
+            self._echoes.append(Echo(name, self._now(), cleared))
+            self._echo_event.set()
+            await self._send(
+                {
+                    "event": "mark",
+                    "sequenceNumber": self._next_seq(),
+                    "streamSid": self.stream_sid,
+                    "mark": {"name": name},
+                }
+            )
+
+    async def _receive_loop(self) -> None:
+        try:
+            async for raw in self._ws:
+                await self._on_server_message(raw)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if not self._closed.is_set():
+                self.res.hung_up_by_server = True
+                self._closed.set()
+                self._echo_event.set()
+
+    def _violation(self, code: int, detail: str) -> None:
+        if len(self.res.protocol_errors) < 20:
+            self.res.protocol_errors.append(f"Twilio error {code}: {detail}")
+
+    async def _on_server_message(self, raw: str | bytes) -> None:
+        if isinstance(raw, bytes):
+            self._violation(31950, "binary WebSocket frame")
+            return
+        try:
+            msg = json.loads(raw)
+        except json.JSONDecodeError:
+            self._violation(31951, "message is not JSON")
+            return
+        event = msg.get("event") if isinstance(msg, dict) else None
+        allowed = {"media": {"event", "streamSid", "media"}, "mark": {"event", "streamSid", "mark"},
+                   "clear": {"event", "streamSid"}}
+        if event not in allowed:
+            self._violation(31951, f"unknown event {event!r}")
+            return
+        if set(msg) != allowed[event]:
+            self._violation(31951, f"{event}: fields {sorted(msg)} (expected {sorted(allowed[event])})")
+        if msg.get("streamSid") != self.stream_sid:
+            self._violation(31951, f"{event}: wrong streamSid {msg.get('streamSid')!r}")
+            return
+        if event == "media":
+            try:
+                payload = base64.b64decode(msg["media"]["payload"], validate=True)
+            except Exception:
+                self._violation(31951, "media: payload is not base64")
+                return
+            if len(payload) != FRAME_BYTES:
+                self._violation(31951, f"media: payload of {len(payload)} bytes (expected 160)")
+            now = self._now()
+            for marks, t_last in self._v2v_waiters:
+                marks["V2V_MS"] = round((now - t_last) * 1000, 1)
+            self._v2v_waiters.clear()
+            self._playback.append(("audio", payload))
+        elif event == "mark":
+            name = (msg.get("mark") or {}).get("name")
+            if not isinstance(name, str):
+                self._violation(31951, "mark: missing mark.name")
+                return
+            self._playback.append(("mark", name))
+        else:  # clear: drop unplayed audio, echo every pending mark at once
+            self._clear_at = self._now()
+            marks = [item for item in self._playback if item[0] == "mark"]
+            self._playback.clear()
+            self._playback.extend(marks)
+            self._bot_playing_since = None
+            await self._echo_marks_at_head(cleared=True)
+
+    # ------------------------------------------------------------------ steps
+    async def _run_steps(self) -> None:
+        says = iter(self.utterances)
+        for i, step in enumerate(self.sc.steps):
+            if self._closed.is_set():
+                rest = [s.kind for s in self.sc.steps[i:] if s.kind != "hangup"]
+                if rest:
+                    self.res.failures.append(
+                        f"steps[{i}]: the server ended the call before steps {rest} ran"
+                    )
+                return
+            if step.kind == "expect_bot":
+                await self._expect_bot(i, step.expect_bot.timeout_ms, step.expect_bot.text_contains)
+            elif step.kind == "say":
+                await self._say(i, next(says), step.while_bot_speaking_after_ms)
+            elif step.kind == "dtmf":
+                for key in step.dtmf:
+                    await self._send(
+                        {
+                            "event": "dtmf",
+                            "streamSid": self.stream_sid,
+                            "sequenceNumber": self._next_seq(),
+                            "dtmf": {"track": "inbound_track", "digit": key},
+                        }
+                    )
+                    await asyncio.sleep(step.gap_ms / 1000)
+            elif step.kind == "silence":
+                await self._wait(step.silence_ms / 1000)
+            elif step.kind == "hangup":
+                return
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+
+    async def _expect_bot(self, i: int, timeout_ms: int, contains: list[str]) -> None:
+        deadline = self._now() + timeout_ms / 1000
+        while True:
+            pending = [e for e in self._echoes[self._consumed :]]
+            for k, echo in enumerate(pending):
+                if not echo.cleared and turn_of_mark(echo.name) is not None:
+                    self._consumed += k + 1
+                    self.res.expect_turns.append((turn_of_mark(echo.name), contains))
+                    return
+            self._consumed += len(pending)
+            left = deadline - self._now()
+            if left <= 0 or self._closed.is_set():
+                self.res.expect_turns.append((None, contains))
+                why = "the call ended" if self._closed.is_set() else f"{timeout_ms} ms passed"
+                self.res.failures.append(f"steps[{i}].expect_bot: no bot reply finished playing ({why})")
+                return
+            self._echo_event.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._echo_event.wait(), left)
+
+    async def _say(self, i: int, audio: CallerAudio, barge_after_ms: int | None) -> None:
+        marks: dict[str, float] = {}
+        if barge_after_ms is not None:
+            # Wait for the bot's next reply to start playing, then talk over it.
+            deadline = self._now() + 15
+            while self._bot_playing_since is None and self._now() < deadline:
+                if self._closed.is_set():
+                    return
+                await asyncio.sleep(0.01)
+            if self._bot_playing_since is None:
+                self.res.failures.append(f"steps[{i}].say: the bot never started speaking")
+            else:
+                wait = self._bot_playing_since + barge_after_ms / 1000 - self._now()
+                await asyncio.sleep(max(wait, 0))
+            self._clear_at = None
+        n_before = self._chunk
+        self._outgoing.extend(audio.frames)
+        first_voiced_chunk = n_before + audio.first_voiced + 1
+        last_voiced_chunk = n_before + audio.last_voiced + 1
+        t_first_voiced: float | None = None
+        t_last_voiced: float | None = None
+        while not self._closed.is_set():
+            if t_first_voiced is None and self._chunk >= first_voiced_chunk:
+                t_first_voiced = self._now()
+            if t_last_voiced is None and self._chunk >= last_voiced_chunk:
+                t_last_voiced = self._now()
+                # V2V_MS: caller's last voiced frame sent -> first bot audio received.
+                self._v2v_waiters.append((marks, t_last_voiced))
+            if not self._outgoing:
+                break
+            await asyncio.sleep(0.005)
+        if barge_after_ms is not None:
+            # BARGE_IN_STOP_MS: caller starts talking over the bot -> `clear` arrives.
+            if t_first_voiced is not None:
+                deadline = self._now() + 2.0
+                while self._clear_at is None and self._now() < deadline:
+                    await asyncio.sleep(0.01)
+            if self._clear_at is not None and t_first_voiced is not None:
+                marks["BARGE_IN_STOP_MS"] = round((self._clear_at - t_first_voiced) * 1000, 1)
+            else:
+                self.res.failures.append(f"steps[{i}].say: the bot did not stop talking (no clear)")
+        self.res.caller_marks.append(marks)
+
+    async def _hangup(self) -> None:
+        if not self._closed.is_set():
+            await self._send(
+                {
+                    "event": "stop",
+                    "sequenceNumber": self._next_seq(),
+                    "streamSid": self.stream_sid,
+                    "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+                }
+            )
+            self._closed.set()
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+
+    def _build_recording(self) -> None:
+        n = 1 + max([i for i, _ in self._caller_track] + [i for i, _ in self._bot_track] + [0])
+        caller = np.zeros(n * 160, np.int16)
+        bot = np.zeros(n * 160, np.int16)
+        for idx, frame in self._caller_track:
+            caller[idx * 160 : idx * 160 + 160] = ulaw_decode(frame)
+        for idx, frame in self._bot_track:
+            bot[idx * 160 : idx * 160 + 160] = ulaw_decode(frame)
+        self.res.caller_pcm, self.res.bot_pcm = caller, bot

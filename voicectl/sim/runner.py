@@ -1,0 +1,259 @@
+"""`simulate`: one scenario as a real call, in-process or against a running server.
+
+In-process, the real server (`voicectl.telephony.twilio.app`) runs under uvicorn on a
+loopback port in its own thread and event loop, on a fresh SQLite file, and the Twilio
+emulator talks to it over a real WebSocket - the same code path as `voicectl serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from voicectl.audio.resample import resample
+from voicectl.audio.wav import read_wav_8k, write_stereo_wav
+from voicectl.call.marks import CALL_METRICS
+from voicectl.config import Settings
+from voicectl.sim.budgets import Budget, classify, load_budgets, worst
+from voicectl.sim.checks import Check, check_bot_texts, check_expectations
+from voicectl.sim.emulator import CallerAudio, EmulatorResult, TwilioEmulator, http_base_of, prepare_utterance
+from voicectl.sim.scenario import Scenario
+
+
+@dataclass
+class SimResult:
+    """Everything `simulate` learned about one call.
+
+    Attributes:
+        scenario: the scenario run.
+        record: the server's call record (`voicectl.store.records.load_record`).
+        caller: what the emulator saw.
+        turns: per turn: index, kind, user_text, bot_text, barged_in, marks (server marks
+            plus the caller-side V2V_MS / BARGE_IN_STOP_MS), verdicts (mark -> verdict).
+        metrics: call-level marks (QUEUE_MAX_DEPTH, SEND_QUEUE_FULL) with verdicts.
+        checks: expectation checks, then protocol and step checks.
+        latency_verdict: worst verdict over every budgeted mark.
+        server: "in-process" or the URL used.
+    """
+
+    scenario: Scenario
+    record: dict[str, Any]
+    caller: EmulatorResult
+    turns: list[dict[str, Any]]
+    metrics: dict[str, tuple[float, str]]
+    checks: list[Check]
+    latency_verdict: str
+    budgets: dict[str, Budget]
+    server: str
+    wall_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expectations_met(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 = GO or WARN with every expectation met; 1 otherwise (issue: exit codes)."""
+        return 0 if self.expectations_met and self.latency_verdict != "NO-GO" else 1
+
+
+class InProcessServer:
+    """The real app under uvicorn on 127.0.0.1 (random port), in a background thread.
+
+    Use as a context manager; `http_base` is set once it is listening.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.http_base = ""
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> InProcessServer:
+        import uvicorn
+
+        from voicectl.telephony.twilio.app import create_app
+
+        app = create_app(self.settings)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="voicectl-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.02)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.http_base = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def caller_audio(scenario: Scenario) -> list[CallerAudio]:
+    """Prepare every `say` step's audio: its WAV (any format, resampled), or synthesised."""
+    out = []
+    for step in scenario.steps:
+        if step.kind != "say":
+            continue
+        if step.audio is not None:
+            pcm = read_wav_8k(step.audio)
+        else:
+            pcm = synthesize_caller(step.say)
+        out.append(prepare_utterance(pcm))
+    return out
+
+
+def synthesize_caller(text: str) -> np.ndarray:
+    """Caller speech for `text` (offline espeak-ng), as 8 kHz int16 PCM."""
+    from voicectl.speech.tts.espeak import synthesize_pcm
+
+    pcm, rate = synthesize_pcm(text)
+    return resample(pcm, rate, 8000)
+
+
+async def fetch_record(http_base: str, call_sid: str, admin_token: str | None = None,
+                       wait_s: float = 10.0) -> dict[str, Any]:
+    """GET /calls/{call_sid} until the server has saved the ended call."""
+    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+    deadline = time.monotonic() + wait_s
+    last: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        while True:
+            r = await client.get(f"{http_base}/calls/{call_sid}", headers=headers)
+            if r.status_code == 200:
+                last = r.json()
+                if not last.get("active") and last.get("status") != "in-progress":
+                    return last
+            if time.monotonic() > deadline:
+                if last:
+                    return last
+                raise RuntimeError(f"GET /calls/{call_sid} answered {r.status_code}")
+            await asyncio.sleep(0.1)
+
+
+def evaluate(
+    scenario: Scenario, record: dict[str, Any], caller: EmulatorResult,
+    budgets: dict[str, Budget], server: str,
+) -> SimResult:
+    """Join server and caller marks per turn, judge them, run the checks."""
+    turns: list[dict[str, Any]] = []
+    caller_marks = iter(caller.caller_marks)
+    for t in record.get("turns", []):
+        marks = dict(t.get("marks") or {})
+        if t.get("kind") == "speech":
+            marks.update(next(caller_marks, {}))
+        verdicts = {k: classify(k, v, budgets) for k, v in marks.items()}
+        turns.append({**t, "marks": marks, "verdicts": verdicts})
+    metrics: dict[str, tuple[float, str]] = {}
+    for name in CALL_METRICS:
+        value = float((record.get("metrics") or {}).get(name, 0))
+        metrics[name] = (value, classify(name, value, budgets))
+    all_verdicts = [v for t in turns for v in t["verdicts"].values()] + [
+        v for _, v in metrics.values()
+    ]
+    checks = check_expectations(scenario.expect, record)
+    texts = [(idx, c) for idx, c in caller.expect_turns if idx is not None and c]
+    checks += check_bot_texts(texts, record)
+    checks.append(
+        Check(
+            "steps",
+            not caller.failures,
+            "every step ran" if not caller.failures else "; ".join(caller.failures),
+        )
+    )
+    checks.append(
+        Check(
+            "twilio protocol",
+            not caller.protocol_errors,
+            "every server message was valid Media Streams"
+            if not caller.protocol_errors
+            else "; ".join(caller.protocol_errors[:3]),
+        )
+    )
+    return SimResult(
+        scenario=scenario,
+        record=record,
+        caller=caller,
+        turns=turns,
+        metrics=metrics,
+        checks=checks,
+        latency_verdict=worst(all_verdicts),
+        budgets=budgets,
+        server=server,
+    )
+
+
+async def run_call(
+    scenario: Scenario, http_base: str, *, media_url: str | None = None,
+    auth_token: str | None = None, admin_token: str | None = None,
+    utterances: list[CallerAudio] | None = None,
+) -> tuple[dict[str, Any], EmulatorResult]:
+    """Place one emulated call and return (server record, caller-side result)."""
+    utterances = utterances if utterances is not None else caller_audio(scenario)
+    emulator = TwilioEmulator(scenario, utterances, http_base, auth_token, media_url)
+    caller = await emulator.run()
+    record = await fetch_record(http_base, caller.call_sid, admin_token)
+    return record, caller
+
+
+def simulate(
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    url: str | None = None,
+    record_wav: Path | None = None,
+    budgets_path: Path | None = None,
+) -> SimResult:
+    """Run `scenario` and judge it.
+
+    Args:
+        scenario: a loaded scenario.
+        settings: server settings (used in-process; for `url`, only the tokens).
+        url: `ws://host:port/media` of a running server (None = in-process).
+        record_wav: write the call as heard (stereo: caller left, bot right).
+        budgets_path: a budget file overriding the scenario's.
+
+    Raises:
+        BudgetError: the budget file is invalid.
+        RuntimeError, OSError: the server could not be reached or started.
+    """
+    budgets = load_budgets(budgets_path or scenario.budgets)
+    utterances = caller_audio(scenario)
+    t0 = time.monotonic()
+    if url is None:
+        with tempfile.TemporaryDirectory(prefix="voicectl-sim-") as tmp:
+            s = settings.model_copy(update={"database": str(Path(tmp) / "sim.db")})
+            with InProcessServer(s) as server:
+                record, caller = asyncio.run(
+                    run_call(scenario, server.http_base, auth_token=s.twilio_auth_token,
+                             admin_token=s.admin_token, utterances=utterances)
+                )
+        where = "in-process"
+    else:
+        record, caller = asyncio.run(
+            run_call(scenario, http_base_of(url), media_url=url,
+                     auth_token=settings.twilio_auth_token, admin_token=settings.admin_token,
+                     utterances=utterances)
+        )
+        where = url
+    result = evaluate(scenario, record, caller, budgets, where)
+    result.wall_s = time.monotonic() - t0
+    if record_wav is not None and caller.caller_pcm is not None and caller.bot_pcm is not None:
+        write_stereo_wav(record_wav, caller.caller_pcm, caller.bot_pcm, 8000)
+    return result

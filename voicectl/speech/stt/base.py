@@ -1,0 +1,56 @@
+"""The streaming STT contract the call core drives.
+
+The core tells a per-call `STTStream` when its VAD finds an utterance starting and ending
+and feeds it the frames in between; the stream reports transcripts through the `on_result`
+callback it was created with - synchronously (the script recogniser) or later from the
+event loop (network recognisers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class STTResult:
+    """A transcript of the current utterance. `is_final` marks the last one for it."""
+
+    text: str
+    is_final: bool
+
+
+ResultCallback = Callable[[STTResult], None]
+
+
+class STTStream(Protocol):
+    """One call's recogniser; the core calls these in stream order."""
+
+    def utterance_start(self, ts_ms: int) -> None:
+        """The VAD found speech starting at stream time `ts_ms` (ms)."""
+        ...
+
+    def feed(self, pcm: np.ndarray, ts_ms: int) -> None:
+        """One 20 ms frame of 8 kHz int16 PCM inside an utterance."""
+        ...
+
+    def utterance_end(self, ts_ms: int, discarded: bool) -> None:
+        """The utterance ended at `ts_ms`; `discarded` = too short to be speech."""
+        ...
+
+    def close(self) -> None:
+        """The call ended; release any connection."""
+        ...
+
+
+class STTProvider(Protocol):
+    """Creates one `STTStream` per call (heavy clients shared, created once per process)."""
+
+    name: str
+
+    def open(self, on_result: ResultCallback, language: str = "he-IL") -> STTStream:
+        """Open a recognition stream for one call."""
+        ...

@@ -1,0 +1,214 @@
+"""The Media Streams WebSocket handler: Twilio frames in, `CallSession` events; actions out.
+
+Bad input never ends a call (TWILIO.md errors, issue "Bad input"): a non-JSON or binary
+frame, an unknown event, `media` before `start`, or a bad base64 payload is logged once
+per kind and ignored. `stop` or a dropped connection ends the session cleanly and the
+call's record is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from voicectl.agent.base import Conversation
+from voicectl.audio.vad import make_vad
+from voicectl.booking.phone import normalize_phone, usable_phone
+from voicectl.call.runner import BusinessClock, CallRunner
+from voicectl.call.session import CallSession
+from voicectl.clock import MonotonicClock
+from voicectl.logs import get_logger
+from voicectl.runtime import Runtime, split_params
+from voicectl.store import records
+from voicectl.telephony.twilio import messages as m
+from voicectl.telephony.twilio.security import (
+    TOKEN_PARAM,
+    public_url,
+    valid_signature,
+    valid_stream_token,
+)
+
+_log = get_logger("twilio")
+
+
+class TwilioTransport:
+    """Serialises the session's output as Media Streams JSON text frames."""
+
+    def __init__(self, ws: WebSocket, stream_sid: str) -> None:
+        self._ws = ws
+        self._sid = stream_sid
+
+    async def send_media(self, payload: bytes) -> None:
+        await self._ws.send_text(m.media_message(self._sid, payload))
+
+    async def send_mark(self, name: str) -> None:
+        await self._ws.send_text(m.mark_message(self._sid, name))
+
+    async def send_clear(self) -> None:
+        await self._ws.send_text(m.clear_message(self._sid))
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._ws.close()
+
+
+class _Once:
+    """Log each kind of protocol problem once per connection."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def warn(self, kind: str, detail: str) -> None:
+        if kind not in self.seen:
+            self.seen.add(kind)
+            _log.warning("media stream: %s (ignored; further ones not logged)", detail)
+
+
+async def media_stream(ws: WebSocket, rt: Runtime) -> None:
+    """Serve one Twilio Media Streams connection until `stop` or disconnect."""
+    settings = rt.settings
+    if settings.twilio_auth_token:
+        url = public_url(str(ws.url), settings.public_url, websocket=True)
+        if not valid_signature(
+            settings.twilio_auth_token, url, {}, ws.headers.get("x-twilio-signature")
+        ):
+            _log.warning("media stream rejected: bad X-Twilio-Signature")
+            await ws.close(code=1008)
+            return
+    await ws.accept()
+    once = _Once()
+    runner: CallRunner | None = None
+    stream_sid: str | None = None
+    try:
+        while True:
+            try:
+                msg = await ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                break
+            if msg["type"] == "websocket.disconnect":
+                break
+            if msg.get("text") is None:
+                once.warn("binary", "binary frame (Twilio error 31950)")
+                continue
+            try:
+                ev = m.parse_inbound(msg["text"])
+            except m.ProtocolError as exc:
+                once.warn(str(exc).split(":")[0], str(exc))
+                continue
+            if isinstance(ev, m.Connected):
+                continue
+            if isinstance(ev, m.Start):
+                if runner is not None:
+                    once.warn("start", "second start on one stream")
+                    continue
+                runner = await _start_call(ws, rt, ev)
+                if runner is None:
+                    return
+                stream_sid = ev.stream_sid
+                continue
+            if runner is None:
+                once.warn(f"early-{type(ev).__name__}", f"{type(ev).__name__} before start")
+                continue
+            if getattr(ev, "stream_sid", stream_sid) not in (stream_sid, ""):
+                once.warn("sid", "message for another streamSid")
+                continue
+            session = runner.session
+            if isinstance(ev, m.Media):
+                runner.dispatch(session.media(ev.payload, ev.timestamp_ms))
+            elif isinstance(ev, m.Dtmf):
+                runner.dispatch(session.dtmf(ev.digit))
+            elif isinstance(ev, m.Mark):
+                runner.dispatch(session.mark(ev.name))
+            elif isinstance(ev, m.Stop):
+                break
+            if runner.finished:
+                break
+    finally:
+        if runner is not None:
+            await runner.finish("caller hung up" if not runner.finished else "ended")
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+
+async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
+    settings = rt.settings
+    if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000:
+        _log.warning("media stream: unsupported format %s/%s", start.encoding, start.sample_rate)
+    if not valid_stream_token(rt.secret, start.call_sid, start.custom_parameters.get(TOKEN_PARAM)):
+        _log.warning("media stream rejected for %s: missing or bad stream token", start.call_sid)
+        await ws.close(code=1008)
+        return None
+    try:
+        params = split_params(start.custom_parameters, settings.accept_sim_params)
+    except ValueError as exc:
+        _log.warning("media stream: bad simulator parameter: %s (ignored)", exc)
+        params = split_params(start.custom_parameters, accept_sim=False)
+    pending = rt.pending.pop(start.call_sid, None)
+    business_id = params.business_id or (pending.business_id if pending else settings.business)
+    caller = usable_phone(params.public.get("caller")) if params.public.get("caller") else None
+    if pending and pending.gather_digits:
+        caller = normalize_phone(pending.gather_digits) or caller
+
+    clock = MonotonicClock()
+    from voicectl.booking.policy import get_business_policy
+    from voicectl.booking.tools import BookingTools
+
+    try:
+        policy = get_business_policy(business_id, overrides=params.policy_overrides or None, db=rt.db)
+    except ValueError as exc:
+        _log.warning("unknown business %r for %s (%s); using %s", business_id,
+                     start.call_sid, exc, settings.business)
+        business_id = settings.business
+        policy = get_business_policy(business_id, db=rt.db)
+    business_now = BusinessClock(params.now or datetime.now(policy.tz), clock)
+    log_lines: list[tuple[str, str]] = []
+
+    session = CallSession(
+        clock=clock,
+        settings=settings,
+        vad=make_vad(settings.vad, aggressiveness=settings.vad_aggressiveness)
+        if settings.vad == "webrtc"
+        else make_vad(settings.vad),
+        open_stt=lambda cb: rt.open_stt(params.script, cb),
+        normalize_phone=normalize_phone,
+        call_sid=start.call_sid,
+        stream_sid=start.stream_sid,
+        business_id=business_id,
+        caller_number=caller,
+        log=lambda level, msg: log_lines.append((level, msg)),
+    )
+    tools = BookingTools(
+        rt.db,
+        business_id,
+        business_now,
+        call_sid=start.call_sid,
+        policy_overrides=params.policy_overrides or None,
+        session=session,
+    )
+    conversation = Conversation(
+        call_sid=start.call_sid, business_id=business_id, now=business_now(),
+        caller_number=caller,
+    )
+    records.call_started(rt.db, session, from_number=pending.from_number if pending else None)
+
+    async def on_end(r: CallRunner) -> None:
+        rt.active.pop(start.call_sid, None)
+        await asyncio.to_thread(records.call_ended, rt.db, r.session, log_lines)
+
+    runner = CallRunner(
+        session=session,
+        transport=TwilioTransport(ws, start.stream_sid),
+        agent=rt.agent,
+        tts=rt.tts,
+        tools=tools,
+        conversation=conversation,
+        business_now=business_now,
+        on_end=on_end,
+    )
+    rt.active[start.call_sid] = runner
+    runner.start()
+    return runner
+
