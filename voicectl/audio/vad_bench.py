@@ -1,0 +1,271 @@
+"""Benchmark the VADs + Endpointer on synthetic Hebrew speech with known boundaries.
+
+Run ``python -m voicectl.audio.vad_bench`` (``--help`` for options). It synthesizes a
+call-like stream with espeak-ng (:mod:`voicectl.audio.synth`): booking phrases in three
+voice/rate variants separated by 400-900 ms of silence, with short clicks in between,
+puts it through a phone line (white noise floor + G.711 μ-law round trip), feeds it
+frame by frame to an :class:`~voicectl.audio.endpointing.Endpointer` with each VAD, and
+reports start/end error against the truth and CPU time per 20 ms frame. Results go to
+``docs/vad.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from voicectl.audio.endpointing import Endpointer, SpeechEnd
+from voicectl.audio.frames import FRAME_MS, pcm_frames
+from voicectl.audio.synth import Part, Segment, click, compose, phone_line, speak
+from voicectl.audio.vad import make_vad
+
+PHRASES: tuple[str, ...] = (
+    "שלום אני רוצה לקבוע תור",
+    "מחר בשתים עשרה בצהריים",
+    "עיסוי שוודי בבקשה",
+    "השם שלי דני כהן",
+    "כן זה מתאים לי",
+    "לא תודה",
+    "אפשר ביום שלישי בבוקר",
+    "מה השעות הפנויות ביום חמישי",
+    "אני צריך לבטל את התור שלי",
+    "תודה רבה להתראות",
+    "רקמות עמוק לשעה",
+    "בשלוש וחצי אחר הצהריים",
+    "כן",
+)
+VOICES: tuple[tuple[int, int], ...] = ((160, 45), (175, 55), (195, 65))
+"""(rate_wpm, pitch) variants: every phrase is spoken once in each."""
+
+CONFIGS: tuple[tuple[str, dict[str, float], int | None], ...] = (
+    ("webrtc", {"aggressiveness": 0}, None),
+    ("webrtc", {"aggressiveness": 1}, None),
+    ("webrtc", {"aggressiveness": 2}, None),
+    ("webrtc", {"aggressiveness": 2}, 0),
+    ("webrtc", {"aggressiveness": 3}, None),
+    ("silero", {"threshold": 0.5}, None),
+    ("silero", {"threshold": 0.3}, None),
+)
+"""(VAD name, VAD arguments, Endpointer ``release_ms``: None = the VAD's own, 0 = off)."""
+
+
+def build_corpus(seed: int = 0) -> tuple[npt.NDArray[np.int16], list[Segment]]:
+    """Return the clean 8 kHz test stream and its ground-truth segments.
+
+    Args:
+        seed: RNG seed for the gap lengths and click placement.
+
+    Returns:
+        ``(pcm, segments)`` as from :func:`voicectl.audio.synth.compose`.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[Part] = [1000]
+    for rate, pitch in VOICES:
+        for i, text in enumerate(PHRASES):
+            parts.append((text, speak(text, rate_wpm=rate, pitch=pitch)))
+            parts.append(int(rng.integers(400, 901)))
+            if i % 4 == 3:
+                parts.append(("click", click(float(rng.choice([40.0, 60.0, 80.0])))))
+                parts.append(int(rng.integers(500, 901)))
+    return compose(parts)
+
+
+@dataclass
+class Result:
+    """Scores of one VAD configuration (times in ms)."""
+
+    label: str
+    n_truth: int
+    hits: int
+    split: int
+    missed: int
+    false_utts: int
+    clicks_rejected: int
+    n_clicks: int
+    start_err: list[int]
+    end_err: list[int]
+    endpoint_delay: list[int]
+    us_per_frame: float
+
+
+def _match(
+    events: Sequence[SpeechEnd], truth: Sequence[Segment], clicks: Sequence[Segment]
+) -> tuple[int, int, int, int, int, list[int], list[int], list[int]]:
+    """Assign each kept utterance to the truth phrase it overlaps most (or is nearest
+    to, within 300 ms); score the first/last utterance of every phrase."""
+    kept = [e for e in events if not e.discarded]
+    owner: dict[int, list[SpeechEnd]] = {}
+    false_utts = 0
+    for e in kept:
+        best, best_score = -1, -300.0
+        for j, seg in enumerate(truth):
+            # overlap in ms (negative = distance between the two intervals)
+            score = min(e.speech_end_ms, seg.end_ms) - max(e.speech_start_ms, seg.start_ms)
+            if score > best_score:
+                best, best_score = j, score
+        if best < 0:
+            false_utts += 1
+        else:
+            owner.setdefault(best, []).append(e)
+    hits = split = missed = 0
+    start_err: list[int] = []
+    end_err: list[int] = []
+    delay: list[int] = []
+    for j, seg in enumerate(truth):
+        mine = owner.get(j, [])
+        if not mine:
+            missed += 1
+            continue
+        hits += 1
+        split += len(mine) > 1
+        start_err.append(round(mine[0].speech_start_ms - seg.start_ms))
+        end_err.append(round(mine[-1].speech_end_ms - seg.end_ms))
+        delay.append(round(mine[-1].endpoint_ms - seg.end_ms))
+    rejected = 0
+    for c in clicks:
+        overlapping = [
+            e for e in kept if e.speech_start_ms < c.end_ms + 100 and e.speech_end_ms > c.start_ms
+        ]
+        rejected += not overlapping
+    return hits, split, missed, false_utts, rejected, start_err, end_err, delay
+
+
+def run_config(
+    name: str,
+    kw: dict[str, float],
+    frames: npt.NDArray[np.int16],
+    truth: Sequence[Segment],
+    clicks: Sequence[Segment],
+    hangover_ms: int,
+    min_utt_ms: int,
+    release_ms: int | None = None,
+) -> Result:
+    """Run one VAD configuration over ``frames`` and score it against the truth."""
+    vad = make_vad(name, **kw)
+    ep = Endpointer(vad, hangover_ms=hangover_ms, min_utt_ms=min_utt_ms, release_ms=release_ms)
+    ends: list[SpeechEnd] = []
+    t0 = time.process_time_ns()
+    for i, frame in enumerate(frames):
+        for ev in ep.push(frame, i * FRAME_MS):
+            if isinstance(ev, SpeechEnd):
+                ends.append(ev)
+    cpu_ns = time.process_time_ns() - t0
+    ends.extend(e for e in ep.flush() if isinstance(e, SpeechEnd))
+    hits, split, missed, false_utts, rejected, s_err, e_err, delay = _match(ends, truth, clicks)
+    label = name + "(" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")"
+    if release_ms is not None:
+        label += f", release_ms={release_ms}"
+    return Result(
+        label,
+        len(truth),
+        hits,
+        split,
+        missed,
+        false_utts,
+        rejected,
+        len(clicks),
+        s_err,
+        e_err,
+        delay,
+        cpu_ns / 1000 / len(frames),
+    )
+
+
+def _stats(xs: Sequence[int]) -> str:
+    if not xs:
+        return "-"
+    a = np.abs(np.asarray(xs))
+    return (
+        f"{statistics.mean(xs):+.0f} / {np.percentile(a, 50):.0f} / "
+        f"{np.percentile(a, 90):.0f} / {a.max():.0f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; prints a Markdown table. Returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m voicectl.audio.vad_bench")
+    parser.add_argument(
+        "--noise-dbfs",
+        type=float,
+        action="append",
+        help="noise floor(s) in dBFS (default: -60 and -45)",
+    )
+    parser.add_argument("--hangover-ms", type=int, default=120)
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead: webrtc mode 2 at hangover 0-200 ms (splits vs endpoint delay)",
+    )
+    parser.add_argument("--min-utt-ms", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--vad",
+        action="append",
+        choices=["webrtc", "silero"],
+        help="only these VADs (default: all)",
+    )
+    args = parser.parse_args(argv)
+
+    clean, segments = build_corpus(args.seed)
+    truth = [s for s in segments if s.kind == "speech"]
+    clicks = [s for s in segments if s.kind == "click"]
+    print(
+        f"corpus: {len(truth)} phrases, {len(clicks)} clicks, {len(clean) / 8000:.1f} s; "
+        f"hangover {args.hangover_ms} ms, min_utt {args.min_utt_ms} ms"
+    )
+    print(
+        "errors in ms: signed mean / median |err| / p90 |err| / max |err|; "
+        "endpoint delay = decision time - true end of speech\n"
+    )
+    print(
+        "| noise | VAD | found | split | missed | false | clicks rejected | "
+        "start err | end err | endpoint delay | CPU µs/frame |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for noise in args.noise_dbfs or [-60.0, -45.0]:
+        frames = pcm_frames(phone_line(clean, noise_dbfs=noise, seed=args.seed))
+        if args.sweep:
+            for hangover in (0, 40, 80, 120, 160, 200):
+                r = run_config(
+                    "webrtc",
+                    {"aggressiveness": 2},
+                    frames,
+                    truth,
+                    clicks,
+                    hangover,
+                    args.min_utt_ms,
+                )
+                print(
+                    f"| {noise:.0f} dBFS | {r.label}, hangover_ms={hangover} | "
+                    f"{r.hits}/{r.n_truth} | {r.split} | {r.missed} | {r.false_utts} | "
+                    f"{r.clicks_rejected}/{r.n_clicks} | {_stats(r.start_err)} | "
+                    f"{_stats(r.end_err)} | {_stats(r.endpoint_delay)} | "
+                    f"{r.us_per_frame:.0f} |",
+                    flush=True,
+                )
+            continue
+        for name, kw, release in CONFIGS:
+            if args.vad and name not in args.vad:
+                continue
+            r = run_config(
+                name, kw, frames, truth, clicks, args.hangover_ms, args.min_utt_ms, release
+            )
+            print(
+                f"| {noise:.0f} dBFS | {r.label} | {r.hits}/{r.n_truth} | {r.split} | "
+                f"{r.missed} | {r.false_utts} | {r.clicks_rejected}/{r.n_clicks} | "
+                f"{_stats(r.start_err)} | {_stats(r.end_err)} | {_stats(r.endpoint_delay)} | "
+                f"{r.us_per_frame:.0f} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

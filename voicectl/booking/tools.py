@@ -1,0 +1,264 @@
+"""The agent's booking tools for one call, with a trace per tool call
+(SEEDS.md seed 001 items 1 and 7, seed 002 C and H.3).
+
+`BookingTools` binds a database, a business policy (resolved once, at construction), the
+call's business clock, its `call_sid` and its session (for the caller number). Every tool
+method returns a dict and never raises (seed 001 item 1). Every tool call is recorded
+once as a `ToolTrace` - tool name, argument snapshot with phone numbers masked
+(`+97250****567`), ok, error, latency in ms (`time.perf_counter`) and its latency mark
+(`TOOL_FIND_SLOTS_MS`, `TOOL_CREATE_APPOINTMENT_MS`, `TOOL_ATTACH_PHONE_MS`) - in the
+`tool_traces` table and through the `on_trace` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from voicectl.booking import appointments as _appointments
+from voicectl.booking import slots as _slots
+from voicectl.booking.phone import normalize_phone
+from voicectl.booking.policy import BusinessPolicy, get_business_policy
+from voicectl.logs import get_logger, mask_phone, mask_phones_in
+from voicectl.store.booking import ToolTraceRow
+from voicectl.store.db import Database
+
+log = get_logger("booking")
+
+_MAX_STR = 200
+_TIME_KEYS = frozenset({"after", "date", "start", "end", "time", "now"})
+
+
+@dataclass(frozen=True)
+class ToolTrace:
+    """One tool call (seed 002 H.3).
+
+    Attributes:
+        tool: `find_slots`, `create_appointment` or `attach_phone`.
+        args: the arguments, phone numbers masked, long strings cut to 200 chars.
+        ok: the result's `ok`.
+        error: the result's `error` code, or None.
+        latency_ms: wall time of the tool in milliseconds (`time.perf_counter`).
+        mark: the latency mark name, `TOOL_<NAME>_MS` (e.g. `TOOL_FIND_SLOTS_MS`).
+    """
+
+    tool: str
+    args: dict
+    ok: bool
+    error: str | None
+    latency_ms: float
+    mark: str
+
+
+def mark_for(tool: str) -> str:
+    """`find_slots` -> `TOOL_FIND_SLOTS_MS`."""
+    return f"TOOL_{tool.upper()}_MS"
+
+
+def mask_args(value: Any, key: str = "") -> Any:
+    """A JSON-safe snapshot of tool arguments with phone numbers masked.
+
+    Values under a key containing `phone` or `number` go through `mask_phone` (normalised
+    first when possible: `+97250****567`); date/time values (`*_iso`, `after`) are kept;
+    every other string has phone-looking runs masked (`mask_phones_in`). Strings are cut
+    to 200 chars.
+    """
+    k = key.lower()
+    if isinstance(value, Mapping):
+        return {str(kk): mask_args(v, str(kk)) for kk, v in list(value.items())[:50]}
+    if isinstance(value, list | tuple | set):
+        return [mask_args(v, key) for v in list(value)[:50]]
+    if value is None or isinstance(value, bool | int | float):
+        is_phone_key = "phone" in k or "number" in k
+        if is_phone_key and isinstance(value, int) and not isinstance(value, bool):
+            return mask_phone(str(value))
+        return value
+    s = (value if isinstance(value, str) else repr(value))[:_MAX_STR]
+    if "phone" in k or "number" in k:
+        return mask_phone(normalize_phone(s) or s)
+    if k.endswith("iso") or k in _TIME_KEYS:
+        return s
+    return mask_phones_in(s)
+
+
+class BookingTools:
+    """The booking tools of one call.
+
+    Args:
+        db: the database.
+        business_id: e.g. `demo-spa`.
+        now: the business clock; returns an aware datetime (seed 001 item 6: dates are
+            resolved against it).
+        call_sid: the Twilio call id, recorded on appointments, events and traces.
+        policy_overrides: `{field: value}` applied over the stored policy (scenarios).
+        business_prompt: free text whose recognised overrides apply (see
+            `voicectl.booking.policy.prompt_overrides`).
+        session: the call session (object or dict with `caller_number`), read at each
+            `create_appointment` for the third phone choice.
+        on_trace: called with every `ToolTrace` (exceptions in it are logged, not raised).
+
+    Raises:
+        UnknownBusinessError: the business does not exist (construction only).
+        PolicyError: an override is malformed (construction only).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        business_id: str,
+        now: Callable[[], datetime],
+        *,
+        call_sid: str | None = None,
+        policy_overrides: dict | None = None,
+        business_prompt: str | None = None,
+        session: object | None = None,
+        on_trace: Callable[[ToolTrace], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.business_id = business_id
+        self.now = now
+        self.call_sid = call_sid
+        self.session = session
+        self.on_trace = on_trace
+        self.policy: BusinessPolicy = get_business_policy(
+            business_id, business_prompt, db=db, overrides=policy_overrides
+        )
+        self.traces: list[ToolTrace] = []
+
+    # -- tools ---------------------------------------------------------------------------
+
+    def find_slots(
+        self, date_iso: str, service: str | None = None, after: str | None = None
+    ) -> dict:
+        """Free slots of a local day; see `voicectl.booking.slots.find_slots`."""
+        args = {"date_iso": date_iso, "service": service, "after": after}
+        return self._run(
+            "find_slots",
+            args,
+            lambda: _slots.find_slots(self.db, self.policy, self.now, date_iso, service, after),
+        )
+
+    def create_appointment(
+        self,
+        start_iso: str,
+        service: str,
+        customer_name: str,
+        customer_phone: str | None = None,
+        context: dict | None = None,
+    ) -> dict:
+        """Book; see `voicectl.booking.appointments.create_appointment` (errors, shapes).
+
+        The third phone choice is `self.session`'s caller number; the call's `call_sid`
+        is recorded on the appointment and its `appointment.created` event.
+        """
+        args = {
+            "start_iso": start_iso,
+            "service": service,
+            "customer_name": customer_name,
+            "customer_phone": customer_phone,
+            "context": context,
+        }
+        return self._run(
+            "create_appointment",
+            args,
+            lambda: _appointments.create_appointment(
+                self.db,
+                self.policy,
+                self.now,
+                start_iso,
+                service,
+                customer_name,
+                customer_phone,
+                context,
+                self.session,
+                call_sid=self.call_sid,
+            ),
+        )
+
+    def attach_phone(self, appointment_id: int | str, customer_phone: str) -> dict:
+        """Add a phone to a booking; see `voicectl.booking.appointments.attach_phone`."""
+        args = {"appointment_id": appointment_id, "customer_phone": customer_phone}
+        return self._run(
+            "attach_phone",
+            args,
+            lambda: _appointments.attach_phone(
+                self.db, self.policy, appointment_id, customer_phone, call_sid=self.call_sid
+            ),
+        )
+
+    # -- records (not traced) ------------------------------------------------------------
+
+    def find_appointment(self, appointment_id: int | str) -> dict | None:
+        """One appointment of this business as a dict, or None. Never raises."""
+        try:
+            return _appointments.find_appointment(self.db, appointment_id, self.policy.business_id)
+        except Exception:  # noqa: BLE001
+            log.warning("find_appointment failed", exc_info=True)
+            return None
+
+    def list_appointments(self, call_sid: str | None = None) -> list[dict]:
+        """This business's appointments (of one call when `call_sid` is given), by start."""
+        try:
+            return _appointments.list_appointments(self.db, self.policy.business_id, call_sid)
+        except Exception:  # noqa: BLE001
+            log.warning("list_appointments failed", exc_info=True)
+            return []
+
+    # -- tracing -------------------------------------------------------------------------
+
+    def _run(self, tool: str, args: dict, fn: Callable[[], dict]) -> dict:
+        t0 = time.perf_counter()
+        try:
+            result = fn()
+            if not isinstance(result, dict):
+                raise TypeError(f"{tool} returned {type(result).__name__}")
+        except Exception as exc:  # noqa: BLE001 - tools never raise (seed 001 item 1)
+            result = {
+                "ok": False,
+                "error": "validation_error",
+                "message": (str(exc) or type(exc).__name__)[:120],
+            }
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        self._trace(tool, args, result, latency_ms)
+        return result
+
+    def _trace(self, tool: str, args: dict, result: dict, latency_ms: float) -> None:
+        try:
+            snapshot = mask_args(args)
+        except Exception:  # noqa: BLE001
+            snapshot = {"unprintable": True}
+        ok = bool(result.get("ok"))
+        err = result.get("error")
+        trace = ToolTrace(
+            tool=tool,
+            args=snapshot,
+            ok=ok,
+            error=str(err)[:64] if err is not None else None,
+            latency_ms=round(latency_ms, 3),
+            mark=mark_for(tool),
+        )
+        self.traces.append(trace)
+        try:
+            with self.db.session() as s:
+                s.add(
+                    ToolTraceRow(
+                        call_sid=self.call_sid,
+                        business_id=self.policy.business_id,
+                        tool=tool,
+                        args_json=json.dumps(snapshot, ensure_ascii=False, default=str),
+                        ok=ok,
+                        error=trace.error,
+                        latency_ms=trace.latency_ms,
+                    )
+                )
+        except Exception:  # noqa: BLE001 - a trace must never break a tool call
+            log.warning("could not store the %s trace", tool, exc_info=True)
+        if self.on_trace is not None:
+            try:
+                self.on_trace(trace)
+            except Exception:  # noqa: BLE001
+                log.warning("on_trace callback failed for %s", tool, exc_info=True)
