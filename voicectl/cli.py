@@ -89,7 +89,7 @@ def serve(
         reload=False,
         log_level=settings.log_level.lower(),
         timeout_keep_alive=75,
-        ws="websockets",
+        ws="websockets-sansio",
     )
 
 
@@ -103,7 +103,9 @@ def simulate(
     record: Annotated[
         Path | None, typer.Option(help="Write the call as heard: stereo WAV, caller L, bot R.")
     ] = None,
-    budgets: Annotated[Path | None, typer.Option(help="Budget file (overrides the scenario's).")] = None,
+    budgets: Annotated[
+        Path | None, typer.Option(help="Budget file (overrides the scenario's).")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     log: Annotated[bool, typer.Option(help="Show the server's log lines for each call.")] = True,
     config: ConfigOpt = None,
@@ -161,6 +163,8 @@ def _result_json(r: Any) -> dict[str, Any]:
         ],
         "metrics": {k: v for k, (v, _) in r.metrics.items()},
         "call_sid": r.record.get("call_sid"),
+        "caller_marks": r.caller.caller_marks,
+        "record": r.record,
     }
 
 

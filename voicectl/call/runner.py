@@ -174,7 +174,9 @@ class CallRunner:
                 else:
                     await self.transport.send_clear()
             except Exception as exc:  # the socket went away: the call is over
-                self.session.log("INFO", f"transport closed while sending: {exc.__class__.__name__}")
+                self.session.log(
+                    "INFO", f"transport closed while sending: {exc.__class__.__name__}"
+                )
                 self._spawn(self.finish("connection lost"))
                 return
 

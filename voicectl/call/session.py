@@ -238,7 +238,9 @@ class CallSession:
         self._buffer_end_ms = now
         self._hangup_after = None
         self.state = CallState.LISTENING
-        self.log("INFO", f"barge-in: caller spoke over the bot; clear sent, {dropped} frames dropped")
+        self.log(
+            "INFO", f"barge-in: caller spoke over the bot; clear sent, {dropped} frames dropped"
+        )
         return [SendClear()]
 
     def _speech_end(self, ev: SpeechEnd, now: float) -> list[Action]:
@@ -289,7 +291,9 @@ class CallSession:
         if commit is None:
             return []
         if commit.number is None:
-            self.log("INFO", f"DTMF digits did not form a phone number ({len(commit.digits)} digits)")
+            self.log(
+                "INFO", f"DTMF digits did not form a phone number ({len(commit.digits)} digits)"
+            )
             actions = self._new_turn(TurnInput("dtmf_invalid", commit.digits))
         else:
             self.caller_number = commit.number

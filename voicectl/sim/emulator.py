@@ -57,7 +57,10 @@ def prepare_utterance(pcm8k: np.ndarray) -> CallerAudio:
     pad = (-len(pcm8k)) % 160
     pcm = np.concatenate([pcm8k.astype(np.int16), np.zeros(pad, np.int16)])
     frames = [ulaw_encode(pcm[i : i + 160]) for i in range(0, len(pcm), 160)]
-    rms = [float(np.sqrt(np.mean(pcm[i : i + 160].astype(np.float64) ** 2))) for i in range(0, len(pcm), 160)]
+    rms = [
+        float(np.sqrt(np.mean(pcm[i : i + 160].astype(np.float64) ** 2)))
+        for i in range(0, len(pcm), 160)
+    ]
     voiced = [i for i, r in enumerate(rms) if r > VOICED_RMS] or [0]
     return CallerAudio(frames, voiced[0], voiced[-1])
 
@@ -326,13 +329,18 @@ class TwilioEmulator:
             self._violation(31951, "message is not JSON")
             return
         event = msg.get("event") if isinstance(msg, dict) else None
-        allowed = {"media": {"event", "streamSid", "media"}, "mark": {"event", "streamSid", "mark"},
-                   "clear": {"event", "streamSid"}}
+        allowed = {
+            "media": {"event", "streamSid", "media"},
+            "mark": {"event", "streamSid", "mark"},
+            "clear": {"event", "streamSid"},
+        }
         if event not in allowed:
             self._violation(31951, f"unknown event {event!r}")
             return
         if set(msg) != allowed[event]:
-            self._violation(31951, f"{event}: fields {sorted(msg)} (expected {sorted(allowed[event])})")
+            self._violation(
+                31951, f"{event}: fields {sorted(msg)} (expected {sorted(allowed[event])})"
+            )
         if msg.get("streamSid") != self.stream_sid:
             self._violation(31951, f"{event}: wrong streamSid {msg.get('streamSid')!r}")
             return
@@ -412,7 +420,9 @@ class TwilioEmulator:
             if left <= 0 or self._closed.is_set():
                 self.res.expect_turns.append((None, contains))
                 why = "the call ended" if self._closed.is_set() else f"{timeout_ms} ms passed"
-                self.res.failures.append(f"steps[{i}].expect_bot: no bot reply finished playing ({why})")
+                self.res.failures.append(
+                    f"steps[{i}].expect_bot: no bot reply finished playing ({why})"
+                )
                 return
             self._echo_event.clear()
             with contextlib.suppress(asyncio.TimeoutError):

@@ -12,8 +12,13 @@ from voicectl.sim.budgets import Budget
 from voicectl.sim.runner import SimResult
 
 _STYLE = {"GO": "green", "WARN": "yellow", "NO-GO": "bold red", "info": "dim"}
-_KIND_LABEL = {"greeting": "greeting", "speech": "caller", "dtmf_phone": "DTMF",
-               "dtmf_invalid": "DTMF", "silence": "silence"}
+_KIND_LABEL = {
+    "greeting": "greeting",
+    "speech": "caller",
+    "dtmf_phone": "DTMF",
+    "dtmf_invalid": "DTMF",
+    "silence": "silence",
+}
 
 
 def _budget_text(b: Budget | None) -> str:
@@ -76,8 +81,12 @@ def latency_table(result: SimResult) -> Table:
                 cells.append(Text("-", style="dim"))
         judged = [v for v in verdicts if v != "info"]
         worst_v = max(judged, key=["GO", "WARN", "NO-GO"].index) if judged else "info"
-        table.add_row(mark, _budget_text(result.budgets.get(mark)), *cells,
-                      Text(worst_v, style=_STYLE[worst_v]))
+        table.add_row(
+            mark,
+            _budget_text(result.budgets.get(mark)),
+            *cells,
+            Text(worst_v, style=_STYLE[worst_v]),
+        )
     return table
 
 
@@ -101,8 +110,9 @@ def print_result(console: Console, result: SimResult, show_log: bool = True) -> 
     mtable.add_column("value", justify="right")
     for name, (value, v) in result.metrics.items():
         label = "" if v == "info" else f" {v}"
-        mtable.add_row(name, _budget_text(result.budgets.get(name)),
-                       Text(f"{value:g}{label}", style=_STYLE[v]))
+        mtable.add_row(
+            name, _budget_text(result.budgets.get(name)), Text(f"{value:g}{label}", style=_STYLE[v])
+        )
     console.print(mtable)
     if show_log and result.record.get("log"):
         console.print("[bold]Server log for this call[/bold]")
@@ -119,7 +129,9 @@ def verdict_line(result: SimResult) -> Text:
     """`VERDICT: GO | WARN | NO-GO - expectations met | N failed` (the exit code follows it)."""
     failed = [c.name for c in result.checks if not c.ok]
     lat = result.latency_verdict
-    exp = "expectations met" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
+    exp = (
+        "expectations met" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}"
+    )
     final = "PASS" if result.exit_code == 0 else "FAIL"
     style = "bold green" if final == "PASS" else "bold red"
     return Text(f"VERDICT {final}: latency {lat}, {exp} ({result.wall_s:.1f} s)", style=style)

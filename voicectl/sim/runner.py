@@ -24,7 +24,13 @@ from voicectl.call.marks import CALL_METRICS
 from voicectl.config import Settings
 from voicectl.sim.budgets import Budget, classify, load_budgets, worst
 from voicectl.sim.checks import Check, check_bot_texts, check_expectations
-from voicectl.sim.emulator import CallerAudio, EmulatorResult, TwilioEmulator, http_base_of, prepare_utterance
+from voicectl.sim.emulator import (
+    CallerAudio,
+    EmulatorResult,
+    TwilioEmulator,
+    http_base_of,
+    prepare_utterance,
+)
 from voicectl.sim.scenario import Scenario
 
 
@@ -85,10 +91,12 @@ class InProcessServer:
 
         app = create_app(self.settings)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets"
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="voicectl-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="voicectl-server", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
@@ -127,8 +135,9 @@ def synthesize_caller(text: str) -> np.ndarray:
     return resample(pcm, rate, 8000)
 
 
-async def fetch_record(http_base: str, call_sid: str, admin_token: str | None = None,
-                       wait_s: float = 10.0) -> dict[str, Any]:
+async def fetch_record(
+    http_base: str, call_sid: str, admin_token: str | None = None, wait_s: float = 10.0
+) -> dict[str, Any]:
     """GET /calls/{call_sid} until the server has saved the ended call."""
     headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
     deadline = time.monotonic() + wait_s
@@ -148,8 +157,11 @@ async def fetch_record(http_base: str, call_sid: str, admin_token: str | None = 
 
 
 def evaluate(
-    scenario: Scenario, record: dict[str, Any], caller: EmulatorResult,
-    budgets: dict[str, Budget], server: str,
+    scenario: Scenario,
+    record: dict[str, Any],
+    caller: EmulatorResult,
+    budgets: dict[str, Budget],
+    server: str,
 ) -> SimResult:
     """Join server and caller marks per turn, judge them, run the checks."""
     turns: list[dict[str, Any]] = []
@@ -200,8 +212,12 @@ def evaluate(
 
 
 async def run_call(
-    scenario: Scenario, http_base: str, *, media_url: str | None = None,
-    auth_token: str | None = None, admin_token: str | None = None,
+    scenario: Scenario,
+    http_base: str,
+    *,
+    media_url: str | None = None,
+    auth_token: str | None = None,
+    admin_token: str | None = None,
     utterances: list[CallerAudio] | None = None,
 ) -> tuple[dict[str, Any], EmulatorResult]:
     """Place one emulated call and return (server record, caller-side result)."""
@@ -241,15 +257,25 @@ def simulate(
             s = settings.model_copy(update={"database": str(Path(tmp) / "sim.db")})
             with InProcessServer(s) as server:
                 record, caller = asyncio.run(
-                    run_call(scenario, server.http_base, auth_token=s.twilio_auth_token,
-                             admin_token=s.admin_token, utterances=utterances)
+                    run_call(
+                        scenario,
+                        server.http_base,
+                        auth_token=s.twilio_auth_token,
+                        admin_token=s.admin_token,
+                        utterances=utterances,
+                    )
                 )
         where = "in-process"
     else:
         record, caller = asyncio.run(
-            run_call(scenario, http_base_of(url), media_url=url,
-                     auth_token=settings.twilio_auth_token, admin_token=settings.admin_token,
-                     utterances=utterances)
+            run_call(
+                scenario,
+                http_base_of(url),
+                media_url=url,
+                auth_token=settings.twilio_auth_token,
+                admin_token=settings.admin_token,
+                utterances=utterances,
+            )
         )
         where = url
     result = evaluate(scenario, record, caller, budgets, where)

@@ -88,8 +88,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             caller_number=caller,
             business_id=business,
         )
-        _log.info("incoming call %s from %s to business %s", call_sid,
-                  mask_phone(caller) or "withheld", business)
+        _log.info(
+            "incoming call %s from %s to business %s",
+            call_sid,
+            mask_phone(caller) or "withheld",
+            business,
+        )
         return Response(stream_twiml(request, call_sid, caller), media_type="application/xml")
 
     async def dtmf_done(request: Request) -> Response:
@@ -107,7 +111,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                 pending.caller_number = number
             else:
                 rt.pending[call_sid] = PendingCall(
-                    call_sid, form.get("From"), form.get("To"), number, settings.business,
+                    call_sid,
+                    form.get("From"),
+                    form.get("To"),
+                    number,
+                    settings.business,
                     gather_digits=form.get("Digits"),
                 )
             _log.info("DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", number)

@@ -157,10 +157,17 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     from voicectl.booking.tools import BookingTools
 
     try:
-        policy = get_business_policy(business_id, overrides=params.policy_overrides or None, db=rt.db)
+        policy = get_business_policy(
+            business_id, overrides=params.policy_overrides or None, db=rt.db
+        )
     except ValueError as exc:
-        _log.warning("unknown business %r for %s (%s); using %s", business_id,
-                     start.call_sid, exc, settings.business)
+        _log.warning(
+            "unknown business %r for %s (%s); using %s",
+            business_id,
+            start.call_sid,
+            exc,
+            settings.business,
+        )
         business_id = settings.business
         policy = get_business_policy(business_id, db=rt.db)
     business_now = BusinessClock(params.now or datetime.now(policy.tz), clock)
@@ -189,7 +196,9 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
         session=session,
     )
     conversation = Conversation(
-        call_sid=start.call_sid, business_id=business_id, now=business_now(),
+        call_sid=start.call_sid,
+        business_id=business_id,
+        now=business_now(),
         caller_number=caller,
     )
     records.call_started(rt.db, session, from_number=pending.from_number if pending else None)
@@ -211,4 +220,3 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     rt.active[start.call_sid] = runner
     runner.start()
     return runner
-

@@ -31,7 +31,9 @@ def public_url(request_url: str, public_base: str | None, websocket: bool = Fals
         base = urlsplit(public_base)
         parts = parts._replace(scheme=base.scheme, netloc=base.netloc)
     if websocket:
-        parts = parts._replace(scheme={"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme))
+        parts = parts._replace(
+            scheme={"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+        )
     return urlunsplit(parts)
 
 

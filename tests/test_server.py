@@ -1,0 +1,185 @@
+"""The server over real sockets: webhooks, signatures, and the Media Streams WebSocket
+surviving bad input (issue: "Bad input"), on uvicorn bound to loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from twilio.request_validator import RequestValidator
+
+from voicectl.config import Settings
+from voicectl.sim.runner import InProcessServer
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "test-auth-token"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    db = tmp_path_factory.mktemp("srv") / "server.db"
+    with InProcessServer(Settings(database=str(db))) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    db = tmp_path_factory.mktemp("signed") / "server.db"
+    with InProcessServer(Settings(database=str(db), twilio_auth_token=TOKEN)) as srv:
+        yield srv
+
+
+def _voice(base: str, call_sid: str, sign: str | None = None, **extra: str) -> httpx.Response:
+    form = {"CallSid": call_sid, "From": "+972501234567", "To": "+97233000000", **extra}
+    headers = {}
+    if sign:
+        headers["X-Twilio-Signature"] = RequestValidator(sign).compute_signature(
+            f"{base}/voice", form
+        )
+    return httpx.post(f"{base}/voice", data=form, headers=headers)
+
+
+def _stream(twiml: str) -> tuple[str, dict[str, str]]:
+    stream = ET.fromstring(twiml).find("./Connect/Stream")
+    assert stream is not None
+    return stream.get("url", ""), {p.get("name", ""): p.get("value", "") for p in stream}
+
+
+def test_voice_answers_connect_stream_with_parameters(server: InProcessServer) -> None:
+    r = _voice(server.http_base, "CAvoice1")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    url, params = _stream(r.text)
+    assert url.startswith("ws://127.0.0.1:") and url.endswith("/media")
+    assert params["caller"] == "+972501234567"
+    assert len(params["token"]) == 32
+
+
+def test_health_and_metrics(server: InProcessServer) -> None:
+    assert httpx.get(f"{server.http_base}/healthz").json()["status"] == "ok"
+    metrics = httpx.get(f"{server.http_base}/metrics").text
+    assert "voicectl_active_calls" in metrics
+
+
+def test_status_callback_and_gather_fallback(server: InProcessServer) -> None:
+    base = server.http_base
+    r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
+    assert r.status_code == 204
+    r = httpx.post(
+        f"{base}/webhook/dtmf_done", data={"CallSid": "CAg", "Digits": "0501234567"}
+    )
+    url, params = _stream(r.text)  # back to the stream, with the typed number
+    assert params["caller"] == "+972501234567"
+
+
+def test_signatures_are_enforced_when_a_token_is_configured(signed_server: InProcessServer) -> None:
+    base = signed_server.http_base
+    assert _voice(base, "CAs1").status_code == 403
+    assert _voice(base, "CAs1", sign="wrong-token").status_code == 403
+    assert _voice(base, "CAs1", sign=TOKEN).status_code == 200
+
+
+async def _call_with_garbage(base: str) -> tuple[list[dict], dict]:
+    call_sid = "CAgarbage0001"
+    url, params = _stream(_voice(base, call_sid).text)
+    received: list[dict] = []
+    async with websockets.connect(url) as ws:
+        sid = "MZgarbage"
+        media = {"event": "media", "streamSid": sid,
+                 "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
+                           "payload": base64.b64encode(b"\xff" * 160).decode()}}
+        await ws.send(json.dumps(media))  # media before start
+        await ws.send("this is not json")
+        await ws.send(b"\x00binary")
+        await ws.send(json.dumps({"event": "bogus", "streamSid": sid}))
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid,
+                                  "start": {"streamSid": sid, "callSid": call_sid,
+                                            "accountSid": "AC1", "tracks": ["inbound"],
+                                            "mediaFormat": {"encoding": "audio/x-mulaw",
+                                                            "sampleRate": 8000, "channels": 1},
+                                            "customParameters": params}}))
+        bad = dict(media, media=dict(media["media"], payload="%%%"))
+        await ws.send(json.dumps(bad))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            received.append(msg)
+            if msg["event"] == "mark":  # the greeting was sent in full
+                await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": msg["mark"]}))
+                break
+        await ws.send(json.dumps({"event": "stop", "streamSid": sid,
+                                  "stop": {"accountSid": "AC1", "callSid": call_sid}}))
+    for _ in range(50):
+        rec = httpx.get(f"{base}/calls/{call_sid}").json()
+        if rec.get("status") == "completed":
+            return received, rec
+        await asyncio.sleep(0.1)
+    return received, rec
+
+
+def test_bad_messages_are_ignored_and_the_call_goes_on(server: InProcessServer) -> None:
+    received, rec = asyncio.run(_call_with_garbage(server.http_base))
+    media = [m for m in received if m["event"] == "media"]
+    assert media, "the greeting was never sent"
+    assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)
+    assert all(m["streamSid"] == "MZgarbage" for m in received)
+    assert received[-1]["event"] == "mark"
+    assert rec["status"] == "completed"  # stop ended the call and the record was saved
+    assert rec["turns"][0]["kind"] == "greeting" and rec["turns"][0]["bot_text"]
+
+
+def test_a_stream_without_the_calls_token_is_refused(server: InProcessServer) -> None:
+    async def go() -> None:
+        async with websockets.connect(server.http_base.replace("http", "ws") + "/media") as ws:
+            sid = "MZnotoken"
+            await ws.send(json.dumps({"event": "start", "streamSid": sid,
+                                      "start": {"streamSid": sid, "callSid": "CAnotoken",
+                                                "customParameters": {}}}))
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+
+    asyncio.run(go())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_starts_once_and_names_its_providers(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "VOICECTL_DATABASE": str(tmp_path / "serve.db")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicectl", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        r = _voice(f"http://127.0.0.1:{port}", "CAserve1")
+        assert r.status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert out.count("APP_START") == 1, out
+    assert "providers: agent=offline tts=espeak-ng stt=none" in out
+    assert "no speech recogniser configured" in out
+    assert "TTS prewarm took" in out
