@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -226,7 +227,10 @@ class CallRunner:
                 tool_ms[trace.mark] = tool_ms.get(trace.mark, 0.0) + trace.latency_ms
                 outcome = "ok" if trace.ok else f"error={trace.error}"
                 labels.append(f"{trace.tool} {outcome}")
-                session.log("INFO", f"tool {trace.tool} {outcome} {trace.latency_ms:.1f} ms")
+                args = json.dumps(trace.args, ensure_ascii=False)  # phones already masked
+                session.log(
+                    "INFO", f"tool {trace.tool} {args} -> {outcome} {trace.latency_ms:.1f} ms"
+                )
             session.reply_text(index, reply, tool_ms, labels)
             if session.turns[index].superseded or session.ended:
                 session.reply_done(index)
