@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -138,6 +139,19 @@ def test_no(text: str) -> None:
 def test_neither_yes_nor_no(text: str) -> None:
     assert not nlu.is_yes(text)
     assert not nlu.is_no(text)
+
+
+def test_phone_opener_is_not_a_yes() -> None:
+    assert not nlu.is_yes("כן שלום, רציתי לברר משהו לגבי אמא שלי")
+    assert not nlu.is_yes("כן הלו, מדברת מיכל")
+    assert nlu.is_yes("כן שלום, כן, מתאים לי")  # a yes after the opener still counts
+    assert nlu.is_yes("כן, בסדר")
+
+
+def test_vague_request_words() -> None:
+    u = nlu.analyze("אהה... כן... רגע, זה בקשר ל...")
+    assert "inquire" in u.intents and u.name is None
+    assert "inquire" in nlu.detect_intents("רציתי לשאול משהו")
 
 
 @pytest.mark.parametrize(
@@ -281,6 +295,17 @@ def test_phrases_formatting() -> None:
     assert P.suggest_times(P.TIME_TAKEN, [time(12, 30), time(13)]) == (
         "השעה הזאת לא פנויה. אפשר ב-12:30 או ב-13:00?"
     )
+    tz = ZoneInfo("Asia/Jerusalem")
+    fri = [datetime(2026, 11, 20, 12, tzinfo=tz), datetime(2026, 11, 20, 12, 30, tzinfo=tz)]
+    assert P.suggest_times("", fri, today=today, asked_day=date(2026, 11, 20)) == (
+        "אפשר ב-12:00 או ב-12:30?"
+    )
+    mixed = [datetime(2026, 11, 19, 19, tzinfo=tz), datetime(2026, 11, 20, 13, tzinfo=tz)]
+    assert P.suggest_times("", mixed, today=today, asked_day=date(2026, 11, 20)) == (
+        "אפשר היום ב-19:00 או מחר ב-13:00?"
+    )
+    assert P.free_at("מחר", time(14), spoken=True) == "מחר בשתיים אחר הצהריים פנוי."
+    assert P.too_soon(60) == "צריך לקבוע לפחות שעה מראש."
 
 
 def test_service_phrase_uses_massage_alias() -> None:

@@ -233,8 +233,7 @@ def test_follow_up_time_correction(db: Database) -> None:
     c = _call(db)
     c.say("רקמות עמוק ביום ראשון ב-12")
     r = c.say("רגע, בעצם בשתיים וחצי")
-    assert "כן?" in r.text  # 14:30 was inferred from "שתיים" -> confirm
-    c.say("כן")
+    assert "בשתיים וחצי אחר הצהריים" in r.text  # 14:30 was inferred: said in words
     c.say("השם מיכל")
     appt = c.appointments()[0]
     assert appt["start_iso"].startswith("2026-11-22T14:30")
@@ -248,7 +247,9 @@ def test_off_grid_then_suggestion_accepted(db: Database) -> None:
     c = _call(db)
     r = c.say("שוודי מחר ב-12:15 על שם דני")
     assert "12:00" in r.text and "12:30" in r.text
-    assert not any(t.name == "create_appointment" for t in r.tool_calls)
+    # With the name known the booking tool judges the start and suggests the times.
+    assert [(t.name, t.result.get("error")) for t in r.tool_calls] == [
+        ("find_slots", None), ("create_appointment", "off_grid")]
     r = c.say("הראשונה")
     assert "קבעתי" in r.text
     assert c.appointments()[0]["start_iso"].startswith("2026-11-20T12:00")
@@ -259,9 +260,10 @@ def test_closed_saturday_alternative_accepted(db: Database) -> None:
     r = c.say("אני רוצה שוודי ביום שבת בעשר, השם רוני")
     assert r.tool_calls and r.tool_calls[0].name == "find_slots"
     assert "סגורים" in r.text and "ראשון" in r.text
+    assert "10:00" in r.text  # the time asked for, on the next open day
     r = c.say("כן")
     assert "קבעתי" in r.text
-    assert c.appointments()[0]["start_iso"].startswith("2026-11-22T09:00")
+    assert c.appointments()[0]["start_iso"].startswith("2026-11-22T10:00")
 
 
 def test_too_soon_offers_later_times(db: Database) -> None:
@@ -272,6 +274,48 @@ def test_too_soon_offers_later_times(db: Database) -> None:
     r = c.say("ב-11:30")
     assert "קבעתי" in r.text
     assert c.appointments()[0]["start_iso"].startswith("2026-11-19T11:30")
+
+
+def test_too_soon_judged_by_the_tool_says_the_notice(db: Database) -> None:
+    c = _call(db)
+    r = c.say("השם שלי אבי, יש מצב להיכנס היום בעשר וחצי לעיסוי רקמות עמוק?")
+    assert [(t.name, t.result.get("error")) for t in r.tool_calls] == [
+        ("find_slots", None), ("create_appointment", "too_soon")]
+    assert "שעה מראש" in r.text and "11:00" in r.text and "11:30" in r.text
+    r = c.say("אוקיי, אז באחת עשרה")
+    assert "קבעתי" in r.text
+    assert c.appointments()[0]["start_iso"].startswith("2026-11-19T11:00")
+
+
+def test_too_soon_without_name_is_explained_without_booking_attempt(db: Database) -> None:
+    c = _call(db)
+    r = c.say("יש מקום היום בעשר וחצי לשוודי?")
+    assert [t.name for t in r.tool_calls] == ["find_slots"]  # no name: no create yet
+    assert "שעה מראש" in r.text and "11:00" in r.text
+
+
+def test_closed_day_offers_the_part_of_day_asked_for(db: Database) -> None:
+    c = _call(db)
+    r = c.say("אני רוצה רפלקסולוגיה לשבת בערב, על שם נועה")
+    assert "סגורים" in r.text and "ראשון" in r.text and "17:00" in r.text
+    r = c.say("כן, ראשון מתאים לי")
+    assert "קבעתי" in r.text
+    assert c.appointments()[0]["start_iso"].startswith("2026-11-22T17:00")
+
+
+def test_suggestions_on_two_days_name_each_day(db: Database) -> None:
+    # Friday (tomorrow) 09:00-13:00 booked: 13:00 is its only free Swedish start, the next
+    # nearest to 12:10 is today (Thursday) 19:00.
+    for hhmm in ("9:00", "10:00", "11:00", "12:00"):
+        _call(db).say(f"שוודי מחר ב-{hhmm} על שם דני")
+    c = _call(db)
+    r = c.say("שוודי מחר ב-12:10 על שם רון")
+    assert r.tool_calls[-1].result.get("error") == "off_grid"
+    assert r.text.endswith("אפשר היום ב-19:00 או מחר ב-13:00?")
+    r = c.say("מחר באחת")
+    assert "קבעתי" in r.text
+    assert any(a["start_iso"].startswith("2026-11-20T13:00") and a["customer_name"] == "רון"
+               for a in c.appointments())
 
 
 def test_slot_taken_then_pick_by_hour(db: Database) -> None:
@@ -326,17 +370,25 @@ def test_create_error_suggestions_are_offered(db: Database) -> None:
 # -- inferred time confirmation --------------------------------------------------------
 
 
-def test_inferred_time_confirmed_with_yes(db: Database) -> None:
+def test_inferred_time_without_name_said_in_words_with_the_name_question(db: Database) -> None:
     c = _call(db)
     r = c.say("אני רוצה עיסוי שוודי ביום ראשון בשלוש")
-    assert "בשלוש אחר הצהריים" in r.text and "כן?" in r.text
+    # The inferred time is said in words and the name asked in the same turn.
+    assert "בשלוש אחר הצהריים" in r.text and "שם" in r.text
     assert not c.appointments()
-    for yes in ["יאללה"]:
-        r = c.say(yes)
-    assert "שם" in r.text
+    r = c.say("יאללה")  # a yes without the name: ask the name only
+    assert r.text == "על איזה שם לרשום?"
     r = c.say("שירה")
     assert "קבעתי" in r.text
     assert c.appointments()[0]["start_iso"].startswith("2026-11-22T15:00")
+
+
+def test_inferred_time_without_name_refused_asks_the_time(db: Database) -> None:
+    c = _call(db)
+    c.say("אני רוצה עיסוי שוודי ביום ראשון בשלוש")
+    r = c.say("לא, בבוקר")
+    assert "9:00" in r.text and "?" in r.text and not c.appointments()
+    assert "15:00" not in r.text and "שלוש" not in r.text
 
 
 def test_inferred_time_with_name_books_after_yes(db: Database) -> None:
@@ -524,6 +576,19 @@ def test_unclear_input_gets_one_short_question(db: Database) -> None:
     c.say("שוודי")
     r = c.say("אבטיח")
     assert "לא הבנתי" in r.text and "יום" in r.text  # re-asks the pending question
+
+
+def test_phone_opener_is_not_a_yes_and_vague_request_gets_a_question(db: Database) -> None:
+    c = _call(db)
+    r = c.say("כן שלום, רציתי לברר משהו לגבי אמא שלי")
+    assert r.text == "בשמחה, מה תרצו לברר?"
+    assert not r.tool_calls and not c.conv.state["offline"]["active"]
+    r = c.say("אהה... כן... רגע, זה בקשר ל...")
+    assert "לברר" in r.text and not c.conv.state["offline"]["active"]
+    r = c.say("היא צריכה עיסוי כפות רגליים ביום ראשון באחת עשרה, על שם רחל אברהם")
+    assert "קבעתי" in r.text
+    (appt,) = c.appointments()
+    assert appt["service"] == "reflexology" and appt["customer_name"] == "רחל אברהם"
 
 
 @pytest.mark.parametrize("bye", ["תודה, ביי", "זהו, תודה", "לא, זה הכל", "להתראות"])

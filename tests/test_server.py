@@ -76,9 +76,7 @@ def test_status_callback_and_gather_fallback(server: InProcessServer) -> None:
     base = server.http_base
     r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
     assert r.status_code == 204
-    r = httpx.post(
-        f"{base}/webhook/dtmf_done", data={"CallSid": "CAg", "Digits": "0501234567"}
-    )
+    r = httpx.post(f"{base}/webhook/dtmf_done", data={"CallSid": "CAg", "Digits": "0501234567"})
     url, params = _stream(r.text)  # back to the stream, with the typed number
     assert params["caller"] == "+972501234567"
 
@@ -96,20 +94,42 @@ async def _call_with_garbage(base: str) -> tuple[list[dict], dict]:
     received: list[dict] = []
     async with websockets.connect(url) as ws:
         sid = "MZgarbage"
-        media = {"event": "media", "streamSid": sid,
-                 "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
-                           "payload": base64.b64encode(b"\xff" * 160).decode()}}
+        media = {
+            "event": "media",
+            "streamSid": sid,
+            "media": {
+                "track": "inbound",
+                "chunk": "1",
+                "timestamp": "0",
+                "payload": base64.b64encode(b"\xff" * 160).decode(),
+            },
+        }
         await ws.send(json.dumps(media))  # media before start
         await ws.send("this is not json")
         await ws.send(b"\x00binary")
         await ws.send(json.dumps({"event": "bogus", "streamSid": sid}))
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid,
-                                  "start": {"streamSid": sid, "callSid": call_sid,
-                                            "accountSid": "AC1", "tracks": ["inbound"],
-                                            "mediaFormat": {"encoding": "audio/x-mulaw",
-                                                            "sampleRate": 8000, "channels": 1},
-                                            "customParameters": params}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "event": "start",
+                    "sequenceNumber": "1",
+                    "streamSid": sid,
+                    "start": {
+                        "streamSid": sid,
+                        "callSid": call_sid,
+                        "accountSid": "AC1",
+                        "tracks": ["inbound"],
+                        "mediaFormat": {
+                            "encoding": "audio/x-mulaw",
+                            "sampleRate": 8000,
+                            "channels": 1,
+                        },
+                        "customParameters": params,
+                    },
+                }
+            )
+        )
         bad = dict(media, media=dict(media["media"], payload="%%%"))
         await ws.send(json.dumps(bad))
         deadline = time.monotonic() + 20
@@ -119,8 +139,15 @@ async def _call_with_garbage(base: str) -> tuple[list[dict], dict]:
             if msg["event"] == "mark":  # the greeting was sent in full
                 await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": msg["mark"]}))
                 break
-        await ws.send(json.dumps({"event": "stop", "streamSid": sid,
-                                  "stop": {"accountSid": "AC1", "callSid": call_sid}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "event": "stop",
+                    "streamSid": sid,
+                    "stop": {"accountSid": "AC1", "callSid": call_sid},
+                }
+            )
+        )
     for _ in range(50):
         rec = httpx.get(f"{base}/calls/{call_sid}").json()
         if rec.get("status") == "completed":
@@ -144,9 +171,15 @@ def test_a_stream_without_the_calls_token_is_refused(server: InProcessServer) ->
     async def go() -> None:
         async with websockets.connect(server.http_base.replace("http", "ws") + "/media") as ws:
             sid = "MZnotoken"
-            await ws.send(json.dumps({"event": "start", "streamSid": sid,
-                                      "start": {"streamSid": sid, "callSid": "CAnotoken",
-                                                "customParameters": {}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "event": "start",
+                        "streamSid": sid,
+                        "start": {"streamSid": sid, "callSid": "CAnotoken", "customParameters": {}},
+                    }
+                )
+            )
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
 
@@ -164,7 +197,11 @@ def test_serve_starts_once_and_names_its_providers(tmp_path: Path) -> None:
     env = {**os.environ, "VOICECTL_DATABASE": str(tmp_path / "serve.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicectl", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         deadline = time.monotonic() + 30

@@ -63,7 +63,10 @@ def test_parses_every_twilio_event() -> None:
         (b"\x00\x01", "binary"),
         ("not json", "not JSON"),
         ('{"event": "hello"}', "unknown event"),
-        ('{"event": "media", "streamSid": "MZ", "media": {"payload": "%%%", "timestamp": "0"}}', "base64"),
+        (
+            '{"event": "media", "streamSid": "MZ", "media": {"payload": "%%%", "timestamp": "0"}}',
+            "base64",
+        ),
         ('{"event": "media", "streamSid": "MZ", "media": {"payload": ""}}', "timestamp"),
         ('{"event": "dtmf", "streamSid": "MZ", "dtmf": {"digit": "x"}}', "keypad"),
         ("[1, 2]", "object"),

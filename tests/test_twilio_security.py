@@ -30,7 +30,9 @@ def test_public_url_rebuilds_what_twilio_signed_behind_a_proxy() -> None:
     seen = "http://10.0.0.5:8080/voice?x=1"
     assert public_url(seen, "https://voice.example.com") == "https://voice.example.com/voice?x=1"
     assert public_url("http://h:1/media", None, websocket=True) == "ws://h:1/media"
-    assert public_url("http://h/media", "https://v.example", websocket=True) == "wss://v.example/media"
+    assert (
+        public_url("http://h/media", "https://v.example", websocket=True) == "wss://v.example/media"
+    )
 
 
 def test_stream_token_is_per_call_and_secret() -> None:

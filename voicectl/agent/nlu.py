@@ -158,6 +158,7 @@ _YES_STRONG = _fset([
     "נהדר", "קבענו", "אשמח", "בשמחה", "תקבעי", "תקבע", "קבעי", "קבע",
 ])
 _YES_WEAK = _fset(["טוב", "אפשר", "שיהיה", "נשמע"])
+_CALL_OPENERS = _fset(["שלום", "הלו", "היי", "הי", "אהלן", "בוקר", "ערב", "צהריים"])
 _YES_PHRASES = ("אין בעיה", "זה מתאים", "מתאים לי", "נשמע טוב", "זה טוב", "זה בסדר", "בסדר גמור",
                 "זה עובד", "עובד לי", "הולך על זה", "הולכת על זה", "בוא נעשה", "בואי נעשה",
                 "בואו נעשה", "סגרנו", "תרשמי", "תרשום", "רשמי", "שיהיה")
@@ -215,6 +216,7 @@ _NOT_NAME = _fset([
     "מעדיף", "מעדיפה", "סתם", "רוצות", "מחכה", "ממתין", "ממתינה", "מצטער", "מצטערת",
     "פנויים", "חושבים", "שואלים", "עסוק", "עסוקה", "עייף", "עייפה", "כואב", "כואבת",
     "הייתי", "היה", "היתה", "הייתה", "יהיה", "תהיה", "לא", "בטוח", "בטוחה", "שמחים",
+    "בקשר", "בנוגע", "לגבי", "להתייעץ", "לבדוק", "לברר",
 ])
 _NAME_STOP_PREFIXED = _fset([
     "מחר", "היום", "יום", "שעה", "שעות", "בוקר", "ערב", "צהריים", "צהרים", "לילה", "שבוע",
@@ -249,6 +251,10 @@ def is_yes(text: str) -> bool:
     תור?" is not a yes. A leading no wins ("לא, בסדר" is a no).
     """
     toks = _strip_fillers(tokens(text))
+    # "כן שלום, ..." / "כן הלו" is how Israelis open a call: it answers nothing.
+    if len(toks) >= 2 and fold(toks[0]) == fold("כן") and fold(toks[1]) in _CALL_OPENERS:
+        toks = _strip_fillers(toks[2:])
+        text = " ".join(toks)
     if not toks or is_no(text):
         return False
     first = fold(toks[0])
@@ -823,6 +829,8 @@ _INTENT_PHRASES: dict[str, tuple[str, ...]] = {
             "זה רובוט", "מי מדבר", "מי את"),
     "another": ("עוד תור", "תור נוסף", "תור נוסף", "גם תור", "עוד אחד", "לחבר שלי",
                 "לחברה שלי", "לבעלי", "לאשתי", "עוד טיפול"),
+    "inquire": ("לשאול", "לברר", "שאלה", "יש לי שאלה", "להתייעץ", "לבדוק משהו",
+                "בקשר", "בנוגע", "לגבי"),
     "correction": ("רגע", "בעצם", "סליחה טעיתי", "טעיתי", "התכוונתי", "לא לא", "תתקן",
                    "תתקני", "שיניתי את דעתי", "במקום"),
 }
@@ -839,7 +847,7 @@ class Understanding:
         norm: `normalize(text)`.
         intents: names from `_INTENT_PHRASES` found in the utterance (book, availability,
             hours, services, price, address, duration_q, cancel, reschedule, human, repeat,
-            earliest, latest, any_time, who, another, correction).
+            earliest, latest, any_time, who, another, inquire, correction).
         yes / no: affirmative / negative answer.
         goodbye: the caller closes the call; thanks_only: only thanks/politeness.
         greeting_only: only a greeting ("שלום").

@@ -576,6 +576,12 @@ class OfflineAgent:
         if {"cancel", "reschedule"} & intents:
             return self._cancel(c, u)
 
+        # "רציתי לברר משהו" without saying what: ask what, keep the current question.
+        if "inquire" in intents and not content and not questions and not u.no and (
+                not u.yes or pending in (None, "anything_else")):
+            st["unclear"] = 0
+            return P.WHAT_TO_ASK
+
         answers = [self._answer(c, q, when, u.service) for q in questions]
         answers = [a for a in answers if a]
 
@@ -679,8 +685,9 @@ class OfflineAgent:
         if pending == "confirm" and not picked and not new_time:
             if u.no and not when.date:
                 st.update(time=None, inferred=False)
-                st["pending"] = "time"
-                return P.WHICH_TIME
+                if when.part is None:  # "לא, בבוקר" falls through: offer the morning
+                    st["pending"] = "time"
+                    return P.WHICH_TIME
             if u.yes or (not u.no and (u.name or u.service)):
                 # "כן", or an answer that moves on ("דני כהן") accepts the time.
                 st["inferred"] = False
@@ -851,7 +858,7 @@ class OfflineAgent:
             return self._tool_trouble(c, res)
         starts = _slot_starts(res, c.tz)
         if any(s == start for s in starts):
-            if st["inferred"]:
+            if st["inferred"] and st["name"]:
                 st["pending"] = "confirm"
                 st["options"] = []
                 return P.confirm_time(P.day_label(day, c.today), t)
@@ -859,9 +866,18 @@ class OfflineAgent:
                 was = st["pending"]
                 st["pending"] = "name"
                 st["options"] = []
+                if st["inferred"]:
+                    # Say the inferred time in words ("בשתיים אחר הצהריים") and ask the name
+                    # in the same turn: giving the name accepts the time, "לא" changes it.
+                    st["pending"] = "confirm"
+                    return f"{P.free_at(P.day_label(day, c.today), t, spoken=True)} {P.ASK_NAME}"
                 if was in ("confirm", "choose") or (was == "name" and not c.slot_changed):
                     return P.ASK_NAME
-                return f"{P.day_label(day, c.today)} {P.at(t)} פנוי. {P.ASK_NAME}"
+                return f"{P.free_at(P.day_label(day, c.today), t)} {P.ASK_NAME}"
+            return self._create(c, start)
+        if starts and st["name"]:
+            # The day has room but not at that time: the booking tool judges the request
+            # (off_grid / too_soon / outside_hours / slot_taken) and suggests what is free.
             return self._create(c, start)
         return self._not_available(c, day, start, res)
 
@@ -901,7 +917,10 @@ class OfflineAgent:
         return P.offer_times(label, chosen)
 
     def _offer_alternative(self, c: _Turn, day: date, res: dict[str, Any],
-                           quiet: bool = False) -> str:
+                           quiet: bool = False, want: time | None = None) -> str:
+        """`day` has no free slot: say why and offer the next open day (find_slots'
+        `alternatives`), at the time the caller asked for (`want`) or in the part of the
+        day they named when that day has it."""
         st = c.st
         label = P.day_label(day, c.today)
         reason = res.get("reason")
@@ -921,15 +940,34 @@ class OfflineAgent:
             first = _parse_iso(alt.get("first_slot_iso") if isinstance(alt, dict) else None, c.tz)
             if first is None:
                 continue
+            first = self._alt_start(c, first, want)
             st["options"] = [first.isoformat()]
             st["pending"] = "choose"
             st["time"] = None
+            st["inferred"] = False
             offer = P.offer_alternative(P.day_label(first.date(), c.today), first)
             if quiet and first.date() != day:
                 return f"התור הקרוב {P.day_label(first.date(), c.today)} {P.at(first)}. מתאים?"
             return f"{why} {offer}"
         st.update(date=None, time=None, pending="date", options=[])
         return f"{why} {P.WHICH_DAY_INSTEAD}"
+
+    def _alt_start(self, c: _Turn, first: datetime, want: time | None) -> datetime:
+        """The start to offer on an alternative day: `want` when free there, else the free
+        start nearest to it; the first start in the caller's part of the day; else `first`."""
+        st = c.st
+        if want is None and not st["part"]:
+            return first
+        res = c.find_slots(first.date(), st["service"])
+        starts = _slot_starts(res, c.tz) if res.get("ok") else []
+        if not starts:
+            return first
+        if want is not None:
+            wanted = want.hour * 60 + want.minute
+            return min(starts, key=lambda s: (abs(s.hour * 60 + s.minute - wanted), s))
+        lo, hi = _part_window(st["part"])
+        in_part = [s for s in starts if lo <= s.hour + s.minute / 60 < hi]
+        return in_part[0] if in_part else first
 
     def _not_available(self, c: _Turn, day: date, start: datetime, res: dict[str, Any]) -> str:
         """The requested start is not free: say why in a few words and offer the nearest."""
@@ -939,11 +977,11 @@ class OfflineAgent:
         if not starts:
             st["time"] = None
             st["inferred"] = False
-            return self._offer_alternative(c, day, res)
+            return self._offer_alternative(c, day, res, want=start.time())
         reason = self._why_not(c, day, start)
         if reason == "too_soon":
             chosen = starts[:2]
-            why = P.TIME_TOO_SOON if start > c.now else "השעה הזאת כבר עברה."
+            why = self._too_soon_sentence(c, start)
         else:
             chosen = sorted(sorted(starts, key=lambda s: abs((s - start).total_seconds()))[:2])
             if reason == "outside_hours":
@@ -955,6 +993,13 @@ class OfflineAgent:
         st.update(time=None, inferred=False, options=[s.isoformat() for s in chosen],
                   pending="choose")
         return P.suggest_times(why, chosen)
+
+    def _too_soon_sentence(self, c: _Turn, start: datetime) -> str:
+        """Why a start inside the notice period cannot be booked, in a few words."""
+        if start <= c.now:
+            return P.TIME_PASSED
+        notice = int(getattr(c.policy, "min_notice_min", 0) or 0)
+        return P.too_soon(notice) if notice > 0 else P.TIME_TOO_SOON
 
     def _why_not(self, c: _Turn, day: date, start: datetime) -> str:
         policy = c.policy
@@ -1002,19 +1047,19 @@ class OfflineAgent:
             label = P.day_label(day, c.today)
             why = {
                 "off_grid": _grid_sentence(int(getattr(c.policy, "slot_size_min", 30))),
-                "too_soon": P.TIME_TOO_SOON,
+                "too_soon": self._too_soon_sentence(c, start),
                 "slot_taken": P.TIME_TAKEN,
             }.get(err)
             if err == "outside_hours":
                 why = P.outside_hours(label, list(c.policy.hours_on(day)))
             st.update(time=None, inferred=False)
             if sugg:
-                chosen = sorted(sugg[:2])
+                # The tool lists the nearest free starts first; offer two, the same day's
+                # first, in time order.
+                same_day = [s for s in sugg if s.date() == day]
+                chosen = sorted((same_day if len(same_day) >= 2 else sugg)[:2])
                 st.update(options=[s.isoformat() for s in chosen], pending="choose")
-                other_day = chosen[0].date() != day
-                return P.suggest_times(
-                    why or "", chosen,
-                    day=P.day_label(chosen[0].date(), c.today) if other_day else "")
+                return P.suggest_times(why or "", chosen, today=c.today, asked_day=day)
             c.slot_cache.clear()
             return f"{why} {self._offer_day(c, day, st['service'])}"
         if err == "beyond_window":
@@ -1179,7 +1224,10 @@ class OfflineAgent:
             return P.which_of(times)
         if pending == "confirm" and st["time"] and st["date"]:
             day = date.fromisoformat(st["date"])
-            return P.confirm_time(P.day_label(day, c.today), time.fromisoformat(st["time"]))
+            t = time.fromisoformat(st["time"])
+            if not st["name"]:
+                return f"{P.free_at(P.day_label(day, c.today), t, spoken=True)} {P.ASK_NAME}"
+            return P.confirm_time(P.day_label(day, c.today), t)
         if pending == "need_phone":
             c.wants_dtmf = True
             return P.TYPE_PHONE
@@ -1220,10 +1268,10 @@ def _grid_sentence(slot_min: int) -> str:
     if slot_min == 30:
         return P.TIME_OFF_GRID
     if slot_min == 60:
-        return "אפשר לקבוע רק בשעות עגולות."
+        return "התורים הם רק בשעות עגולות."
     if slot_min == 15:
-        return "אפשר לקבוע רק ברבעי שעה."
-    return f"אפשר לקבוע רק כל {slot_min} דקות."
+        return "התורים הם רק ברבעי שעה."
+    return f"התורים הם רק כל {slot_min} דקות."
 
 
 def _pick_ampm(readings: list[str], part: str | None, u: nlu.Understanding) -> str | None:

@@ -47,6 +47,7 @@ NUDGE = "אתם עדיין שם?"
 SILENCE_BYE = "לא שומעת אתכם. תודה שהתקשרתם, להתראות."
 APOLOGY = "סליחה, הייתה תקלה קטנה. אפשר לחזור על זה?"
 UNCLEAR = "סליחה, לא הבנתי."
+WHAT_TO_ASK = "בשמחה, מה תרצו לברר?"
 UNCLEAR_OFFER = "סליחה, לא הבנתי. אפשר לקבוע תור או לשאול על שעות הפתיחה."
 PRICES_UNKNOWN = "אין לי מידע על מחירים, אפשר לברר במקום."
 ADDRESS_UNKNOWN = "אין לי כאן את פרטי הכתובת, סליחה."
@@ -58,8 +59,9 @@ WHICH_TIME = "איזו שעה מתאימה לכם?"
 WHICH_DAY_INSTEAD = "לאיזה יום במקום?"
 PAST_DATE = "התאריך הזה כבר עבר."
 TIME_TAKEN = "השעה הזאת לא פנויה."
-TIME_OFF_GRID = "אפשר לקבוע רק בשעות עגולות או בחצאי שעות."
+TIME_OFF_GRID = "התורים הם רק בשעות עגולות או בחצאי שעות."
 TIME_TOO_SOON = "זה קרוב מדי לקבוע."
+TIME_PASSED = "השעה הזאת כבר עברה."
 NO_SLOTS_NEAR = "אין תורים פנויים בזמן הזה."
 VALIDATION_RETRY = "סליחה, משהו לא הסתדר ברישום."
 NEW_BOOKING = "בשמחה."
@@ -207,12 +209,35 @@ def offer_times(day: str, times: Sequence[time | datetime]) -> str:
     return f"{day} יש ב-{join_or([clock(t) for t in times])}. מה מתאים?"
 
 
-def suggest_times(reason: str, times: Sequence[time | datetime], day: str = "") -> str:
-    """"השעה הזאת לא פנויה. אפשר ב-12:30 או ב-13:00?" (day label prepended when given)."""
-    when = join_or([at(t) for t in times])
+def suggest_times(reason: str, times: Sequence[time | datetime], day: str = "",
+                  today: date | None = None, asked_day: date | None = None) -> str:
+    """"השעה הזאת לא פנויה. אפשר ב-12:30 או ב-13:00?" in one sentence.
+
+    Args:
+        reason: the short reason said first ("" for none).
+        times: the offered starts, in order.
+        day: a day label said before all the times ("מחר").
+        today / asked_day: with datetimes not all on `asked_day`, every time gets its own
+            day label: "אפשר היום ב-19:00 או מחר ב-13:00?".
+    """
+    dated = [t for t in times if isinstance(t, datetime)]
+    if (today is not None and asked_day is not None and not day and dated
+            and any(t.date() != asked_day for t in dated)):
+        labels = [
+            f"{day_label(t.date(), today)} {at(t)}" if isinstance(t, datetime) else at(t)
+            for t in times
+        ]
+        when = join_or(labels)
+    else:
+        when = join_or([at(t) for t in times])
     prefix = f"{reason} " if reason else ""
     day_part = f"{day} " if day else ""
     return f"{prefix}אפשר {day_part}{when}?"
+
+
+def free_at(day: str, t: time | datetime, spoken: bool = False) -> str:
+    """"מחר ב-12:00 פנוי." / spoken (an inferred time): "מחר בשתיים אחר הצהריים פנוי."."""
+    return f"{day} {spoken_time(t) if spoken else at(t)} פנוי.".strip()
 
 
 def closed_on(day: str) -> str:

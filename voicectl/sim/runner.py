@@ -91,7 +91,12 @@ class InProcessServer:
 
         app = create_app(self.settings)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

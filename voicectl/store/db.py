@@ -32,8 +32,8 @@ class Database:
     Args:
         url: a SQLAlchemy URL or a plain file path (taken as SQLite).
 
-    SQLite runs in WAL mode (synchronous=NORMAL) with a 5 s busy timeout so several processes (serve, a
-    concurrent bench, tests) can share one file.
+    SQLite runs in WAL mode (synchronous=NORMAL) with a 5 s busy timeout so several
+    processes (serve, a concurrent bench, tests) can share one file.
     """
 
     def __init__(self, url: str | Path) -> None:
