@@ -210,3 +210,19 @@ def test_silence_gets_a_nudge_turn() -> None:
     call.session.mark("turn-0")
     call.frame(QUIET, 110)
     assert [t.turn.kind for t in call.turns] == ["greeting", "silence"]
+
+
+def test_answering_a_dtmf_prompt_by_voice_turns_barge_in_back_on() -> None:
+    call = Call(script=["לא תודה"])
+    call.handle(call.session.begin())
+    call.reply(0, "הקלידו את המספר וסיימו בסולמית", seconds=0.3, wants_dtmf=True)
+    call.frame(QUIET, 30)
+    call.session.mark("turn-0")
+    call.frame(TONE, 20)
+    call.frame(QUIET, 15)
+    assert call.turns[-1].turn.kind == "speech"
+    call.reply(1, "בסדר, מה עוד?", seconds=5.0)
+    assert not call.session.waiting_for_dtmf
+    call.frame(QUIET, 10)
+    call.frame(TONE, 10)  # talking over the reply now stops it
+    assert SendClear() in call.sent

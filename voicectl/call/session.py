@@ -366,9 +366,12 @@ class CallSession:
         if t.superseded or self.ended:
             return
         self.log("INFO", f"bot: {reply.text!r}")
-        if reply.wants_dtmf:
-            self.waiting_for_dtmf = True
-            self.log("INFO", "waiting_for_dtmf=true (barge-in off)")
+        if reply.wants_dtmf != self.waiting_for_dtmf:
+            # Each reply decides: a prompt to type turns barge-in off; any other reply
+            # (e.g. the caller answered the prompt by voice) turns it back on.
+            self.waiting_for_dtmf = reply.wants_dtmf
+            state = "true (barge-in off)" if reply.wants_dtmf else "false"
+            self.log("INFO", f"waiting_for_dtmf={state}")
         if reply.end_call:
             self._hangup_after = turn_index
 
