@@ -226,3 +226,84 @@ def test_answering_a_dtmf_prompt_by_voice_turns_barge_in_back_on() -> None:
     call.frame(QUIET, 10)
     call.frame(TONE, 10)  # talking over the reply now stops it
     assert SendClear() in call.sent
+
+
+def test_marks_respect_the_send_queue_room_and_are_never_lost() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.1)
+    for _ in range(20):
+        call.clock.advance(20)
+        actions = call.session.tick(room=1)
+        assert len(actions) <= 1
+        call.handle(actions)
+    assert SendMark("turn-0") in call.sent
+    call.session.mark("turn-0")
+    assert call.session.state is CallState.LISTENING
+
+
+def test_after_a_barge_in_the_goodbye_still_hangs_up() -> None:
+    call = Call(script=["רגע", "ביי"])
+    call.handle(call.session.begin())
+    call.reply(0, "ארוך", seconds=3.0)
+    call.frame(QUIET, 10)
+    call.handle(call.session.tick())
+    call.frame(TONE, 15)  # barge-in while turn-0's mark is pending
+    assert SendClear() in call.sent
+    call.frame(QUIET, 15)
+    call.reply(1, "להתראות", seconds=0.2, end_call=True)
+    call.frame(QUIET, 20)
+    assert [type(a).__name__ for a in call.session.mark("turn-1")] == ["Hangup"]
+
+
+def test_a_reply_with_no_audio_does_not_leave_the_call_thinking() -> None:
+    call = Call(script=["משהו"])
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.1)
+    call.frame(QUIET, 10)
+    call.session.mark("turn-0")
+    call.frame(TONE, 20)
+    call.frame(QUIET, 15)
+    call.session.reply_text(1, AgentReply(""), {})
+    call.session.reply_done(1)
+    call.frame(QUIET, 2)
+    call.session.mark("turn-1")
+    assert call.session.state is CallState.LISTENING
+
+
+def test_a_discarded_cough_re_arms_barge_in() -> None:
+    call = Call(silence_timeout_ms=1000)
+    call.handle(call.session.begin())
+    call.reply(0, "ארוך", seconds=6.0)
+    call.frame(QUIET, 10)
+    call.frame(TONE, 8)  # 160 ms: stops the bot, but shorter than MIN_UTT_SEC
+    call.frame(QUIET, 80)  # then silence long enough for a nudge turn
+    assert call.sent.count(SendClear()) == 1
+    assert call.turns[-1].turn.kind == "silence"
+    call.reply(call.turns[-1].turn_index, "אתם עדיין שם? יש לי עוד הרבה לומר", seconds=5.0)
+    call.frame(QUIET, 10)
+    call.frame(TONE, 10)  # the next reply can be interrupted too
+    assert call.sent.count(SendClear()) == 2
+
+
+def test_first_partial_mark_is_never_negative() -> None:
+    call = Call(script=["ארוך מאוד כאן", "שני"], min_utt_sec=0.5)
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.1)
+    call.frame(QUIET, 10)
+    call.session.mark("turn-0")
+    call.frame(TONE, 15)  # 300 ms: a partial, then discarded (< 500 ms)
+    call.frame(QUIET, 30)
+    call.frame(TONE, 40)
+    call.frame(QUIET, 15)
+    turn = call.session.turns[-1]
+    assert turn.kind == "speech"
+    assert call.session.turn_marks(turn)["STT_FIRST_PARTIAL_MS"] >= 0
+
+
+def test_a_frame_that_is_not_20_ms_is_refused_without_harm() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    with pytest.raises(ValueError, match="160 bytes"):
+        call.session.media(b"\xff" * 100, 0)
+    call.frame(QUIET, 3)

@@ -108,6 +108,8 @@ async def _call_with_garbage(base: str) -> tuple[list[dict], dict]:
         await ws.send("this is not json")
         await ws.send(b"\x00binary")
         await ws.send(json.dumps({"event": "bogus", "streamSid": sid}))
+        await ws.send(json.dumps({"event": "start", "start": 5}))
+        await ws.send(json.dumps({"event": "stop", "stop": "x"}))
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await ws.send(
             json.dumps(
@@ -132,6 +134,8 @@ async def _call_with_garbage(base: str) -> tuple[list[dict], dict]:
         )
         bad = dict(media, media=dict(media["media"], payload="%%%"))
         await ws.send(json.dumps(bad))
+        short = base64.b64encode(b"\xff" * 100).decode()
+        await ws.send(json.dumps(dict(media, media=dict(media["media"], payload=short))))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             msg = json.loads(await asyncio.wait_for(ws.recv(), 5))

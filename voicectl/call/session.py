@@ -158,7 +158,10 @@ class CallSession:
     @property
     def bot_audible(self) -> bool:
         """True while bot audio is queued, in flight, or not yet confirmed played."""
-        return bool(self._outbox) or bool(self._pending_marks)
+        if self._outbox or self._pending_marks:
+            return True
+        t = self._turn(self._thinking) if self._thinking is not None else None
+        return t is not None and t.times.first_frame is not None
 
     @property
     def ended(self) -> bool:
@@ -194,9 +197,19 @@ class CallSession:
         return [RunTurn(0, TurnInput("greeting"))]
 
     def media(self, payload: bytes, ts_ms: int) -> list[Action]:
-        """One inbound frame of caller audio (μ-law) at stream time `ts_ms` (ms)."""
+        """One inbound frame of caller audio (μ-law) at stream time `ts_ms` (ms).
+
+        Raises:
+            ValueError: the frame is not 160 bytes, or its timestamp goes backwards; the
+                session is unchanged (the adapter logs it and the call goes on).
+        """
         if self.ended:
             return []
+        if len(payload) != FRAME_BYTES or ts_ms < self._last_frame_end_ts - FRAME_MS:
+            raise ValueError(
+                f"media frame of {len(payload)} bytes at {ts_ms} ms (expected 160 bytes, "
+                f"stream time not going backwards)"
+            )
         now = self.clock.now_ms()
         pcm = ulaw_decode(payload)
         frame_ms = len(pcm) * 1000 // 8000
@@ -205,6 +218,7 @@ class CallSession:
         for ev in self._endpointer.push(pcm, ts_ms):
             if isinstance(ev, SpeechStart):
                 self._utterance_start_clock = self._clock_of(ev.ts_ms, now)
+                self._first_partial_at = None
                 self._stt.utterance_start(ev.ts_ms)
                 self._last_activity_ms = now
             elif isinstance(ev, SpeechEnd):
@@ -231,6 +245,7 @@ class CallSession:
                 t.barged_in = True
         self._outbox.clear()
         self._pcm_tail.clear()
+        self._pending_marks.clear()  # `clear` echoes them all; late echoes are harmless
         if self._thinking is not None:
             # The reply being produced is for what the caller is now talking over.
             self.turns[self._thinking].superseded = True
@@ -245,9 +260,9 @@ class CallSession:
 
     def _speech_end(self, ev: SpeechEnd, now: float) -> list[Action]:
         self._stt.utterance_end(ev.endpoint_ms, ev.discarded)
+        self._barge_in_armed = True
         if ev.discarded:
             return []
-        self._barge_in_armed = True
         t_end = self._clock_of(ev.speech_end_ms, now)
         self._pending_utterance = (self._utterance_start_clock, t_end)
         return []
@@ -319,7 +334,9 @@ class CallSession:
             return []
         if self._hangup_after == idx:
             return self._end("bot ended the call")
-        if self.state in (CallState.SPEAKING, CallState.GREETING):
+        if self.state in (CallState.SPEAKING, CallState.GREETING) or (
+            self.state is CallState.THINKING and self._thinking is None
+        ):
             self.state = (
                 CallState.WAITING_FOR_DTMF if self.waiting_for_dtmf else CallState.LISTENING
             )
@@ -436,6 +453,9 @@ class CallSession:
         while self._outbox:
             turn_index, frame = self._outbox[0]
             t = self.turns[turn_index]
+            if room is not None and len(actions) >= room:
+                self.metrics["SEND_QUEUE_FULL"] += 1
+                break
             if frame is None:
                 self._outbox.popleft()
                 name = mark_name(turn_index)
@@ -443,9 +463,6 @@ class CallSession:
                 actions.append(SendMark(name))
                 continue
             if self._buffer_end_ms - now >= lead:
-                break
-            if room is not None and len(actions) >= room:
-                self.metrics["SEND_QUEUE_FULL"] += 1
                 break
             self._outbox.popleft()
             self._buffer_end_ms = max(self._buffer_end_ms, now) + FRAME_MS

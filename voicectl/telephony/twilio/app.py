@@ -64,6 +64,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                 return form, PlainTextResponse("invalid signature", status_code=403)
         return form, None
 
+    async def _business_for(to: str | None) -> str:
+        """The business a called number routes to (database first), else the default."""
+        from voicectl.booking.policy import business_for_number
+
+        if not to:
+            return settings.business
+        found = await asyncio.to_thread(business_for_number, to, db=rt.db)
+        return found or settings.business
+
     def stream_twiml(request: Request, call_sid: str, caller: str | None) -> str:
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
         params = {TOKEN_PARAM: stream_token(rt.secret, call_sid), "caller": caller or ""}
@@ -76,10 +85,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         call_sid = form.get("CallSid", "")
         if not call_sid:
             return PlainTextResponse("CallSid is required", status_code=400)
-        from voicectl.booking.policy import business_for_number
-
         to = form.get("To")
-        business = (business_for_number(to) if to else None) or settings.business
+        business = await _business_for(to)
         caller = usable_phone(form.get("From"))
         rt.pending[call_sid] = PendingCall(
             call_sid=call_sid,
@@ -115,7 +122,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                     form.get("From"),
                     form.get("To"),
                     number,
-                    settings.business,
+                    await _business_for(form.get("To")),
                     gather_digits=form.get("Digits"),
                 )
             _log.info("DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", number)

@@ -115,15 +115,18 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             if getattr(ev, "stream_sid", stream_sid) not in (stream_sid, ""):
                 once.warn("sid", "message for another streamSid")
                 continue
-            session = runner.session
-            if isinstance(ev, m.Media):
-                runner.dispatch(session.media(ev.payload, ev.timestamp_ms))
-            elif isinstance(ev, m.Dtmf):
-                runner.dispatch(session.dtmf(ev.digit))
-            elif isinstance(ev, m.Mark):
-                runner.dispatch(session.mark(ev.name))
-            elif isinstance(ev, m.Stop):
+            if isinstance(ev, m.Stop):
                 break
+            session = runner.session
+            try:
+                if isinstance(ev, m.Media):
+                    runner.dispatch(session.media(ev.payload, ev.timestamp_ms))
+                elif isinstance(ev, m.Dtmf):
+                    runner.dispatch(session.dtmf(ev.digit))
+                elif isinstance(ev, m.Mark):
+                    runner.dispatch(session.mark(ev.name))
+            except ValueError as exc:  # e.g. a frame that is not 20 ms: skip it
+                once.warn(f"bad-{type(ev).__name__}", str(exc))
             if runner.finished:
                 break
     finally:

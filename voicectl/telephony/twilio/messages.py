@@ -74,6 +74,15 @@ def _get(obj: dict[str, Any], key: str, where: str) -> Any:
     return obj[key]
 
 
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    """`value` if it is a JSON object (None -> {}), else a ProtocolError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{where}: not an object")
+    return value
+
+
 def _int(value: Any, where: str) -> int:
     try:
         return int(value)
@@ -102,11 +111,9 @@ def parse_inbound(text: str | bytes) -> InboundEvent:
     if event == "connected":
         return Connected(str(msg.get("protocol", "")), str(msg.get("version", "")))
     if event == "start":
-        st = _get(msg, "start", "start")
-        fmt = st.get("mediaFormat") or {}
-        params = st.get("customParameters") or {}
-        if not isinstance(params, dict):
-            raise ProtocolError("start.customParameters: not an object")
+        st = _obj(_get(msg, "start", "start"), "start.start")
+        fmt = _obj(st.get("mediaFormat"), "start.mediaFormat")
+        params = _obj(st.get("customParameters"), "start.customParameters")
         return Start(
             stream_sid=str(msg.get("streamSid") or _get(st, "streamSid", "start")),
             call_sid=str(_get(st, "callSid", "start")),
@@ -118,7 +125,7 @@ def parse_inbound(text: str | bytes) -> InboundEvent:
             custom_parameters={str(k): str(v) for k, v in params.items()},
         )
     if event == "media":
-        media = _get(msg, "media", "media")
+        media = _obj(_get(msg, "media", "media"), "media.media")
         raw = _get(media, "payload", "media")
         try:
             payload = base64.b64decode(raw, validate=True)
@@ -132,15 +139,15 @@ def parse_inbound(text: str | bytes) -> InboundEvent:
             payload=payload,
         )
     if event == "dtmf":
-        digit = str(_get(_get(msg, "dtmf", "dtmf"), "digit", "dtmf"))
+        digit = str(_get(_obj(_get(msg, "dtmf", "dtmf"), "dtmf.dtmf"), "digit", "dtmf"))
         if digit not in DTMF_KEYS:
             raise ProtocolError(f"dtmf.digit: not a keypad key: {digit!r}")
         return Dtmf(str(_get(msg, "streamSid", "dtmf")), digit)
     if event == "mark":
-        name = str(_get(_get(msg, "mark", "mark"), "name", "mark"))
+        name = str(_get(_obj(_get(msg, "mark", "mark"), "mark.mark"), "name", "mark"))
         return Mark(str(_get(msg, "streamSid", "mark")), name)
     if event == "stop":
-        stop = msg.get("stop") or {}
+        stop = _obj(msg.get("stop"), "stop.stop")
         return Stop(str(msg.get("streamSid", "")), str(stop.get("callSid", "")))
     raise ProtocolError(f"unknown event {event!r}")
 
