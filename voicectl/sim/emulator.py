@@ -145,6 +145,7 @@ class TwilioEmulator:
         self._caller_track: list[tuple[int, bytes]] = []
         self._bot_track: list[tuple[int, bytes]] = []
         self._v2v_waiters: list[tuple[dict[str, float], float]] = []
+        self._sent_at: dict[int, float] = {}  # chunk -> when it was sent (emulator clock)
         self._bot_playing_since: float | None = None
         self._clear_at: float | None = None
         self._ws: Any = None
@@ -257,6 +258,7 @@ class TwilioEmulator:
         while not self._closed.is_set():
             frame = self._outgoing.popleft() if self._outgoing else SILENCE
             self._chunk += 1
+            self._sent_at[self._chunk] = self._now()
             self._caller_track.append((self._tick_index(), frame))
             await self._send(
                 {
@@ -443,7 +445,9 @@ class TwilioEmulator:
                 wait = self._bot_playing_since + barge_after_ms / 1000 - self._now()
                 await asyncio.sleep(max(wait, 0))
             self._clear_at = None
-        n_before = self._chunk
+        # An earlier utterance still waiting for its reply got none before this one.
+        self._v2v_waiters.clear()
+        n_before = self._chunk + len(self._outgoing)
         self._outgoing.extend(audio.frames)
         first_voiced_chunk = n_before + audio.first_voiced + 1
         last_voiced_chunk = n_before + audio.last_voiced + 1
@@ -451,9 +455,9 @@ class TwilioEmulator:
         t_last_voiced: float | None = None
         while not self._closed.is_set():
             if t_first_voiced is None and self._chunk >= first_voiced_chunk:
-                t_first_voiced = self._now()
+                t_first_voiced = self._sent_at[first_voiced_chunk]
             if t_last_voiced is None and self._chunk >= last_voiced_chunk:
-                t_last_voiced = self._now()
+                t_last_voiced = self._sent_at[last_voiced_chunk]
                 # V2V_MS: caller's last voiced frame sent -> first bot audio received.
                 self._v2v_waiters.append((marks, t_last_voiced))
             if not self._outgoing:
