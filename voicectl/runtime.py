@@ -36,6 +36,7 @@ class PendingCall:
     caller_number: str | None
     business_id: str
     gather_digits: str | None = None
+    created: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -106,6 +107,14 @@ class Runtime:
         self.secret = settings.stream_secret or secrets.token_hex(16)
         self.pending: dict[str, PendingCall] = {}
         self.active: dict[str, Any] = {}
+
+    def remember(self, call: PendingCall, max_age_s: float = 600.0) -> None:
+        """Keep what `/voice` learned until the stream starts; forget calls whose stream
+        never came within `max_age_s` (so the table cannot grow without bound)."""
+        cutoff = time.monotonic() - max_age_s
+        for sid in [k for k, v in self.pending.items() if v.created < cutoff]:
+            del self.pending[sid]
+        self.pending[call.call_sid] = call
 
     def describe(self) -> str:
         """One line naming the providers in use (logged at start-up)."""

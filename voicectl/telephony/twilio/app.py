@@ -88,12 +88,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         to = form.get("To")
         business = await _business_for(to)
         caller = usable_phone(form.get("From"))
-        rt.pending[call_sid] = PendingCall(
-            call_sid=call_sid,
-            from_number=form.get("From"),
-            to_number=to,
-            caller_number=caller,
-            business_id=business,
+        rt.remember(
+            PendingCall(
+                call_sid=call_sid,
+                from_number=form.get("From"),
+                to_number=to,
+                caller_number=caller,
+                business_id=business,
+            )
         )
         _log.info(
             "incoming call %s from %s to business %s",
@@ -117,13 +119,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             if pending is not None:
                 pending.caller_number = number
             else:
-                rt.pending[call_sid] = PendingCall(
-                    call_sid,
-                    form.get("From"),
-                    form.get("To"),
-                    number,
-                    await _business_for(form.get("To")),
-                    gather_digits=form.get("Digits"),
+                rt.remember(
+                    PendingCall(
+                        call_sid,
+                        form.get("From"),
+                        form.get("To"),
+                        number,
+                        await _business_for(form.get("To")),
+                        gather_digits=form.get("Digits"),
+                    )
                 )
             _log.info("DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", number)
         else:
