@@ -156,7 +156,7 @@ def test_vague_request_words() -> None:
 
 @pytest.mark.parametrize(
     "text", ["תודה, ביי", "זהו, תודה", "לא, זה הכל", "להתראות", "תודה רבה, יום טוב",
-             "זה הכול תודה", "ביי ביי"],
+             "זה הכול תודה", "ביי ביי", "אוקיי, תודה, אני אחזור אליכם", "טוב, אני אחשוב על זה"],
 )
 def test_goodbye(text: str) -> None:
     assert nlu.is_goodbye(text)
@@ -204,6 +204,7 @@ def test_thanks_and_greeting_only() -> None:
         ("רגע, בעצם", "correction"),
         ("איפה אתם נמצאים?", "address"),
         ("כמה זמן מראש צריך לקבוע?", "notice_q"),
+        ("מה השעות שלכם?", "hours"),
     ],
 )
 def test_intents(text: str, intent: str) -> None:
@@ -212,6 +213,10 @@ def test_intents(text: str, intent: str) -> None:
 
 def test_intent_false_friends() -> None:
     assert "hours" not in nlu.detect_intents("סגור")  # "deal", not "closed?"
+    assert "availability" not in nlu.detect_intents("מה השעות שלכם?")
+    assert "availability" in nlu.detect_intents("מה השעות הפנויות מחר?")
+    assert "availability" not in nlu.detect_intents("ומה יש לכם, איזה טיפולים?")
+    assert nlu.analyze("ואם בשלוש?", expecting_name=True).name is None
     assert "latest" not in nlu.detect_intents("האחרון")
     assert "price" not in nlu.detect_intents("זה עולה לי על העצבים")
 

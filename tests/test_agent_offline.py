@@ -303,6 +303,29 @@ def test_closed_day_offers_the_part_of_day_asked_for(db: Database) -> None:
     assert c.appointments()[0]["start_iso"].startswith("2026-11-22T17:00")
 
 
+def test_off_grid_and_too_soon_says_too_soon(db: Database) -> None:
+    c = _call(db)
+    r = c.say("אני רוצה לבוא היום בעשר ורבע לרפלקסולוגיה, אבי כהן")
+    assert r.tool_calls[-1].result.get("error") == "off_grid"  # the tool checks the grid first
+    assert "שעה מראש" in r.text and "11:00" in r.text
+
+
+def test_now_with_a_time_means_today(db: Database) -> None:
+    c = _call(db)
+    r = c.say("יש משהו עכשיו באחת עשרה וחצי? רקמות עמוקות, על שם אבי")
+    assert "קבעתי" in r.text and "היום" in r.text
+    assert c.appointments()[0]["start_iso"].startswith("2026-11-19T11:30")
+
+
+def test_other_time_on_the_offered_alternative_day(db: Database) -> None:
+    c = _call(db)
+    r = c.say("אני רוצה לבוא בשבת, רפלקסולוגיה, אני רון")
+    assert "סגורים" in r.text and "ראשון" in r.text and "9:00" in r.text
+    r = c.say("כן, בעשר זה טוב")  # Sunday (offered) at ten, not Saturday at ten
+    assert "קבעתי" in r.text and "ראשון" in r.text
+    assert c.appointments()[0]["start_iso"].startswith("2026-11-22T10:00")
+
+
 def test_suggestions_on_two_days_name_each_day(db: Database) -> None:
     # Friday (tomorrow) 09:00-13:00 booked: 13:00 is its only free Swedish start, the next
     # nearest to 12:10 is today (Thursday) 19:00.
@@ -556,6 +579,33 @@ def test_policy_questions_answered_without_booking(db: Database, question: str,
     assert not r.tool_calls and not r.end_call
     assert not c.appointments()
     assert _words(r.text) <= 24
+
+
+def test_hours_and_services_questions_then_polite_close(db: Database) -> None:
+    c = _call(db)
+    r = c.say("שלום, מה השעות שלכם?")
+    assert "20:00" in r.text and "14:00" in r.text and not r.tool_calls
+    r = c.say("ומה יש לכם, איזה טיפולים?")
+    assert "רפלקסולוגיה" in r.text and r.text.count("שוודי") == 1
+    r = c.say("אוקיי, תודה, אני אחזור אליכם")
+    assert r.end_call and not c.appointments()
+
+
+def test_services_list_is_not_said_twice_when_asking_the_service(db: Database) -> None:
+    c = _call(db)
+    r = c.say("אני רוצה לקבוע תור למחר בעשר, איזה טיפולים יש?")
+    assert r.text.count("רפלקסולוגיה") == 1 and r.text.endswith("איזה טיפול תרצו?")
+
+
+def test_follow_up_question_word_is_not_a_name(db: Database) -> None:
+    c = _call(db)
+    c.say("שוודי ביום ראשון בשתים עשרה")
+    r = c.say("ואם בשלוש?")  # asked while the bot waits for the name
+    assert not any(t.name == "create_appointment" for t in r.tool_calls)
+    assert "שלוש" in r.text and "שם" in r.text
+    c.say("דני")
+    appt = c.appointments()[0]
+    assert appt["customer_name"] == "דני" and appt["start_iso"].startswith("2026-11-22T15:00")
 
 
 def test_question_mid_booking_then_continue(db: Database) -> None:

@@ -307,3 +307,24 @@ def test_a_frame_that_is_not_20_ms_is_refused_without_harm() -> None:
     with pytest.raises(ValueError, match="160 bytes"):
         call.session.media(b"\xff" * 100, 0)
     call.frame(QUIET, 3)
+
+
+def test_a_sentence_pause_inside_one_utterance_makes_one_turn() -> None:
+    from voicectl.speech.stt.script import ScriptLine
+
+    call = Call()
+    call.session._stt = ScriptSTTStream(
+        [ScriptLine("שלום. אני רוצה תור", 1700)], call.session._stt_results.append
+    )
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.1)
+    call.frame(QUIET, 10)
+    call.session.mark("turn-0")
+    call.frame(TONE, 40)
+    call.frame(QUIET, 15)  # 300 ms pause: the VAD ends a segment
+    call.frame(TONE, 45)
+    call.frame(QUIET, 15)
+    speech = [t for t in call.turns if t.turn.kind == "speech"]
+    assert [t.turn.text for t in speech] == ["שלום. אני רוצה תור"]
+    marks = call.session.turn_marks(call.session.turns[-1])
+    assert marks["STT_FIRST_PARTIAL_MS"] < 400  # measured from the first segment's start

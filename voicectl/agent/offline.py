@@ -519,6 +519,8 @@ class OfflineAgent:
                                    " ", time_text)
         hours_on = getattr(c.policy, "hours_on", None)
         when = resolve(time_text, c.now, hours_on) if u.norm else When()
+        if when.date is None and when.time is not None and nlu.has_phrase(u.norm, "עכשיו"):
+            when.date = c.today  # "יש משהו עכשיו בעשר וחצי?" is today
         if u.duration_min is not None and when.time is not None and not u.clocks:
             # "לשעה אחת" read as a clock time by the resolver: it was a duration.
             when.time, when.inferred = None, False
@@ -620,6 +622,8 @@ class OfflineAgent:
         if st["active"]:
             st["unclear"] = 0
             step = self._advance(c, availability="availability" in intents)
+            if "services" in questions and step == P.ask_service(self._services(c)):
+                step = P.WHICH_SERVICE  # the list was just said
             return " ".join([*answers, step])
         if answers:
             st["unclear"] = 0
@@ -670,6 +674,14 @@ class OfflineAgent:
                 st["date"] = None
                 st["pending"] = "date"
                 return P.ASK_DAY_AND_TIME
+
+        if pending == "choose" and st["options"] and not picked and new_time \
+                and when.date is None:
+            # "כן, בעשר זה טוב" after "סגורים בשבת, אפשר ביום ראשון ב-9:00?": another time
+            # on the day that was offered, not on the day first asked for.
+            days = {o[:10] for o in st["options"]}
+            if len(days) == 1 and st["date"] not in days:
+                when.date = date.fromisoformat(days.pop())
 
         if pending == "ampm" and st["ampm"] and not new_time and not picked:
             chosen = _pick_ampm(st["ampm"], when.part, u)
@@ -1052,6 +1064,10 @@ class OfflineAgent:
             }.get(err)
             if err == "outside_hours":
                 why = P.outside_hours(label, list(c.policy.hours_on(day)))
+            notice = int(getattr(c.policy, "min_notice_min", 0) or 0)
+            if err == "off_grid" and start < c.now + timedelta(minutes=notice):
+                # The tool checks the grid first; "10:15 at 10:00" is too soon above all.
+                why = self._too_soon_sentence(c, start)
             st.update(time=None, inferred=False)
             if sugg:
                 # The tool lists the nearest free starts first; offer two, the same day's

@@ -27,6 +27,7 @@ ASK_DAY_AND_TIME = "לאיזה יום ובאיזו שעה?"
 ASK_DAY = "לאיזה יום?"
 ASK_TIME = "באיזו שעה?"
 ASK_NAME = "על איזה שם לרשום?"
+WHICH_SERVICE = "איזה טיפול תרצו?"
 ASK_NAME_AGAIN = "סליחה, לא קלטתי את השם. על איזה שם לרשום?"
 NEED_PHONE = "כדי לקבוע אני צריכה מספר טלפון. הקלידו את המספר וסיימו בסולמית."
 TYPE_PHONE = "הקלידו את המספר וסיימו בסולמית."
@@ -178,7 +179,7 @@ def greeting(business: str) -> str:
 
 def ask_service(services: Sequence[Any]) -> str:
     """"איזה טיפול תרצו? יש שוודי, רקמות עמוק, ספורט ורפלקסולוגיה."."""
-    return f"איזה טיפול תרצו? יש {service_names(services)}."
+    return f"{WHICH_SERVICE} יש {service_names(services)}."
 
 
 def services_answer(services: Sequence[Any]) -> str:

@@ -140,6 +140,7 @@ class CallSession:
         self._utterance_start_clock: float | None = None
         self._pending_utterance: tuple[float | None, float | None] = (None, None)
         self._first_partial_at: float | None = None
+        self._awaiting_final = False  # a kept utterance ended; its final has not come yet
         self._last_frame_end_ts = 0
         self._last_activity_ms = clock.now_ms()
         self._silence_nudges = 0
@@ -217,8 +218,9 @@ class CallSession:
         actions: list[Action] = []
         for ev in self._endpointer.push(pcm, ts_ms):
             if isinstance(ev, SpeechStart):
-                self._utterance_start_clock = self._clock_of(ev.ts_ms, now)
-                self._first_partial_at = None
+                if not self._awaiting_final:  # else: the rest of a paused utterance
+                    self._utterance_start_clock = self._clock_of(ev.ts_ms, now)
+                    self._first_partial_at = None
                 self._stt.utterance_start(ev.ts_ms)
                 self._last_activity_ms = now
             elif isinstance(ev, SpeechEnd):
@@ -259,10 +261,11 @@ class CallSession:
         return [SendClear()]
 
     def _speech_end(self, ev: SpeechEnd, now: float) -> list[Action]:
-        self._stt.utterance_end(ev.endpoint_ms, ev.discarded)
+        self._stt.utterance_end(ev.speech_end_ms, ev.discarded)
         self._barge_in_armed = True
         if ev.discarded:
             return []
+        self._awaiting_final = True
         t_end = self._clock_of(ev.speech_end_ms, now)
         self._pending_utterance = (self._utterance_start_clock, t_end)
         return []
@@ -277,6 +280,7 @@ class CallSession:
                 continue
             start_clock, end_clock = self._pending_utterance
             partial_at, self._first_partial_at = self._first_partial_at, None
+            self._awaiting_final = False
             if self.waiting_for_dtmf and self.bot_audible:
                 self.log("INFO", f"speech ignored while the DTMF prompt plays: {r.text!r}")
                 continue

@@ -34,7 +34,7 @@ from voicectl.audio.frames import FRAME_BYTES, FRAME_MS
 from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 from voicectl.call.session import turn_of_mark
 from voicectl.sim.scenario import Scenario
-from voicectl.speech.stt.script import SCRIPT_PARAM, encode_script
+from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptLine, encode_script
 from voicectl.telephony.twilio.security import public_url
 from voicectl.telephony.twilio.twiml import HE_LANGUAGE  # noqa: F401  (doc link)
 
@@ -231,7 +231,12 @@ class TwilioEmulator:
 
     def _start_message(self, params: dict[str, str]) -> dict[str, Any]:
         sim = {
-            SCRIPT_PARAM: encode_script(s.say for s in self.sc.steps if s.kind == "say"),
+            SCRIPT_PARAM: encode_script(
+                ScriptLine(step.say, (audio.last_voiced - audio.first_voiced + 1) * FRAME_MS)
+                for step, audio in zip(
+                    (s for s in self.sc.steps if s.kind == "say"), self.utterances, strict=True
+                )
+            ),
             "voicectl.now": self.sc.now.isoformat(),
             "voicectl.business": self.sc.business,
         }

@@ -38,7 +38,8 @@ class STTStream(Protocol):
         ...
 
     def utterance_end(self, ts_ms: int, discarded: bool) -> None:
-        """The utterance ended at `ts_ms`; `discarded` = too short to be speech."""
+        """The utterance's speech ended at stream time `ts_ms` (its last voiced audio, ms);
+        `discarded` = too short to be speech."""
         ...
 
     def close(self) -> None:

@@ -1,9 +1,10 @@
 """The script recogniser: transcripts supplied by the simulator, timing from the real VAD.
 
 A simulated call carries its caller turns' transcripts in the stream's
-`start.customParameters` (parameter `voicectl.script`, a JSON list of strings, one per
-caller utterance). The server still runs its real VAD over the real audio; this recogniser
-only decides *what* was said: each utterance the VAD keeps takes the next transcript.
+`start.customParameters` (parameter `voicectl.script`, a JSON list, one item per caller
+utterance: its text and the length of its voiced audio). The server still runs its real
+VAD over the real audio; this recogniser only decides *what* was said: each utterance the
+VAD keeps takes the next transcript (pauses inside one are handled, see the class).
 Partials are emitted while the utterance is voiced - a growing prefix, about one word per
 `ms_per_word` - and the final at the end of the utterance. It never sees any other
 parameter, and no other recogniser ever sees the script.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,31 +23,63 @@ from voicectl.speech.stt.base import ResultCallback, STTResult
 
 SCRIPT_PARAM = "voicectl.script"
 
+#: A caller utterance is complete once the VAD segments collected for it span at least this
+#: share of its voiced length (the VAD trims edges the simulator's energy measure keeps).
+COVERAGE = 0.6
 
-def parse_script(raw: str | None) -> list[str]:
-    """Decode the `voicectl.script` parameter (a JSON list of strings).
+
+@dataclass(frozen=True)
+class ScriptLine:
+    """One caller utterance: its words, and (when known) its voiced length in ms."""
+
+    text: str
+    voiced_ms: int | None = None
+
+
+def parse_script(raw: str | None) -> list[ScriptLine]:
+    """Decode the `voicectl.script` parameter: a JSON list whose items are strings or
+    `{"text": str, "voiced_ms": int}` objects.
 
     Raises:
-        ValueError: not JSON, or not a list of strings.
+        ValueError: not JSON, or an item of another shape.
     """
     if not raw:
         return []
     value = json.loads(raw)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{SCRIPT_PARAM} must be a JSON list of strings")
-    return value
+    if not isinstance(value, list):
+        raise ValueError(f"{SCRIPT_PARAM} must be a JSON list")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            out.append(ScriptLine(item))
+        elif isinstance(item, dict) and isinstance(item.get("text"), str):
+            ms = item.get("voiced_ms")
+            out.append(ScriptLine(item["text"], int(ms) if isinstance(ms, int | float) else None))
+        else:
+            raise ValueError(f"{SCRIPT_PARAM}: items must be strings or {{text, voiced_ms}}")
+    return out
 
 
-def encode_script(transcripts: Iterable[str]) -> str:
-    """Encode transcripts for the `voicectl.script` parameter."""
-    return json.dumps(list(transcripts), ensure_ascii=False)
+def encode_script(lines: Iterable[ScriptLine | str]) -> str:
+    """Encode caller utterances for the `voicectl.script` parameter."""
+    items = [
+        {"text": x.text, "voiced_ms": x.voiced_ms} if isinstance(x, ScriptLine) else x
+        for x in lines
+    ]
+    return json.dumps(items, ensure_ascii=False)
 
 
 class ScriptSTTStream:
     """Per-call script recogniser (see the module docstring).
 
+    A caller who pauses mid-utterance (a sentence break longer than the VAD hangover) gives
+    the VAD two segments; when the script says how long the utterance is voiced, the
+    segments are collected until they span `COVERAGE` of it and only then is the final
+    emitted - at the endpoint of the last segment, as a recogniser with that endpointing
+    would. Without a length, every kept segment takes the next transcript.
+
     Args:
-        transcripts: the caller's utterances, in order.
+        transcripts: the caller's utterances, in order (strings or `ScriptLine`s).
         on_result: where results go.
         first_partial_ms: voiced ms before the first partial (about a word).
         ms_per_word: voiced ms per further word of partial text.
@@ -53,29 +87,39 @@ class ScriptSTTStream:
 
     def __init__(
         self,
-        transcripts: Iterable[str],
+        transcripts: Iterable[ScriptLine | str],
         on_result: ResultCallback,
         first_partial_ms: int = 200,
         ms_per_word: int = 300,
     ) -> None:
-        self._pending = deque(transcripts)
+        self._pending = deque(
+            t if isinstance(t, ScriptLine) else ScriptLine(t) for t in transcripts
+        )
         self._on_result = on_result
         self._first_partial_ms = first_partial_ms
         self._ms_per_word = ms_per_word
         self._voiced_ms = 0
         self._words_out = 0
         self._active = False
+        self._started_ms: int | None = None  # start of the utterance being collected
+
+    @property
+    def collecting(self) -> bool:
+        """True between a kept segment and the rest of its utterance."""
+        return self._started_ms is not None and not self._active
 
     def utterance_start(self, ts_ms: int) -> None:
         self._active = True
-        self._voiced_ms = 0
-        self._words_out = 0
+        if self._started_ms is None:
+            self._started_ms = ts_ms
+            self._voiced_ms = 0
+            self._words_out = 0
 
     def feed(self, pcm: np.ndarray, ts_ms: int) -> None:
         if not self._active or not self._pending:
             return
         self._voiced_ms += int(len(pcm) * 1000 / 8000)
-        words = self._pending[0].split()
+        words = self._pending[0].text.split()
         if self._voiced_ms < self._first_partial_ms:
             return
         due = 1 + (self._voiced_ms - self._first_partial_ms) // self._ms_per_word
@@ -87,8 +131,15 @@ class ScriptSTTStream:
     def utterance_end(self, ts_ms: int, discarded: bool) -> None:
         self._active = False
         if discarded:
+            if self._words_out == 0 and self._voiced_ms == 0:
+                self._started_ms = None
             return
-        text = self._pending.popleft() if self._pending else ""
+        line = self._pending[0] if self._pending else None
+        started = self._started_ms if self._started_ms is not None else ts_ms
+        if line is not None and line.voiced_ms and ts_ms - started < COVERAGE * line.voiced_ms:
+            return  # a pause inside the utterance: wait for the rest
+        self._started_ms = None
+        text = self._pending.popleft().text if self._pending else ""
         self._on_result(STTResult(text, is_final=True))
 
     def close(self) -> None:
