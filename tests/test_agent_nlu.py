@@ -309,7 +309,7 @@ def test_phrases_formatting() -> None:
     assert P.suggest_times("", mixed, today=today, asked_day=date(2026, 11, 20)) == (
         "אפשר היום ב-19:00 או מחר ב-13:00?"
     )
-    assert P.free_at("מחר", time(14), spoken=True) == "מחר בשתיים אחר הצהריים פנוי."
+    assert P.free_at("מחר", time(14), spoken=True) == "מחר בשתיים בצהריים פנוי."
     assert P.too_soon(60) == "צריך לקבוע לפחות שעה מראש."
 
 

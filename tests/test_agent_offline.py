@@ -233,7 +233,8 @@ def test_follow_up_time_correction(db: Database) -> None:
     c = _call(db)
     c.say("רקמות עמוק ביום ראשון ב-12")
     r = c.say("רגע, בעצם בשתיים וחצי")
-    assert "בשתיים וחצי אחר הצהריים" in r.text  # 14:30 was inferred: said in words
+    # 14:30 was inferred: said in words, with hebrew_numbers.day_period's part of day
+    assert "בשתיים וחצי בצהריים" in r.text
     c.say("השם מיכל")
     appt = c.appointments()[0]
     assert appt["start_iso"].startswith("2026-11-22T14:30")
@@ -699,7 +700,35 @@ def test_earliest_without_day(db: Database) -> None:
 def test_part_of_day_offers_in_that_part(db: Database) -> None:
     c = _call(db)
     r = c.say("אפשר תור לעיסוי שוודי מחר אחרי הצהריים?")
-    assert "12:00" in r.text and "9:00" not in r.text
+    # Friday closes at 14:00: nothing in the afternoon; say so and offer the nearest
+    assert "אין תורים" in r.text and "13:00" in r.text and "9:00" not in r.text
+
+
+def test_afternoon_today_offers_only_afternoon_slots(db: Database) -> None:
+    c = _call(db)
+    r = c.say("יש לכם תור לעיסוי רקמות עמוק ביום חמישי אחר הצהריים")
+    assert "14:00" in r.text and "12:00" not in r.text and "13:00" not in r.text
+    assert "אין" not in r.text
+
+
+@pytest.mark.parametrize(("line", "lo", "hi"), [
+    ("שוודי מחר בבוקר", 5, 12),
+    ("שוודי ביום ראשון בבוקר", 5, 12),
+    ("שוודי ביום ראשון בצהריים", 12, 14),
+    ("שוודי ביום ראשון אחר הצהריים", 14, 18),
+    ("שוודי ביום ראשון, משהו בערב", 17, 24),
+])
+def test_part_of_day_slots_are_in_that_part(db: Database, line: str, lo: int, hi: int) -> None:
+    c = _call(db)
+    c.say(line)
+    opts = [datetime.fromisoformat(o) for o in c.conv.state["offline"]["options"]]
+    assert opts and all(lo <= o.hour < hi for o in opts), opts
+
+
+def test_part_of_day_none_free_says_so_and_offers_nearest(db: Database) -> None:
+    c = _call(db, now="2026-11-19T11:30:00+02:00")
+    r = c.say("שוודי היום בבוקר")
+    assert "אין תורים" in r.text and "12:30" in r.text
 
 
 def test_one_hour_is_a_duration_not_one_oclock(db: Database) -> None:
@@ -748,3 +777,31 @@ def test_one_agent_serves_many_calls(db: Database) -> None:
     calls[0].say("השם רון")
     assert [a["customer_name"] for a in calls[0].appointments()] == ["רון"]
 
+
+
+# -- today's weekday named on that day ---------------------------------------------------
+
+
+def test_sunday_asked_on_sunday_after_a_later_day_means_next_week(db: Database) -> None:
+    c = _call(db, now=SUNDAY)
+    c.say("שוודי מחר")
+    r = c.say("ומה עם יום ראשון?")
+    assert "29 בנובמבר" in r.text and "היום" not in r.text
+
+
+def test_sunday_on_sunday_is_today_while_today_has_slots(db: Database) -> None:
+    c = _call(db, now=SUNDAY)
+    r = c.say("שוודי ביום ראשון")
+    assert "היום" in r.text
+
+
+def test_sunday_on_sunday_with_no_slot_left_today_means_next_week(db: Database) -> None:
+    c = _call(db, now="2026-11-22T18:50:00+02:00")
+    r = c.say("שוודי ביום ראשון")
+    assert "29 בנובמבר" in r.text
+
+
+def test_in_half_an_hour_is_today(db: Database) -> None:
+    c = _call(db)
+    r = c.say("יש משהו לשוודי עוד חצי שעה?")
+    assert "היום" in r.text or "11:00" in r.text  # 10:30 is inside the notice: nearest later

@@ -46,11 +46,13 @@ MAX_VALIDATION_RETRIES = 2
 MAX_DTMF_TRIES = 3
 """Invalid DTMF numbers before the agent gives up asking."""
 
-# Part-of-day windows (local hours, [start, end)) for "משהו בבוקר" etc.
+# Part-of-day windows (local hours, [start, end)) for "משהו בבוקר" etc. What a caller asks
+# for is a window to search; how the agent says an hour is hebrew_numbers.day_period.
+# "אחר הצהריים" starts at 14:00: 12:00-13:30 is "בצהריים", not what the caller asked for.
 _PARTS: dict[str, tuple[int, int]] = {
     "morning": (5, 12),
     "noon": (12, 14),
-    "afternoon": (12, 18),
+    "afternoon": (14, 18),
     "evening": (17, 24),
     "night": (20, 24),
 }
@@ -419,6 +421,19 @@ class OfflineAgent:
                 name=c.name))
         conv.history.append(Message("assistant", reply.text))
 
+    def _other_weekday(self, c: _Turn, u: nlu.Understanding) -> bool:
+        """ "ומה עם יום ראשון?" said on a Sunday: the resolver reads today (documented rule);
+        it means next week's when a later date was under discussion or today has no free
+        slot left."""
+        if not nlu.has_phrase(u.norm, P.WEEKDAYS_HE[c.today.weekday()]) or nlu.has_phrase(
+            u.norm, "היום", "עכשיו", "הבוקר", "הערב", "הלילה", "השבוע", "הזה", "הזאת"
+        ):
+            return False
+        if c.st["date"] and c.st["date"] > c.today.isoformat():
+            return True
+        res = c.find_slots(c.today, c.st["service"])
+        return bool(res.get("ok")) and not _slot_starts(res, c.tz)
+
     def _dispatch(self, c: _Turn) -> str:
         kind = c.turn.kind
         if kind == "greeting":
@@ -524,6 +539,8 @@ class OfflineAgent:
         if u.duration_min is not None and when.time is not None and not u.clocks:
             # "לשעה אחת" read as a clock time by the resolver: it was a duration.
             when.time, when.inferred = None, False
+        if when.date == c.today and when.time is None and self._other_weekday(c, u):
+            when.date = c.today + timedelta(days=7)
 
         if not u.norm:
             return self._unclear(c)
@@ -912,13 +929,12 @@ class OfflineAgent:
             chosen = starts[-1:]
         elif st["part"]:
             lo, hi = _part_window(st["part"])
-            in_part = [s for s in starts if lo <= s.hour + s.minute / 60 < hi]
+            in_part = [s for s in starts if lo <= _hours(s) < hi]
             if in_part:
                 chosen = in_part[:MAX_OFFERED]
             else:
                 prefix = f"{label} {_PART_HE.get(st['part'], 'בשעות האלה')} אין תורים פנויים."
-                mid = (lo + hi) // 2
-                chosen = sorted(sorted(starts, key=lambda s: abs(s.hour - mid))[:2])
+                chosen = _nearest_to_window(starts, lo, hi, 2)
         else:
             chosen = starts[:MAX_OFFERED]
         st["date"] = day.isoformat()
@@ -978,8 +994,7 @@ class OfflineAgent:
             wanted = want.hour * 60 + want.minute
             return min(starts, key=lambda s: (abs(s.hour * 60 + s.minute - wanted), s))
         lo, hi = _part_window(st["part"])
-        in_part = [s for s in starts if lo <= s.hour + s.minute / 60 < hi]
-        return in_part[0] if in_part else first
+        return _nearest_to_window(starts, lo, hi, 1)[0]
 
     def _not_available(self, c: _Turn, day: date, start: datetime, res: dict[str, Any]) -> str:
         """The requested start is not free: say why in a few words and offer the nearest."""
@@ -1312,6 +1327,20 @@ def _pick_week(days: list[str], u: nlu.Understanding) -> date | None:
     if nlu.has_phrase(u.norm, "הקרוב", "הזה", "השבוע", "הראשון", "הקרובה", "הזאת") or u.yes:
         return date.fromisoformat(days[0])
     return None
+
+
+def _hours(s: datetime) -> float:
+    return s.hour + s.minute / 60
+
+
+def _nearest_to_window(starts: list[datetime], lo: float, hi: float, n: int) -> list[datetime]:
+    """The `n` starts nearest to the hours [lo, hi) (those inside first), in time order."""
+
+    def gap(s: datetime) -> float:
+        h = _hours(s)
+        return lo - h if h < lo else max(0.0, h - hi + 1 / 60)
+
+    return sorted(sorted(starts, key=lambda s: (gap(s), s))[:n])
 
 
 def _part_window(part: str) -> tuple[float, float]:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from voicectl.speech.hebrew_numbers import day_period
+
 WEEKDAYS_HE = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")  # date.weekday()
 MONTHS_HE = ("ינואר", "פברואר", "מרץ", "אפריל", "מאי", "יוני", "יולי", "אוגוסט", "ספטמבר",
              "אוקטובר", "נובמבר", "דצמבר")
@@ -84,16 +86,9 @@ def at(t: time | datetime) -> str:
 
 
 def part_of_day(hour: int) -> str:
-    """The part of the day for an hour: בבוקר, בצהריים, אחר הצהריים, בערב, בלילה."""
-    if 5 <= hour < 12:
-        return "בבוקר"
-    if 12 <= hour < 14:
-        return "בצהריים"
-    if 14 <= hour < 18:
-        return "אחר הצהריים"
-    if 18 <= hour < 22:
-        return "בערב"
-    return "בלילה"
+    """The part of the day for an hour: בבוקר, בצהריים, אחר הצהריים, בערב, בלילה
+    (`voicectl.speech.hebrew_numbers.day_period`: one definition for the agent and TTS)."""
+    return day_period(hour)
 
 
 def spoken_time(t: time | datetime) -> str:

@@ -12,7 +12,9 @@ Handled (spelling variants, niqqud, maqaf and the prefixes ו/ש/כש/ב/ל/מ/�
   weekdays with or without "יום" (ביום שלישי, בשלישי, לחמישי, יום ה'), with הבא / הקרוב /
   הזה / השבוע / בשבוע הבא; ערב שבת, מוצאי שבת / מוצ"ש;
 - relative: בעוד יום/יומיים/3 ימים/שלושה ימים/שבוע/שבועיים/חודש, עוד שבוע,
-  "שבוע מהיום"; בעוד שעה/שעתיים/חצי שעה/20 דקות (gives a date and a time);
+  "שבוע מהיום"; (ב)עוד / (ב)תוך שעה/שעתיים/חצי שעה/20 דקות (today's date and now+delta,
+  unpadded: the booking tools apply the grid and the notice); עכשיו (= today, weak: any
+  other date said wins);
 - ranges without a day: השבוע, שבוע הבא, סוף השבוע (ambiguous "which_day");
 - dates: 25/11, 25.11, 25/11/2026, 25 בנובמבר, ה-25 לנובמבר, עשרים וחמישה בנובמבר,
   ב-25 לחודש, הראשון לחודש;
@@ -380,6 +382,7 @@ class _Scanner:
         i = 0
         matchers = (
             self.m_relative,
+            self.m_now,
             self.m_numdate,
             self.m_daymonth,
             self.m_weekday,
@@ -413,10 +416,16 @@ class _Scanner:
         a = self.mark(i, "עוד")
         j = i + 1
         bare = False
+        within = False
+        if a is None:
+            a = self.mark(i, "תוך")  # "תוך שעה", "בתוך חצי שעה": hours/minutes only
+            within = a is not None
         if a is not None:
             if a.prefix.prep not in ("", "ב") or a.prefix.det or a.prefix.rel:
                 return None
-            bare = a.prefix.prep == ""
+            bare = a.prefix.prep == "" and not within
+            if bare and self.mark(i - 1, "של") is not None:
+                return None  # "טיפול של עוד שעה": a duration
         else:
             # "שבוע מהיום" / "3 ימים מהיום"
             j = i
@@ -459,8 +468,10 @@ class _Scanner:
             if self.mark(j, "מהיום") is None or not self.joined(j):
                 return None
             j += 1
-        elif bare and kind not in ("day", "week", "month"):
-            return None  # "עוד שעה" = one more hour (of treatment), not "in an hour"
+        elif bare and kind in ("hour", "minute") and self.mark(j, "של") is not None:
+            return None  # "עוד שעה של עיסוי" = one more hour (of treatment)
+        elif within and kind not in ("hour", "minute"):
+            return None  # "תוך שבוע" = some day within a week, not a date
         if count <= 0 or count > 400:
             return None
         if kind == "other":
@@ -486,6 +497,14 @@ class _Scanner:
             return j
         self.f.dates.append(_DateM(i, j, "rel", self.today + dt.timedelta(days=days)))
         return j
+
+    # -- "עכשיו" = today (weak: any other date said wins) ------------------------------------
+    def m_now(self, i: int) -> int | None:
+        a = self.mark(i, "עכשיו")
+        if a is None or a.prefix.raw not in ("", "ו"):
+            return None
+        self.f.dates.append(_DateM(i, i + 1, "weak", self.today))
+        return i + 1
 
     def _unit_first(self, j: int) -> tuple[str, int] | None:
         a = self.an(j, hw.UNIT)

@@ -226,7 +226,10 @@ def _hour_words(hour24: int) -> str:
     return number_to_words(12 if h == 0 else h, "f")
 
 
-def _day_period(hh: int) -> str:
+def day_period(hh: int) -> str:
+    """The spoken part of the day for an hour 0..23: בבוקר (5-11), בצהריים (12-14),
+    אחר הצהריים (15-17), בערב (18-21), בלילה (22-4). The one definition used by the
+    TTS normaliser and the agent's phrases."""
     if 5 <= hh < 12:
         return "בבוקר"
     if 12 <= hh < 15:
@@ -279,7 +282,7 @@ def time_to_words(hh: int, mm: int, *, period: bool = False) -> str:
         words = f"{hour} ו{number_to_words(mm, 'f')} דקות"
     else:
         words = f"{hour} {number_to_words(mm, 'f')}"
-    return f"{words} {_day_period(hh)}" if period else words
+    return f"{words} {day_period(hh)}" if period else words
 
 
 def digits_to_words(s: str, *, group: bool = False) -> str:
