@@ -2,7 +2,7 @@
 
 SEEDS.md seed 002 A/B/F: heavy clients are created once at start-up (never per turn or
 per call), failures while creating an optional provider log a warning instead of killing
-the process, and the TTS is pre-warmed ("TTS prewarm took XXX ms").
+the process, and the TTS is pre-warmed ("TTS prewarm took <n> ms").
 """
 
 from __future__ import annotations

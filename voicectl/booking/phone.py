@@ -35,7 +35,7 @@ WITHHELD = frozenset(
         "withheld",
     }
 )
-"""Caller-id placeholders (Twilio sends `anonymous`) that mean "no number", compared
+"""Caller-id stand-ins (Twilio sends `anonymous`) that mean "no number", compared
 case-insensitively after stripping."""
 
 _ALLOWED = re.compile(r"^\+?[0-9()\-. ]+$")
@@ -44,7 +44,7 @@ _IL_CODE = 972
 
 
 def is_withheld(raw: object) -> bool:
-    """True for None, an empty string or a caller-id placeholder such as `anonymous`."""
+    """True for None, an empty string or a caller-id stand-in such as `anonymous`."""
     if raw is None:
         return True
     if not isinstance(raw, str):
@@ -76,7 +76,7 @@ def normalize_phone(raw: str | None, region: str = "IL") -> str | None:
 
     `0501234567`, `050-123-4567`, `+972501234567`, `972501234567`, `050 1234567` (and a
     trailing DTMF `#`) all give `+972501234567`. Letters (no vanity numbers), `1234`, 20
-    digits and caller-id placeholders (`anonymous`) give None. Israeli numbers must be
+    digits and caller-id stand-ins (`anonymous`) give None. Israeli numbers must be
     *possible* (`phonenumbers.is_possible_number`) and of Israeli mobile (9-digit) or
     landline (8-digit) length; other countries must be possible numbers.
 
