@@ -106,15 +106,9 @@ def day_label(day: date, today: date) -> str:
     "היום", "מחר", within a week "ביום ראשון", later "ביום ראשון, 29 בנובמבר" (a weekday
     is clearer on the phone than "מחרתיים").
     """
-    delta = (day - today).days
-    if delta == 0:
-        return "היום"
-    if delta == 1:
+    if (day - today).days == 1:
         return "מחר"
-    name = f"ביום {WEEKDAYS_HE[day.weekday()]}"
-    if 0 < delta < 7:
-        return name
-    return f"{name}, {day.day} ב{MONTHS_HE[day.month - 1]}"
+    return weekday_label(day, today)
 
 
 def weekday_label(day: date, today: date) -> str:
