@@ -28,6 +28,7 @@ from voicectl import __version__
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.logs import get_logger, mask_phone
+from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
 from voicectl.store import records
@@ -60,6 +61,7 @@ def create_app(
     global _app_started
     rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
+    loop_lag = LoopLagMonitor()  # event-loop lag histogram in /metrics (bench --load)
 
     async def forbidden_unless_signed(request: Request) -> tuple[dict[str, str], Response | None]:
         form = {k: str(v) for k, v in (await request.form()).items()}
@@ -165,6 +167,7 @@ def create_app(
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
             *provider_metrics(),
+            *loop_lag.prometheus_lines(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -187,7 +190,9 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
         await asyncio.to_thread(rt.warmup)
+        lag_task = asyncio.create_task(loop_lag.run())
         yield
+        lag_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish("server shutting down")
 
