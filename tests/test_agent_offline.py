@@ -54,12 +54,11 @@ class Call:
             self.tools = BookingTools(self.db, self.business, lambda: now, call_sid="CAtest",
                                       session=self.session)
         self.conv = Conversation(call_sid="CAtest", business_id=self.business, now=now,
-                                 caller_number=self.caller)
+                                 caller=self.session)
 
     def turn(self, kind: str, text: str = "") -> AgentReply:
         if kind == "dtmf_phone":  # the call session stores the number before the turn
             self.session.caller_number = text
-            self.conv.caller_number = text
         reply = self.agent.respond(TurnInput(kind, text), self.conv, self.tools)  # type: ignore[arg-type]
         self.conv.turn_index += 1
         self.replies.append(reply)

@@ -35,7 +35,6 @@ class PendingCall:
     to_number: str | None
     caller_number: str | None
     business_id: str
-    gather_digits: str | None = None
     created: float = field(default_factory=time.monotonic)
 
 
@@ -48,6 +47,7 @@ class CallParams:
     now: datetime | None = None
     business_id: str | None = None
     policy_overrides: dict[str, Any] = field(default_factory=dict)
+    dtmf_mode: str | None = None
 
 
 def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
@@ -77,6 +77,10 @@ def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
         if not isinstance(value, dict):
             raise ValueError("voicectl.policy: must be a JSON object")
         out.policy_overrides = value
+    if params.get("voicectl.dtmf_mode"):
+        if params["voicectl.dtmf_mode"] not in ("stream", "gather"):
+            raise ValueError("voicectl.dtmf_mode: must be stream or gather")
+        out.dtmf_mode = params["voicectl.dtmf_mode"]
     return out
 
 
@@ -104,6 +108,9 @@ class Runtime:
                 f"stt={settings.stt!r}: no such speech recogniser in this build "
                 "(known: none; simulations use the script recogniser automatically)"
             )
+        from voicectl.telephony.twilio.rest import TwilioRest
+
+        self.rest = TwilioRest(settings)
         self.secret = settings.stream_secret or secrets.token_hex(16)
         self.pending: dict[str, PendingCall] = {}
         self.active: dict[str, Any] = {}

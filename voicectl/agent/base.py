@@ -15,17 +15,27 @@ from typing import Any, Literal, Protocol
 Role = Literal["system", "user", "assistant", "tool"]
 
 #: What started a turn: the call was answered, the caller spoke, the caller finished typing
-#: a phone number by DTMF (`#`), or typed one that does not normalise, or stayed silent.
-TurnKind = Literal["greeting", "speech", "dtmf_phone", "dtmf_invalid", "silence"]
+#: a phone number by DTMF (`#`), or typed one that does not normalise (or too long), or
+#: stayed silent; `dtmf_timeout`: the keys stopped mid-number (re-prompt once);
+#: `dtmf_skipped`: no number this time (timed out again, or a `<Gather>` got no input) -
+#: go on without a phone and say it can be typed later.
+TurnKind = Literal[
+    "greeting", "speech", "dtmf_phone", "dtmf_invalid", "dtmf_timeout", "dtmf_skipped", "silence"
+]
 
 
 @dataclass
 class Message:
-    """One history entry. `name` is the tool name for role == "tool"."""
+    """One history entry. `name` is the tool name for role == "tool".
+
+    `interrupted` marks an assistant reply the caller barged in on: `content` then holds
+    only what the caller heard (see `Conversation.cut_reply`).
+    """
 
     role: Role
     content: str
     name: str | None = None
+    interrupted: bool = False
 
 
 @dataclass
@@ -54,7 +64,8 @@ class Conversation:
         call_sid: Twilio CallSid.
         business_id: the business this call is for (a key of the policy file).
         now: the business clock at the start of this turn (timezone-aware).
-        caller_number: the session's caller number in E.164 (Twilio caller id or DTMF), or None.
+        caller: where the call's caller number lives (the call session: one source of
+            truth); `caller_number` reads it.
         turn_index: 0 for the greeting, then +1 per caller turn.
         history: every message so far, oldest first.
         state: free-form per-call state owned by the agent implementation.
@@ -63,14 +74,27 @@ class Conversation:
     call_sid: str
     business_id: str
     now: datetime
-    caller_number: str | None = None
+    caller: Any = None
     turn_index: int = 0
     history: list[Message] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def caller_number(self) -> str | None:
+        """The call's caller number in E.164 (Twilio caller id or DTMF), or None; read from
+        `caller` (an object with `caller_number`, e.g. the `CallSession`)."""
+        return getattr(self.caller, "caller_number", None)
+
     def recent(self, n: int = 12) -> list[Message]:
         """The last `n` messages (SEEDS.md seed 000: send the last 8-12 every turn)."""
         return self.history[-n:]
+
+    def cut_reply(self, reply: Message, heard: str) -> None:
+        """The caller barged in on `reply` (an assistant message of this history): keep
+        only what was `heard` and flag it interrupted, so the next turn knows what the
+        caller actually heard (issue 7). An empty `heard` keeps an empty, flagged entry."""
+        reply.content = heard
+        reply.interrupted = True
 
 
 @dataclass
