@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from voicectl.agent.base import Conversation
-from voicectl.audio.vad import make_vad
 from voicectl.booking.phone import normalize_phone
 from voicectl.call.runner import BusinessClock, CallControl, CallRunner, Ending, Transport
 from voicectl.call.session import CallSession
 from voicectl.clock import MonotonicClock
 from voicectl.logs import get_logger
+from voicectl.speech.stt.hints import service_hints
 from voicectl.store import records
 from voicectl.store.call_end import write_call_ended
 from voicectl.store.call_state import SavedCall, save_call_state, take_call_state
@@ -96,16 +96,12 @@ async def open_call(
     clock = MonotonicClock()
     business_now = BusinessClock(spec.now or datetime.now(policy.tz), clock)
     log_lines: list[tuple[str, str]] = []
-    vad = (
-        make_vad(settings.vad, aggressiveness=settings.vad_aggressiveness)
-        if settings.vad == "webrtc"
-        else make_vad(settings.vad)
-    )
+    vad = rt.providers.new_vad()
     session = CallSession(
         clock=clock,
         settings=settings,
         vad=vad,
-        open_stt=lambda cb: rt.open_stt(spec.script, cb),
+        open_stt=lambda cb: rt.open_stt(spec.script, cb, hints=service_hints(policy)),
         normalize_phone=normalize_phone,
         call_sid=spec.call_sid,
         stream_sid=spec.stream_sid,
