@@ -105,6 +105,9 @@ class Runtime:
                 "(known: none; simulations use the script recogniser automatically)"
             )
         self.secret = settings.stream_secret or secrets.token_hex(16)
+        from voicectl.flows.engine import build_engine
+
+        self.flows = build_engine(settings, self.db)
         self.pending: dict[str, PendingCall] = {}
         self.active: dict[str, Any] = {}
 
