@@ -30,6 +30,7 @@ from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
 from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
+from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
 from voicectl.store import records
 from voicectl.telephony.twilio import twiml
@@ -45,15 +46,21 @@ _log = get_logger("app")
 _app_started = False
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, purpose: str = "serve"
+) -> Starlette:
     """Build the app (once per process) around a `Runtime`.
 
     Args:
         settings: loaded settings.
         runtime: an existing runtime (tests, the in-process simulator); else one is built.
+        purpose: "serve" or "simulate" (the in-process simulator's server).
+
+    Raises:
+        ProviderError: a configured provider is unknown or its extra is not installed.
     """
     global _app_started
-    rt = runtime or Runtime(settings)
+    rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
 
     async def forbidden_unless_signed(request: Request) -> tuple[dict[str, str], Response | None]:
@@ -159,6 +166,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             "# HELP voicectl_start_time_seconds Process start (APP_START), Unix time.",
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
+            *provider_metrics(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -180,7 +188,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        _log.info(rt.describe())
+        rt.log_providers()
         await asyncio.to_thread(rt.warmup)
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
