@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from voicectl.agent import make_agent
+from voicectl.agent.offline import OfflineAgent
 from voicectl.agent.base import Conversation, TurnInput
 from voicectl.booking.appointments import attach_phone, create_appointment
 from voicectl.booking.policy import get_business_policy, seed_policies
@@ -408,7 +408,7 @@ def test_agent_promises_a_confirmation_only_when_flows_send_one(db: Database, co
     )
     conv = Conversation(call_sid="CAx", business_id="demo-spa", now=now,
                         caller_number="+972541112222")  # fmt: skip
-    agent = make_agent("offline")
+    agent = OfflineAgent()
     reply = agent.respond(TurnInput("speech", "תקבע לי מחר ב-12 שוודי, השם דני"), conv, tools)
     assert "קבעתי" in reply.text
     assert ("וואטסאפ" in reply.text) is confirms
