@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from voicectl.agent.offline import OfflineAgent
 from voicectl.agent.base import Conversation, TurnInput
+from voicectl.agent.offline import OfflineAgent
 from voicectl.booking.appointments import attach_phone, create_appointment
 from voicectl.booking.policy import get_business_policy, seed_policies
 from voicectl.booking.tools import BookingTools
