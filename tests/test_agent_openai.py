@@ -10,24 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.openai_server import FakeOpenAI
 
-pytest.importorskip("openai")
-
-from fakes.openai_server import FakeOpenAI  # noqa: E402
-
-from voicectl import providers  # noqa: E402
-from voicectl.agent.base import Conversation, TurnInput  # noqa: E402
-from voicectl.agent.openai import (  # noqa: E402
+from voicectl import providers
+from voicectl.agent.base import Conversation, TurnInput
+from voicectl.agent.openai import (
     HOLDING_PHRASE_HE,
     MAX_ROUNDS,
     TOOLS,
     OpenAIAgent,
 )
-from voicectl.booking.policy import seed_policies  # noqa: E402
-from voicectl.booking.tools import BookingTools  # noqa: E402
-from voicectl.config import Settings  # noqa: E402
-from voicectl.providers import Providers  # noqa: E402
-from voicectl.store.db import Database  # noqa: E402
+from voicectl.booking.policy import seed_policies
+from voicectl.booking.tools import BookingTools
+from voicectl.config import Settings
+from voicectl.providers import Providers
+from voicectl.store.db import Database
 
 NOW = "2026-11-19T10:00:00+02:00"  # a Thursday; tomorrow is Friday 09:00-14:00
 
