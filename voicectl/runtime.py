@@ -111,6 +111,9 @@ class Runtime:
 
         self.rest = TwilioRest(settings)
         self.secret = settings.stream_secret or secrets.token_hex(16)
+        from voicectl.flows.engine import build_engine
+
+        self.flows = build_engine(settings, self.db)
         self.pending: dict[str, PendingCall] = {}
         self.active: dict[str, Any] = {}
 

@@ -57,6 +57,12 @@ class TurnInput:
 
 
 @dataclass
+class CallerId:
+    """Holds a caller number for a conversation that has no call session."""
+
+    caller_number: str | None = None
+
+
 class Conversation:
     """Per-call memory the agent reads and writes.
 
@@ -64,26 +70,45 @@ class Conversation:
         call_sid: Twilio CallSid.
         business_id: the business this call is for (a key of the policy file).
         now: the business clock at the start of this turn (timezone-aware).
-        caller: where the call's caller number lives (the call session: one source of
-            truth); `caller_number` reads it.
+        caller: where the call's caller number lives - the call session, the one source
+            of truth; `caller_number` reads and writes it. A conversation built without
+            one (tests, a text chat) holds `caller_number` in a `CallerId` of its own.
         turn_index: 0 for the greeting, then +1 per caller turn.
         history: every message so far, oldest first.
         state: free-form per-call state owned by the agent implementation.
     """
 
-    call_sid: str
-    business_id: str
-    now: datetime
-    caller: Any = None
-    turn_index: int = 0
-    history: list[Message] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        call_sid: str,
+        business_id: str,
+        now: datetime,
+        caller_number: str | None = None,
+        turn_index: int = 0,
+        history: list[Message] | None = None,
+        state: dict[str, Any] | None = None,
+        *,
+        caller: Any = None,
+    ) -> None:
+        self.call_sid = call_sid
+        self.business_id = business_id
+        self.now = now
+        self.caller: Any = caller if caller is not None else CallerId(caller_number)
+        self.turn_index = turn_index
+        self.history: list[Message] = history if history is not None else []
+        self.state: dict[str, Any] = state if state is not None else {}
 
     @property
     def caller_number(self) -> str | None:
         """The call's caller number in E.164 (Twilio caller id or DTMF), or None; read from
         `caller` (an object with `caller_number`, e.g. the `CallSession`)."""
         return getattr(self.caller, "caller_number", None)
+
+    @caller_number.setter
+    def caller_number(self, number: str | None) -> None:
+        # Written through to the one holder (the session); a standalone conversation
+        # (tests, a text chat) gets a holder of its own.
+        self.caller.caller_number = number
 
     def recent(self, n: int = 12) -> list[Message]:
         """The last `n` messages (SEEDS.md seed 000: send the last 8-12 every turn)."""

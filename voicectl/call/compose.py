@@ -117,6 +117,7 @@ async def open_call(
         call_sid=spec.call_sid,
         policy=policy,
         session=session,
+        confirms_bookings=rt.flows.rules.confirms_bookings(spec.business_id),
     )
     conversation = Conversation(
         call_sid=spec.call_sid,
