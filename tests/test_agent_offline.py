@@ -233,7 +233,7 @@ def test_follow_up_time_correction(db: Database) -> None:
     c = _call(db)
     c.say("רקמות עמוק ביום ראשון ב-12")
     r = c.say("רגע, בעצם בשתיים וחצי")
-    # 14:30 was inferred: said in words, with hebrew_numbers.day_period's part of day
+    # 14:30 was inferred: said in words, with hebrew.calendar.day_period's part of day
     assert "בשתיים וחצי בצהריים" in r.text
     c.say("השם מיכל")
     appt = c.appointments()[0]

@@ -1,7 +1,7 @@
 """Tests for the Hebrew date/time resolver (SEEDS.md seed 001 item 6).
 
 The corpus tests/data/hebrew_time_corpus.yaml pins the expected reading of every phrasing,
-including the documented ambiguity choices (module docstring of hebrew_time). Hypothesis
+including the documented ambiguity choices (docstring of voicectl.hebrew.when). Hypothesis
 checks the invariants: never raises, dates never before today, spans inside the text.
 """
 
@@ -16,14 +16,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicectl.booking import hebrew_time as ht
-from voicectl.booking.hebrew_time import (
-    HOURS_FIXTURES,
-    WhenResolution,
-    date_iso,
-    resolve_when,
-)
-from voicectl.booking.hebrew_words import words_to_int
+from voicectl.hebrew.calendar import PART_OF_DAY
+from voicectl.hebrew.lexicon import words_to_int
+from voicectl.hebrew.when import WhenResolution, date_iso, resolve_when
+from voicectl.hebrew.when.cli import HOURS_FIXTURES, bench
+from voicectl.hebrew.when.resolve import resolve_unguarded
 
 TZ = ZoneInfo("Asia/Jerusalem")
 CORPUS_PATH = Path(__file__).parent / "data" / "hebrew_time_corpus.yaml"
@@ -53,7 +50,7 @@ def test_corpus_size_and_coverage() -> None:
 )
 def test_corpus(entry: dict) -> None:
     now = _now(entry["now"])
-    res = ht._resolve(entry["text"], now, HOURS_FIXTURES[entry["hours"]])  # no safety net
+    res = resolve_unguarded(entry["text"], now, HOURS_FIXTURES[entry["hours"]])  # no safety net
     exp = entry["expect"]
     got_date = res.date.isoformat() if res.date else None
     got_time = res.time.strftime("%H:%M") if res.time else None
@@ -145,7 +142,7 @@ _HOURS = st.sampled_from(
 @settings(max_examples=600, deadline=None)
 @given(text=_TEXTS, now=_NOWS, hours=_HOURS)
 def test_never_raises_and_never_returns_the_past(text, now, hours) -> None:
-    res = ht._resolve(text, now, hours)  # the unguarded core: bugs surface here
+    res = resolve_unguarded(text, now, hours)  # the unguarded core: bugs surface here
     today = now.date()
     if res.date is not None:
         assert res.date >= today
@@ -157,7 +154,7 @@ def test_never_raises_and_never_returns_the_past(text, now, hours) -> None:
             assert 0 <= span[0] < span[1] <= len(text)
     if res.ambiguous:
         assert res.candidates or "past_date" in res.ambiguous
-    assert res.part_of_day in (None, *ht.PART_OF_DAY)
+    assert res.part_of_day in (None, *PART_OF_DAY)
     assert resolve_when(text, now, hours) == res
 
 
@@ -169,5 +166,5 @@ def test_public_function_survives_any_input(obj) -> None:
 
 
 def test_bench_runs() -> None:
-    r = ht.bench(CORPUS_PATH, repeat=1)
+    r = bench(CORPUS_PATH, repeat=1)
     assert r["phrases"] == len(CORPUS) and r["us_per_phrase"] > 0

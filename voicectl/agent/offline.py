@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -34,6 +33,9 @@ from voicectl.agent import nlu
 from voicectl.agent import phrases as P
 from voicectl.agent.base import AgentReply, Conversation, Message, ToolCallRecord, TurnInput
 from voicectl.clock import Clock, MonotonicClock
+from voicectl.hebrew.calendar import PART_SAID, PART_WINDOWS, WEEKDAYS
+from voicectl.hebrew.vocab import has_phrase
+from voicectl.hebrew.when import HoursOn, resolve_when
 from voicectl.logs import get_logger, mask_phone, mask_phones_in
 
 log = get_logger("agent")
@@ -46,45 +48,22 @@ MAX_VALIDATION_RETRIES = 2
 MAX_DTMF_TRIES = 3
 """Invalid DTMF numbers before the agent gives up asking."""
 
-# Part-of-day windows (local hours, [start, end)) for "משהו בבוקר" etc. What a caller asks
-# for is a window to search; how the agent says an hour is hebrew_numbers.day_period.
-# "אחר הצהריים" starts at 14:00: 12:00-13:30 is "בצהריים", not what the caller asked for.
-_PARTS: dict[str, tuple[int, int]] = {
-    "morning": (5, 12),
-    "noon": (12, 14),
-    "afternoon": (14, 18),
-    "evening": (17, 24),
-    "night": (20, 24),
-}
-_PART_SYNONYMS = {
-    "בוקר": "morning", "morning": "morning", "am": "morning",
-    "צהריים": "noon", "צהרים": "noon", "noon": "noon", "midday": "noon",
-    "אחר הצהריים": "afternoon", "אחהצ": "afternoon", "afternoon": "afternoon", "pm": "afternoon",
-    "ערב": "evening", "evening": "evening",
-    "לילה": "night", "night": "night",
-}
-_PART_HE = {
-    "morning": "בבוקר", "noon": "בצהריים", "afternoon": "אחר הצהריים", "evening": "בערב",
-    "night": "בלילה",
-}
-
-
 # ---------------------------------------------------------------------------------------
-# Date/time resolution (adapter over voicectl.booking.hebrew_time, with a small fallback)
+# Date/time facts of one utterance
 # ---------------------------------------------------------------------------------------
 
 
 @dataclass
 class When:
-    """Date/time facts of one utterance, independent of the resolver's exact types.
+    """Date/time facts of one utterance, as the agent adjusts them in context.
 
     Attributes:
         date: the local date named, or None.
         time: the clock time named (24 h), or None.
-        part: a part of the day ("morning", "noon", "afternoon", "evening", "night") or None.
+        part: a part of the day (`voicectl.hebrew.calendar.PART_OF_DAY`) or None.
         inferred: the time was chosen by the resolver (e.g. 15:00 for "בשלוש").
-        ambiguous: what the resolver could not decide (its own labels).
-        candidates: the resolver's alternative readings (free-form).
+        ambiguous: what the resolver could not decide (`WhenResolution.ambiguous`).
+        candidates: the resolver's alternative readings.
     """
 
     date: date | None = None
@@ -92,7 +71,7 @@ class When:
     part: str | None = None
     inferred: bool = False
     ambiguous: tuple[str, ...] = ()
-    candidates: tuple[Any, ...] = ()
+    candidates: tuple[datetime | time, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -100,128 +79,12 @@ class When:
         return self.date is not None or self.time is not None or self.part is not None
 
 
-def _as_date(v: Any) -> date | None:
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
-    if isinstance(v, str):
-        try:
-            return date.fromisoformat(v[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _as_time(v: Any) -> time | None:
-    if isinstance(v, datetime):
-        return v.time().replace(tzinfo=None)
-    if isinstance(v, time):
-        return v.replace(tzinfo=None)
-    if isinstance(v, str):
-        try:
-            return time.fromisoformat(v).replace(tzinfo=None)
-        except ValueError:
-            return None
-    return None
-
-
-def _as_part(v: Any) -> str | None:
-    if not v:
-        return None
-    s = nlu.normalize(str(v)).replace("_", " ")
-    if s in _PARTS:
-        return s
-    for key, part in sorted(_PART_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
-        if key in s:
-            return part
-    return None
-
-
-_resolver: Callable[..., Any] | None = None
-_resolver_missing = False
-
-
-def _get_resolver() -> Callable[..., Any] | None:
-    global _resolver, _resolver_missing
-    if _resolver is None and not _resolver_missing:
-        try:
-            from voicectl.booking.hebrew_time import resolve_when
-
-            _resolver = resolve_when
-        except Exception:  # noqa: BLE001 - the fallback below keeps the agent working
-            _resolver_missing = True
-            log.warning("hebrew_time.resolve_when unavailable; using the agent's fallback")
-    return _resolver
-
-
-def resolve(text: str, now: datetime, hours_on: Callable[[date], Any] | None) -> When:
-    """Resolve the dates/times in `text` against the business clock `now`.
-
-    Uses `voicectl.booking.hebrew_time.resolve_when`; when it is missing or fails, a small
-    built-in reader (today/tomorrow/weekdays, clock times, parts of day) answers instead.
-    Never raises.
-    """
-    fn = _get_resolver()
-    if fn is not None:
-        try:
-            r = fn(text, now, hours_on=hours_on)
-            amb = getattr(r, "ambiguous", ()) or ()
-            cands = getattr(r, "candidates", ()) or ()
-            return When(
-                date=_as_date(getattr(r, "date", None)),
-                time=_as_time(getattr(r, "time", None)),
-                part=_as_part(getattr(r, "part_of_day", None)),
-                inferred=bool(getattr(r, "inferred", False)),
-                ambiguous=tuple(str(a) for a in amb) if not isinstance(amb, str) else (amb,),
-                candidates=tuple(cands) if not isinstance(cands, str) else (cands,),
-            )
-        except Exception:  # noqa: BLE001
-            log.warning("resolve_when failed on %r; using the fallback", text[:60], exc_info=True)
-    return fallback_resolve(text, now, hours_on)
-
-
-_REL_DAYS = {"היום": 0, "מחר": 1, "מחרתיים": 2}
-_WEEKDAY_WORDS = {"ראשון": 6, "שני": 0, "שלישי": 1, "רביעי": 2, "חמישי": 3, "שישי": 4, "שבת": 5}
-
-
-def fallback_resolve(text: str, now: datetime, hours_on: Callable[[date], Any] | None) -> When:
-    """A minimal Hebrew date/time reader used only when the real resolver is unavailable."""
-    toks = nlu.tokens(text)
-    w = When()
-    today = now.date()
-    for i, t in enumerate(toks):
-        vs = nlu.variants(t)
-        for word, delta in _REL_DAYS.items():
-            if nlu.fold(word) in vs:
-                w.date = today + timedelta(days=delta)
-        prev = nlu.fold(toks[i - 1]) if i > 0 else ""
-        for word, wd in _WEEKDAY_WORDS.items():
-            f = nlu.fold(word)
-            is_day = prev in (nlu.fold("יום"), nlu.fold("ביום"), nlu.fold("ליום")) or (
-                f in vs and nlu.fold(t) != f
-            ) or word in ("שבת",)
-            if f in vs and is_day:
-                ahead = (wd - today.weekday()) % 7 or 7
-                w.date = today + timedelta(days=ahead)
-    for key, part in _PART_SYNONYMS.items():
-        if nlu.has_phrase(toks, key):
-            w.part = part
-    clocks = nlu.clock_mentions(text)
-    if clocks:
-        h, m = clocks[0]
-        day = w.date or today
-        open_ranges = list(hours_on(day)) if hours_on else []
-
-        def is_open(hh: int) -> bool:
-            return any(a <= time(hh, m) < b for a, b in open_ranges) if open_ranges else False
-
-        if h < 12 and not is_open(h) and is_open(h + 12):
-            h, w.inferred = h + 12, True
-        elif h < 8 and w.part in (None, "afternoon", "evening", "noon"):
-            h, w.inferred = h + 12, w.part is None
-        w.time = time(h % 24, m)
-    return w
+def resolve(text: str, now: datetime, hours_on: HoursOn | None) -> When:
+    """Resolve the dates/times in `text` against the business clock `now`
+    (`voicectl.hebrew.when.resolve_when`, which never raises)."""
+    r = resolve_when(text, now, hours_on=hours_on)
+    return When(date=r.date, time=r.time, part=r.part_of_day, inferred=r.inferred,
+                ambiguous=r.ambiguous, candidates=r.candidates)
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,7 +288,7 @@ class OfflineAgent:
         """ "ומה עם יום ראשון?" said on a Sunday: the resolver reads today (documented rule);
         it means next week's when a later date was under discussion or today has no free
         slot left."""
-        if not nlu.has_phrase(u.norm, P.WEEKDAYS_HE[c.today.weekday()]) or nlu.has_phrase(
+        if not has_phrase(u.norm, WEEKDAYS[c.today.weekday()]) or has_phrase(
             u.norm, "היום", "עכשיו", "הבוקר", "הערב", "הלילה", "השבוע", "הזה", "הזאת"
         ):
             return False
@@ -522,11 +385,6 @@ class OfflineAgent:
         pending = st["pending"]
         expecting_name = pending == "name" or (pending == "confirm" and not st["name"])
         u = nlu.analyze(text, services, expecting_name=expecting_name)
-        if u.service is None and getattr(c.policy, "service_by_name", None):
-            try:
-                u.service = c.policy.service_by_name(text) if u.norm else None
-            except Exception:  # noqa: BLE001
-                u.service = None
         time_text = text
         if u.name:
             for w in u.name.split():
@@ -534,7 +392,7 @@ class OfflineAgent:
                                    " ", time_text)
         hours_on = getattr(c.policy, "hours_on", None)
         when = resolve(time_text, c.now, hours_on) if u.norm else When()
-        if when.date is None and when.time is not None and nlu.has_phrase(u.norm, "עכשיו"):
+        if when.date is None and when.time is not None and has_phrase(u.norm, "עכשיו"):
             when.date = c.today  # "יש משהו עכשיו בעשר וחצי?" is today
         if u.duration_min is not None and when.time is not None and not u.clocks:
             # "לשעה אחת" read as a clock time by the resolver: it was a duration.
@@ -933,7 +791,7 @@ class OfflineAgent:
             if in_part:
                 chosen = in_part[:MAX_OFFERED]
             else:
-                prefix = f"{label} {_PART_HE.get(st['part'], 'בשעות האלה')} אין תורים פנויים."
+                prefix = f"{label} {PART_SAID.get(st['part'], 'בשעות האלה')} אין תורים פנויים."
                 chosen = _nearest_to_window(starts, lo, hi, 2)
         else:
             chosen = starts[:MAX_OFFERED]
@@ -1321,10 +1179,10 @@ def _pick_ampm(readings: list[str], part: str | None, u: nlu.Understanding) -> s
 
 def _pick_week(days: list[str], u: nlu.Understanding) -> date | None:
     """Choose between this week's and next week's day ("הקרוב" / "הבא" / "השני")."""
-    if nlu.has_phrase(u.norm, "שבוע הבא", "בשבוע הבא", "שאחריו", "אחריו", "הבא", "השני",
+    if has_phrase(u.norm, "שבוע הבא", "בשבוע הבא", "שאחריו", "אחריו", "הבא", "השני",
                       "המאוחר"):
         return date.fromisoformat(days[-1])
-    if nlu.has_phrase(u.norm, "הקרוב", "הזה", "השבוע", "הראשון", "הקרובה", "הזאת") or u.yes:
+    if has_phrase(u.norm, "הקרוב", "הזה", "השבוע", "הראשון", "הקרובה", "הזאת") or u.yes:
         return date.fromisoformat(days[0])
     return None
 
@@ -1345,8 +1203,8 @@ def _nearest_to_window(starts: list[datetime], lo: float, hi: float, n: int) -> 
 
 def _part_window(part: str) -> tuple[float, float]:
     """Hours [lo, hi) of a part of day, or of a "HH:MM-HH:MM" range the caller said."""
-    if part in _PARTS:
-        lo, hi = _PARTS[part]
+    if part in PART_WINDOWS:
+        lo, hi = PART_WINDOWS[part]
         return float(lo), float(hi)
     try:
         a, b = part.split("-")

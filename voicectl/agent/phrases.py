@@ -13,13 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from voicectl.speech.hebrew_numbers import day_period
+from voicectl.hebrew.calendar import MONTHS, WEEKDAYS, day_period, time_to_words
 
-WEEKDAYS_HE = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")  # date.weekday()
-MONTHS_HE = ("ינואר", "פברואר", "מרץ", "אפריל", "מאי", "יוני", "יולי", "אוגוסט", "ספטמבר",
-             "אוקטובר", "נובמבר", "דצמבר")
-_HOURS_HE = ("שתים עשרה", "אחת", "שתיים", "שלוש", "ארבע", "חמש", "שש", "שבע", "שמונה", "תשע",
-             "עשר", "אחת עשרה")
 _GENERIC_PREFIXES = ("עיסוי", "טיפול")
 
 # --- fixed sentences ------------------------------------------------------------------
@@ -87,17 +82,15 @@ def at(t: time | datetime) -> str:
 
 def part_of_day(hour: int) -> str:
     """The part of the day for an hour: בבוקר, בצהריים, אחר הצהריים, בערב, בלילה
-    (`voicectl.speech.hebrew_numbers.day_period`: one definition for the agent and TTS)."""
+    (`voicectl.hebrew.calendar.day_period`: one definition for the agent and TTS)."""
     return day_period(hour)
 
 
 def spoken_time(t: time | datetime) -> str:
     """A time in words with the part of day: "בשלוש אחר הצהריים", "בתשע וחצי בבוקר"."""
-    word = _HOURS_HE[t.hour % 12]
-    minute = {0: "", 15: " ורבע", 30: " וחצי"}.get(t.minute)
-    if minute is None:
+    if t.minute not in (0, 15, 30):
         return f"{at(t)} {part_of_day(t.hour)}"
-    return f"ב{word}{minute} {part_of_day(t.hour)}"
+    return f"ב{time_to_words(t.hour, t.minute)} {part_of_day(t.hour)}"
 
 
 def day_label(day: date, today: date) -> str:
@@ -116,10 +109,10 @@ def weekday_label(day: date, today: date) -> str:
     delta = (day - today).days
     if delta == 0:
         return "היום"
-    name = f"ביום {WEEKDAYS_HE[day.weekday()]}"
+    name = f"ביום {WEEKDAYS[day.weekday()]}"
     if 0 < delta < 7:
         return name
-    return f"{name}, {day.day} ב{MONTHS_HE[day.month - 1]}"
+    return f"{name}, {day.day} ב{MONTHS[day.month]}"
 
 
 def join_or(items: Sequence[str]) -> str:
@@ -268,7 +261,7 @@ def which_of(times: Sequence[time | datetime]) -> str:
 
 def am_or_pm(hour: int) -> str:
     """Ask about an ambiguous hour: "בשמונה בבוקר או בערב?"."""
-    return f"ב{_HOURS_HE[hour % 12]} בבוקר או בערב?"
+    return f"ב{time_to_words(hour % 24, 0)} בבוקר או בערב?"
 
 
 def booked(service: Any, day: str, t: time | datetime, name: str) -> str:
@@ -324,7 +317,7 @@ def hours_summary(week: Sequence[tuple[int, list[tuple[time, time]]]], all_day: 
     open_parts: list[str] = []
     closed: list[str] = []
     for days, ranges in groups:
-        first, last = WEEKDAYS_HE[days[0]], WEEKDAYS_HE[days[-1]]
+        first, last = WEEKDAYS[days[0]], WEEKDAYS[days[-1]]
         label = first if len(days) == 1 else f"{first} עד {last}"
         if ranges:
             open_parts.append(f"{label} {ranges_text(ranges)}")
