@@ -31,7 +31,7 @@ def _sid(text: str) -> str | None:
 
 def test_normalize_strips_niqqud_punctuation_and_glues_prefixes() -> None:
     assert normalize("תקבע לי מחר ב-12:30, השם דָּנִי!") == "תקבע לי מחר ב12:30 השם דני"
-    assert normalize("אחה\"צ") == "אחהצ"
+    assert normalize('אחה"צ') == "אחהצ"
     assert normalize("ב 12") == "ב12"
     assert normalize("מה  יש?") == "מה יש"  # two-letter words are not glued
     assert normalize("") == ""
@@ -106,8 +106,16 @@ def test_extract_name_with_markers(text: str, name: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "name"),
-    [("דני", "דני"), ("דני כהן", "דני כהן"), ("כן, דני", "דני"), ("שני", "שני"),
-     ("מחר", None), ("כן", None), ("שוודי", None), ("ב-12", None)],
+    [
+        ("דני", "דני"),
+        ("דני כהן", "דני כהן"),
+        ("כן, דני", "דני"),
+        ("שני", "שני"),
+        ("מחר", None),
+        ("כן", None),
+        ("שוודי", None),
+        ("ב-12", None),
+    ],
 )
 def test_extract_bare_name_when_asked(text: str, name: str | None) -> None:
     assert extract_name(text, SERVICES, bare=True) == name
@@ -123,8 +131,22 @@ def test_trailing_name_without_marker() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["כן", "בסדר", "מאשר", "מאשרת", "נכון", "יאללה", "סגור", "כן, מתאים לי", "אוקיי",
-             "בטח", "אין בעיה", "זה מתאים", "סבבה"],
+    "text",
+    [
+        "כן",
+        "בסדר",
+        "מאשר",
+        "מאשרת",
+        "נכון",
+        "יאללה",
+        "סגור",
+        "כן, מתאים לי",
+        "אוקיי",
+        "בטח",
+        "אין בעיה",
+        "זה מתאים",
+        "סבבה",
+    ],
 )
 def test_yes(text: str) -> None:
     assert is_yes(text)
@@ -132,8 +154,8 @@ def test_yes(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["לא", "לא, ביום שלישי", "ממש לא", "לא מתאים לי", "עדיף שלא", "לא תודה",
-             "אין לי"],
+    "text",
+    ["לא", "לא, ביום שלישי", "ממש לא", "לא מתאים לי", "עדיף שלא", "לא תודה", "אין לי"],
 )
 def test_no(text: str) -> None:
     assert is_no(text)
@@ -141,7 +163,8 @@ def test_no(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["לא משנה לי", "אפשר לקבוע תור?", "תקבע לי מחר ב-12", "אין לי העדפה", "מה?"],
+    "text",
+    ["לא משנה לי", "אפשר לקבוע תור?", "תקבע לי מחר ב-12", "אין לי העדפה", "מה?"],
 )
 def test_neither_yes_nor_no(text: str) -> None:
     assert not is_yes(text)
@@ -162,16 +185,26 @@ def test_vague_request_words() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["תודה, ביי", "זהו, תודה", "לא, זה הכל", "להתראות", "תודה רבה, יום טוב",
-             "זה הכול תודה", "ביי ביי", "אוקיי, תודה, אני אחזור אליכם", "טוב, אני אחשוב על זה"],
+    "text",
+    [
+        "תודה, ביי",
+        "זהו, תודה",
+        "לא, זה הכל",
+        "להתראות",
+        "תודה רבה, יום טוב",
+        "זה הכול תודה",
+        "ביי ביי",
+        "אוקיי, תודה, אני אחזור אליכם",
+        "טוב, אני אחשוב על זה",
+    ],
 )
 def test_goodbye(text: str) -> None:
     assert is_goodbye(text)
 
 
 @pytest.mark.parametrize(
-    "text", ["שלום", "שלום, אני רוצה לקבוע", "מה יש ביום טוב?", "לא", "תודה",
-             "לא, ביום שלישי"],
+    "text",
+    ["שלום", "שלום, אני רוצה לקבוע", "מה יש ביום טוב?", "לא", "תודה", "לא, ביום שלישי"],
 )
 def test_not_goodbye(text: str) -> None:
     assert not is_goodbye(text)
@@ -250,8 +283,14 @@ def test_clock_mentions(text: str, clocks: list[tuple[int, int]]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "idx"),
-    [("הראשונה", 0), ("את השנייה", 1), ("האחרונה", -1), ("ביום ראשון", None),
-     ("בראשון", None), ("כן", None)],
+    [
+        ("הראשונה", 0),
+        ("את השנייה", 1),
+        ("האחרונה", -1),
+        ("ביום ראשון", None),
+        ("בראשון", None),
+        ("כן", None),
+    ],
 )
 def test_ordinal_choice(text: str, idx: int | None) -> None:
     assert nlu.ordinal_choice(text) == idx
@@ -259,8 +298,16 @@ def test_ordinal_choice(text: str, idx: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "minutes"),
-    [("עיסוי שוודי לשעה אחת", 60), ("חצי שעה", 30), ("45 דקות", 45), ("שעה וחצי", 90),
-     ("שוודי שעה, דני", 60), ("בשעה אחת", None), ("בעוד שעה", None), ("לשעה שלוש", None)],
+    [
+        ("עיסוי שוודי לשעה אחת", 60),
+        ("חצי שעה", 30),
+        ("45 דקות", 45),
+        ("שעה וחצי", 90),
+        ("שוודי שעה, דני", 60),
+        ("בשעה אחת", None),
+        ("בעוד שעה", None),
+        ("לשעה שלוש", None),
+    ],
 )
 def test_extract_duration(text: str, minutes: int | None) -> None:
     assert nlu.extract_duration(text)[0] == minutes
@@ -273,7 +320,7 @@ def test_looks_like_phone() -> None:
 
 
 def test_analyze_never_raises_on_odd_input() -> None:
-    for text in ["", "   ", "!!!", "12345678901234567890", "ב", "ה-", "\u05BC\u05B8", "a" * 500]:
+    for text in ["", "   ", "!!!", "12345678901234567890", "ב", "ה-", "\u05bc\u05b8", "a" * 500]:
         u = nlu.analyze(text, SERVICES, expecting_name=True)
         assert isinstance(u, nlu.Understanding)
 

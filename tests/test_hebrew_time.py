@@ -69,8 +69,13 @@ def test_corpus(entry: dict) -> None:
         assert res.time_span == tuple(exp["time_span"]), res
     if not res.ambiguous:
         assert res.candidates == ()
-    assert res.found == bool(want_date or exp.get("time") or exp.get("candidates")
-                             or exp.get("ambiguous") and "past_date" not in exp["ambiguous"])
+    assert res.found == bool(
+        want_date
+        or exp.get("time")
+        or exp.get("candidates")
+        or exp.get("ambiguous")
+        and "past_date" not in exp["ambiguous"]
+    )
 
 
 def test_spans_point_at_the_words() -> None:
@@ -122,7 +127,7 @@ _ALPHABET = st.sampled_from(
 _WORDS = st.sampled_from(
     "מחר היום מחרתיים ביום יום שלישי ראשון שני הבא הקרוב השבוע בשבוע שבוע בעוד עוד ימים "
     "שעה שעות דקות בשלוש שלוש וחצי ורבע רבע לשלוש לחמישי בשתים עשרה שתיים עשרה אחת עשרים "
-    "וחמש בבוקר בערב בצהריים אחר הצהריים אחה\"צ בלילה חצות ב-12 ב12 12:30 16:00 25/11 "
+    'וחמש בבוקר בערב בצהריים אחר הצהריים אחה"צ בלילה חצות ב-12 ב12 12:30 16:00 25/11 '
     "25.11 31/02 29/2 1/1/2020 בנובמבר לחודש או לא בין ל-6 עד ב 5 0501234567 050-123 "
     "שבת מוצ\"ש ערב הערב הבוקר יום א' 99:99 00:00 24:00 ה-25 בשעה".split()
 )
@@ -131,11 +136,17 @@ _TEXTS = st.one_of(
     st.lists(_WORDS, max_size=12).map(" ".join),
     st.text(max_size=40),
 )
-_NOWS = st.datetimes(min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2098, 12, 1),
-                     timezones=st.just(TZ))
+_NOWS = st.datetimes(
+    min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2098, 12, 1), timezones=st.just(TZ)
+)
 _HOURS = st.sampled_from(
-    [None, HOURS_FIXTURES["spa"], HOURS_FIXTURES["24_7"], lambda _d: [],
-     lambda d: [(dt.time(22), dt.time(2))] if d.weekday() < 5 else []]
+    [
+        None,
+        HOURS_FIXTURES["spa"],
+        HOURS_FIXTURES["24_7"],
+        lambda _d: [],
+        lambda d: [(dt.time(22), dt.time(2))] if d.weekday() < 5 else [],
+    ]
 )
 
 

@@ -83,8 +83,14 @@ def resolve(text: str, now: datetime, hours_on: HoursOn | None) -> When:
     """Resolve the dates/times in `text` against the business clock `now`
     (`voicectl.hebrew.when.resolve_when`, which never raises)."""
     r = resolve_when(text, now, hours_on=hours_on)
-    return When(date=r.date, time=r.time, part=r.part_of_day, inferred=r.inferred,
-                ambiguous=r.ambiguous, candidates=r.candidates)
+    return When(
+        date=r.date,
+        time=r.time,
+        part=r.part_of_day,
+        inferred=r.inferred,
+        ambiguous=r.ambiguous,
+        candidates=r.candidates,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -123,8 +129,16 @@ def _new_state() -> dict[str, Any]:
 def _reset_booking(st: dict[str, Any], keep_name: bool = True) -> None:
     for k in ("service", "date", "time", "part"):
         st[k] = None
-    st.update(inferred=False, earliest=False, latest=False, options=[], validation=0, ampm=[],
-              day_options=[], time_alts=[])
+    st.update(
+        inferred=False,
+        earliest=False,
+        latest=False,
+        options=[],
+        validation=0,
+        ampm=[],
+        day_options=[],
+        time_alts=[],
+    )
     st["active"] = False
     if not keep_name:
         st["name"] = None
@@ -164,16 +178,18 @@ class _Turn:
             log.warning("tool %s raised: %s", name, str(exc)[:120])
             result = {"ok": False, "error": "validation_error", "message": str(exc)[:120]}
         latency = max(self.clock.now_ms() - t0, 0.0)
-        self.calls.append(ToolCallRecord(name=name, args=dict(args), result=result,
-                                         latency_ms=round(latency, 3)))
+        self.calls.append(
+            ToolCallRecord(name=name, args=dict(args), result=result, latency_ms=round(latency, 3))
+        )
         return result
 
     def find_slots(self, day: date, service: str | None) -> dict[str, Any]:
         """`find_slots` for a day, called at most once per turn per (day, service)."""
         key = (day.isoformat(), service)
         if key not in self.slot_cache:
-            self.slot_cache[key] = self.tool("find_slots", date_iso=day.isoformat(),
-                                             service=service)
+            self.slot_cache[key] = self.tool(
+                "find_slots", date_iso=day.isoformat(), service=service
+            )
         return self.slot_cache[key]
 
 
@@ -233,11 +249,16 @@ class OfflineAgent:
         try:
             ctx = self._context(turn, conversation, tools)
             text = self._dispatch(ctx)
-            reply = AgentReply(text=text, tool_calls=ctx.calls, wants_dtmf=ctx.wants_dtmf,
-                               end_call=ctx.end_call)
+            reply = AgentReply(
+                text=text, tool_calls=ctx.calls, wants_dtmf=ctx.wants_dtmf, end_call=ctx.end_call
+            )
         except Exception:  # noqa: BLE001 - respond must never raise
-            log.warning("offline agent failed on turn %s of %s", conversation.turn_index,
-                        conversation.call_sid, exc_info=True)
+            log.warning(
+                "offline agent failed on turn %s of %s",
+                conversation.turn_index,
+                conversation.call_sid,
+                exc_info=True,
+            )
             reply = AgentReply(text=P.APOLOGY, tool_calls=ctx.calls if ctx else [])
             st = conversation.state.get(STATE_KEY)
             if isinstance(st, dict) and st.get("pending") in ("need_phone", "whatsapp"):
@@ -262,8 +283,16 @@ class OfflineAgent:
             tz = ZoneInfo("Asia/Jerusalem")
         now = conv.now if isinstance(conv.now, datetime) else datetime.now(tz)
         now = now.astimezone(tz) if now.tzinfo else now.replace(tzinfo=tz)
-        return _Turn(turn=turn, conv=conv, tools=tools, policy=policy, tz=tz, now=now, st=st,
-                     clock=self.clock)
+        return _Turn(
+            turn=turn,
+            conv=conv,
+            tools=tools,
+            policy=policy,
+            tz=tz,
+            now=now,
+            st=st,
+            clock=self.clock,
+        )
 
     def _remember(self, turn: TurnInput, conv: Conversation, reply: AgentReply) -> None:
         if turn.kind == "speech":
@@ -275,13 +304,20 @@ class OfflineAgent:
         elif turn.kind == "silence":
             conv.history.append(Message("user", "[silence]"))
         for c in reply.tool_calls:
-            summary = {k: c.result.get(k) for k in ("ok", "error", "appointment_id", "start_iso",
-                                                    "reason") if k in c.result}
+            summary = {
+                k: c.result.get(k)
+                for k in ("ok", "error", "appointment_id", "start_iso", "reason")
+                if k in c.result
+            }
             if "slots" in c.result:
                 summary["slots"] = len(c.result.get("slots") or [])
-            conv.history.append(Message(
-                "tool", mask_phones_in(json.dumps(summary, ensure_ascii=False, default=str)),
-                name=c.name))
+            conv.history.append(
+                Message(
+                    "tool",
+                    mask_phones_in(json.dumps(summary, ensure_ascii=False, default=str)),
+                    name=c.name,
+                )
+            )
         conv.history.append(Message("assistant", reply.text))
 
     def _other_weekday(self, c: _Turn, u: nlu.Understanding) -> bool:
@@ -388,8 +424,9 @@ class OfflineAgent:
         time_text = text
         if u.name:
             for w in u.name.split():
-                time_text = re.sub(rf"(?<![\w\u05B0-\u05C7]){re.escape(w)}(?![\w\u05B0-\u05C7])",
-                                   " ", time_text)
+                time_text = re.sub(
+                    rf"(?<![\w\u05B0-\u05C7]){re.escape(w)}(?![\w\u05B0-\u05C7])", " ", time_text
+                )
         hours_on = getattr(c.policy, "hours_on", None)
         when = resolve(time_text, c.now, hours_on) if u.norm else When()
         if when.date is None and when.time is not None and has_phrase(u.norm, "עכשיו"):
@@ -407,8 +444,9 @@ class OfflineAgent:
         questions = u.questions
         if "human" in intents:
             questions = [*questions, "human"]
-        booking_words = bool({"book", "availability", "earliest", "any_time", "latest",
-                              "another"} & intents)
+        booking_words = bool(
+            {"book", "availability", "earliest", "any_time", "latest", "another"} & intents
+        )
         content = bool(u.service or when.found or u.name or booking_words or u.generic_service)
 
         # Repeat the last question ("מה?", "לא שמעתי").
@@ -421,8 +459,12 @@ class OfflineAgent:
             return self._close(c)
         if u.thanks_only and (st.get("booked") or pending in ("anything_else", "whatsapp")):
             return self._close(c)
-        if pending in ("anything_else", "whatsapp", "offer_booking") and u.no and not content \
-                and not questions:
+        if (
+            pending in ("anything_else", "whatsapp", "offer_booking")
+            and u.no
+            and not content
+            and not questions
+        ):
             return self._close(c)
 
         # Waiting for a typed phone number.
@@ -454,8 +496,13 @@ class OfflineAgent:
             return self._cancel(c, u)
 
         # "רציתי לברר משהו" without saying what: ask what, keep the current question.
-        if "inquire" in intents and not content and not questions and not u.no and (
-                not u.yes or pending in (None, "anything_else")):
+        if (
+            "inquire" in intents
+            and not content
+            and not questions
+            and not u.no
+            and (not u.yes or pending in (None, "anything_else"))
+        ):
             st["unclear"] = 0
             return P.WHAT_TO_ASK
 
@@ -472,19 +519,28 @@ class OfflineAgent:
                 start = _parse_iso(b["start_iso"], c.tz)
                 day = P.day_label(start.date(), c.today) if start else ""
                 st["pending"] = "anything_else"
-                return (f"התור כבר נקבע {day} {P.at(start) if start else ''}. "
-                        f"{P.CANNOT_CHANGE_EXISTING}").replace("  ", " ")
+                return (
+                    f"התור כבר נקבע {day} {P.at(start) if start else ''}. "
+                    f"{P.CANNOT_CHANGE_EXISTING}"
+                ).replace("  ", " ")
 
         picked = self._apply(c, u, when)
         if isinstance(picked, str):  # a follow-up question was needed
             return " ".join([*answers, picked])
 
-        soft_book = booking_words and intents & {"book", "availability", "earliest", "any_time",
-                                                 "latest", "another"} == {"book"}
+        soft_book = booking_words and intents & {
+            "book",
+            "availability",
+            "earliest",
+            "any_time",
+            "latest",
+            "another",
+        } == {"book"}
         question_only = bool(questions) and not (
-            u.name or picked or when.time is not None
-            or (booking_words and not ("notice_q" in questions and soft_book
-                                       and not u.service))
+            u.name
+            or picked
+            or when.time is not None
+            or (booking_words and not ("notice_q" in questions and soft_book and not u.service))
         )
         if not st["active"] and (content or picked) and not question_only:
             st["active"] = True
@@ -527,8 +583,11 @@ class OfflineAgent:
 
         if st["options"] and pending == "choose":
             opt = self._pick_option(c, u, when)
-            if opt is None and not new_time and not when.date and (
-                (u.yes and len(st["options"]) == 1) or "any_time" in u.intents
+            if (
+                opt is None
+                and not new_time
+                and not when.date
+                and ((u.yes and len(st["options"]) == 1) or "any_time" in u.intents)
             ):
                 opt = _parse_iso(st["options"][0], c.tz)
             if opt is not None:
@@ -539,8 +598,7 @@ class OfflineAgent:
             elif pending == "choose" and u.yes and not new_time and not when.date:
                 times = [d for d in (_parse_iso(o, c.tz) for o in st["options"]) if d]
                 return P.which_of(times)
-            elif pending == "choose" and u.no and not new_time and not when.found \
-                    and not u.service:
+            elif pending == "choose" and u.no and not new_time and not when.found and not u.service:
                 offered_days = {o[:10] for o in st["options"]}
                 st.update(options=[], time=None, inferred=False)
                 st["pending"] = "time"
@@ -550,8 +608,7 @@ class OfflineAgent:
                 st["pending"] = "date"
                 return P.ASK_DAY_AND_TIME
 
-        if pending == "choose" and st["options"] and not picked and new_time \
-                and when.date is None:
+        if pending == "choose" and st["options"] and not picked and new_time and when.date is None:
             # "כן, בעשר זה טוב" after "סגורים בשבת, אפשר ביום ראשון ב-9:00?": another time
             # on the day that was offered, not on the day first asked for.
             days = {o[:10] for o in st["options"]}
@@ -585,8 +642,7 @@ class OfflineAgent:
         finally:
             c.slot_changed = before != (st["service"], st["date"], st["time"])
 
-    def _apply_slots(self, c: _Turn, u: nlu.Understanding, when: When,
-                     picked: bool) -> bool | str:
+    def _apply_slots(self, c: _Turn, u: nlu.Understanding, when: When, picked: bool) -> bool | str:
         st = c.st
         pending = st["pending"]
         if u.service is not None:
@@ -600,8 +656,9 @@ class OfflineAgent:
             st["inferred"] = _needs_confirmation(u, when)
             st.update(part=None, earliest=False, latest=False, options=[], time_alts=[])
         elif when.part is not None and not picked and pending != "ampm":
-            st.update(part=when.part, time=None, inferred=False, earliest=False, options=[],
-                      time_alts=[])
+            st.update(
+                part=when.part, time=None, inferred=False, earliest=False, options=[], time_alts=[]
+            )
         elif when.ambiguous and not picked:
             asked = self._ambiguous(c, when)
             if asked:
@@ -638,16 +695,16 @@ class OfflineAgent:
         if "which_week" in amb and len(set(cand_dates)) >= 2:
             days = sorted(set(cand_dates))[:2]
             st.update(day_options=[d.isoformat() for d in days], pending="which_week")
-            return (f"הכוונה ל{P.day_label(days[0], c.today).removeprefix('ב')} "
-                    f"או לשבוע שאחריו?")
+            return f"הכוונה ל{P.day_label(days[0], c.today).removeprefix('ב')} או לשבוע שאחריו?"
         if "time_range" in amb and len(cand_times) >= 2:
             a, b = cand_times[0], cand_times[-1]
             st.update(part=f"{_hhmm(a)}-{_hhmm(b)}", time=None, inferred=False, options=[])
             return None
         if "alternatives" in amb:
             if cand_times:
-                st.update(time_alts=[_hhmm(t) for t in cand_times], time=None, inferred=False,
-                          options=[])
+                st.update(
+                    time_alts=[_hhmm(t) for t in cand_times], time=None, inferred=False, options=[]
+                )
             days = [d for d in cand_dates if d >= c.today]
             if days:
                 st["date"] = days[0].isoformat()
@@ -700,8 +757,10 @@ class OfflineAgent:
         day = date.fromisoformat(st["date"]) if st["date"] else None
 
         if st["service"] is None and services:
-            if day is not None and st["time"] is None and (
-                availability or st["earliest"] or st["latest"] or st["part"]
+            if (
+                day is not None
+                and st["time"] is None
+                and (availability or st["earliest"] or st["latest"] or st["part"])
             ):
                 return self._offer_day(c, day, None)
             st["pending"] = "service"
@@ -768,8 +827,9 @@ class OfflineAgent:
             return self._create(c, start)
         return self._not_available(c, day, start, res)
 
-    def _offer_day(self, c: _Turn, day: date, service: str | None,
-                   search_ahead: bool = False) -> str:
+    def _offer_day(
+        self, c: _Turn, day: date, service: str | None, search_ahead: bool = False
+    ) -> str:
         """Call find_slots for `day` and offer up to three times (or the next open day)."""
         st = c.st
         res = c.find_slots(day, service)
@@ -802,8 +862,14 @@ class OfflineAgent:
             return f"{prefix} {P.suggest_times('', chosen)}"
         return P.offer_times(label, chosen)
 
-    def _offer_alternative(self, c: _Turn, day: date, res: dict[str, Any],
-                           quiet: bool = False, want: time | None = None) -> str:
+    def _offer_alternative(
+        self,
+        c: _Turn,
+        day: date,
+        res: dict[str, Any],
+        quiet: bool = False,
+        want: time | None = None,
+    ) -> str:
         """`day` has no free slot: say why and offer the next open day (find_slots'
         `alternatives`), at the time the caller asked for (`want`) or in the part of the
         day they named when that day has it."""
@@ -875,8 +941,9 @@ class OfflineAgent:
                 why = _grid_sentence(int(getattr(c.policy, "slot_size_min", 30)))
             else:
                 why = P.TIME_TAKEN
-        st.update(time=None, inferred=False, options=[s.isoformat() for s in chosen],
-                  pending="choose")
+        st.update(
+            time=None, inferred=False, options=[s.isoformat() for s in chosen], pending="choose"
+        )
         return P.suggest_times(why, chosen)
 
     def _too_soon_sentence(self, c: _Turn, start: datetime) -> str:
@@ -902,8 +969,10 @@ class OfflineAgent:
             ranges = list(policy.hours_on(day))
         except Exception:  # noqa: BLE001
             ranges = []
-        inside = any(a <= t and (end <= b or b == time.max or end == time(0, 0) and b >= t)
-                     for a, b in ranges)
+        inside = any(
+            a <= t and (end <= b or b == time.max or end == time(0, 0) and b >= t)
+            for a, b in ranges
+        )
         if not inside:
             return "outside_hours"
         return "taken"
@@ -1179,8 +1248,7 @@ def _pick_ampm(readings: list[str], part: str | None, u: nlu.Understanding) -> s
 
 def _pick_week(days: list[str], u: nlu.Understanding) -> date | None:
     """Choose between this week's and next week's day ("הקרוב" / "הבא" / "השני")."""
-    if has_phrase(u.norm, "שבוע הבא", "בשבוע הבא", "שאחריו", "אחריו", "הבא", "השני",
-                      "המאוחר"):
+    if has_phrase(u.norm, "שבוע הבא", "בשבוע הבא", "שאחריו", "אחריו", "הבא", "השני", "המאוחר"):
         return date.fromisoformat(days[-1])
     if has_phrase(u.norm, "הקרוב", "הזה", "השבוע", "הראשון", "הקרובה", "הזאת") or u.yes:
         return date.fromisoformat(days[0])

@@ -160,4 +160,3 @@ def match_service(text: str, services: Sequence[Service]) -> Service | None:
 def mentions_generic_service(text: str) -> bool:
     """True when the caller says "עיסוי"/"טיפול"/"מסאז'" without naming which."""
     return any(in_vocab(t, GENERIC_SERVICE_WORDS) for t in tokens(text))
-
