@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from voicectl import __version__
 from voicectl.config import ConfigError, Settings, load_settings
@@ -78,8 +79,8 @@ def serve(
 
     try:
         application = create_app(settings)
-    except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+    except ValueError as exc:  # includes ProviderError: one line naming the extra
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     uvicorn.run(
         application,
@@ -112,6 +113,7 @@ def simulate(
 ) -> None:
     """Replay scenario calls over a real WebSocket and judge latency and outcome."""
     from voicectl.audio.wav import AudioFileError
+    from voicectl.providers import ProviderError
     from voicectl.sim.budgets import BudgetError
     from voicectl.sim.report import print_result
     from voicectl.sim.runner import simulate as run
@@ -132,8 +134,8 @@ def simulate(
     for sc in loaded:
         try:
             result = run(sc, settings, url=url, record_wav=record, budgets_path=budgets)
-        except (BudgetError, AudioFileError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+        except (BudgetError, AudioFileError, ProviderError) as exc:
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
         except (OSError, RuntimeError) as exc:
             err_console.print(f"[red]error:[/red] {sc.name}: {exc}")

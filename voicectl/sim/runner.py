@@ -89,7 +89,7 @@ class InProcessServer:
 
         from voicectl.telephony.twilio.app import create_app
 
-        app = create_app(self.settings)
+        app = create_app(self.settings, purpose="simulate")
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

@@ -28,6 +28,7 @@ from voicectl import __version__
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.logs import get_logger, mask_phone
+from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
 from voicectl.store import records
 from voicectl.telephony.twilio import twiml
@@ -43,15 +44,21 @@ _log = get_logger("app")
 _app_started = False
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, purpose: str = "serve"
+) -> Starlette:
     """Build the app (once per process) around a `Runtime`.
 
     Args:
         settings: loaded settings.
         runtime: an existing runtime (tests, the in-process simulator); else one is built.
+        purpose: "serve" or "simulate" (the in-process simulator's server).
+
+    Raises:
+        ProviderError: a configured provider is unknown or its extra is not installed.
     """
     global _app_started
-    rt = runtime or Runtime(settings)
+    rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
 
     async def forbidden_unless_signed(request: Request) -> tuple[dict[str, str], Response | None]:
@@ -157,6 +164,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             "# HELP voicectl_start_time_seconds Process start (APP_START), Unix time.",
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
+            *provider_metrics(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -177,7 +185,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        _log.info(rt.describe())
+        rt.log_providers()
         await asyncio.to_thread(rt.warmup)
         yield
         for runner in list(rt.active.values()):

@@ -15,13 +15,13 @@ from datetime import datetime
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voicectl.agent.base import Conversation
-from voicectl.audio.vad import make_vad
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.call.runner import BusinessClock, CallRunner
 from voicectl.call.session import CallSession
 from voicectl.clock import MonotonicClock
 from voicectl.logs import get_logger
 from voicectl.runtime import Runtime, split_params
+from voicectl.speech.stt.hints import service_hints
 from voicectl.store import records
 from voicectl.telephony.twilio import messages as m
 from voicectl.telephony.twilio.security import (
@@ -179,10 +179,8 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     session = CallSession(
         clock=clock,
         settings=settings,
-        vad=make_vad(settings.vad, aggressiveness=settings.vad_aggressiveness)
-        if settings.vad == "webrtc"
-        else make_vad(settings.vad),
-        open_stt=lambda cb: rt.open_stt(params.script, cb),
+        vad=rt.providers.new_vad(),
+        open_stt=lambda cb: rt.open_stt(params.script, cb, hints=service_hints(policy)),
         normalize_phone=normalize_phone,
         call_sid=start.call_sid,
         stream_sid=start.stream_sid,
