@@ -109,10 +109,15 @@ def weekday_label(day: date, today: date) -> str:
     delta = (day - today).days
     if delta == 0:
         return "היום"
-    name = f"ביום {WEEKDAYS[day.weekday()]}"
     if 0 < delta < 7:
-        return name
-    return f"{name}, {day.day} ב{MONTHS[day.month]}"
+        return f"ביום {WEEKDAYS[day.weekday()]}"
+    return f"ב{date_words(day)}"
+
+
+def date_words(day: date) -> str:
+    """A date in words, not relative to today: "יום שבת, 21 בנובמבר" (for messages read
+    later, e.g. a WhatsApp confirmation)."""
+    return f"יום {WEEKDAYS[day.weekday()]}, {day.day} ב{MONTHS[day.month]}"
 
 
 def join_or(items: Sequence[str]) -> str:
