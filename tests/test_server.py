@@ -74,8 +74,10 @@ def test_health_and_metrics(server: InProcessServer) -> None:
 
 def test_status_callback_and_gather_fallback(server: InProcessServer) -> None:
     base = server.http_base
+    _voice(base, "CAx")
     r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
     assert r.status_code == 204
+    _voice(base, "CAg", From="anonymous")
     r = httpx.post(f"{base}/webhook/dtmf_done", data={"CallSid": "CAg", "Digits": "0501234567"})
     url, params = _stream(r.text)  # back to the stream, with the typed number
     assert params["caller"] == "+972501234567"

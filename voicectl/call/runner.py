@@ -68,6 +68,8 @@ class CallRunner:
         conversation: this call's memory.
         business_now: the business clock.
         on_end: awaited once when the call is over (persist the record, flows).
+        on_turn: called on the loop thread when a turn's reply is done (or dropped), with
+            the turn index - e.g. to save the call so far. Must not block.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class CallRunner:
         conversation: Conversation,
         business_now: Callable[[], datetime],
         on_end: Callable[[CallRunner], Awaitable[None]] | None = None,
+        on_turn: Callable[[CallRunner, int], None] | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -90,6 +93,7 @@ class CallRunner:
         self.conversation = conversation
         self.business_now = business_now
         self._on_end = on_end
+        self._on_turn = on_turn
         max_frames = session.settings.send_queue_max_frames
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=max_frames)
         self._turn_lock = asyncio.Lock()
@@ -232,14 +236,21 @@ class CallRunner:
                     "INFO", f"tool {trace.tool} {args} -> {outcome} {trace.latency_ms:.1f} ms"
                 )
             session.reply_text(index, reply, tool_ms, labels)
-            if session.turns[index].superseded or session.ended:
-                session.reply_done(index)
-                return
-            try:
-                await self._speak(index, reply.text)
-            except Exception as exc:
-                session.log("ERROR", f"TTS failed: {exc!r}")
+            if not (session.turns[index].superseded or session.ended):
+                try:
+                    await self._speak(index, reply.text)
+                except Exception as exc:
+                    session.log("ERROR", f"TTS failed: {exc!r}")
             session.reply_done(index)
+            self._turn_done(index)
+
+    def _turn_done(self, index: int) -> None:
+        if self._on_turn is None:
+            return
+        try:
+            self._on_turn(self, index)
+        except Exception as exc:  # saving progress must never break the call
+            self.session.log("WARNING", f"turn hook failed: {exc!r}")
 
     async def _speak(self, index: int, text: str) -> None:
         if not text.strip():

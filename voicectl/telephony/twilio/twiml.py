@@ -8,6 +8,12 @@ from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 GATHER_PROMPT_HE = "הקישו את מספר הטלפון ואחר כך סולמית"
 GATHER_NO_INPUT_HE = "לא התקבל קלט. ננסה שוב בהמשך."
 HE_LANGUAGE = "he-IL"
+#: A Twilio `<Say>` voice that speaks `he-IL` (Twilio's Google voices; the default
+#: "man"/"woman" voices have no Hebrew, and an invalid voice/language pair fails the
+#: verb - TWILIO.md).
+HE_VOICE = "Google.he-IL-Standard-A"
+#: Spoken when the server is at `max_concurrent_calls`.
+BUSY_HE = "מצטערים, כל הקווים תפוסים כרגע. אנא התקשרו שוב בעוד כמה דקות."
 
 
 def connect_stream(stream_url: str, parameters: dict[str, str]) -> str:
@@ -38,6 +44,14 @@ def gather_phone(action_url: str, timeout_s: int = 6) -> str:
     gather.say(GATHER_PROMPT_HE, language=HE_LANGUAGE)
     response.append(gather)
     response.say(GATHER_NO_INPUT_HE, language=HE_LANGUAGE)
+    return str(response)
+
+
+def say_and_hang_up(text: str) -> str:
+    """`<Response><Say voice=HE_VOICE language="he-IL">text</Say><Hangup/></Response>`."""
+    response = VoiceResponse()
+    response.say(text, voice=HE_VOICE, language=HE_LANGUAGE)
+    response.hangup()
     return str(response)
 
 
