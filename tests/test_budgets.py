@@ -111,10 +111,10 @@ def test_file_overrides_per_mark(tmp_path: Path) -> None:
     path = tmp_path / "b.yaml"
     path.write_text(
         "marks:\n"
-        "  AI_LATENCY_MS: {go: 1000, nogo: 1200}\n"
-        "  STT_FINAL_MS: {nogo: 2000}\n"
-        "  TOTAL_MS: {go: 4000, nogo: 6000}\n"
-        "  QUEUE_MAX_DEPTH: {go: 50, nogo: 100, unit: frames}\n",
+        "  AI_LATENCY_MS: {go: 1000, no_go: 1200}\n"
+        "  STT_FINAL_MS: {no_go: 2000}\n"
+        "  TOTAL_MS: {go: 4000, no_go: 6000}\n"
+        "  QUEUE_MAX_DEPTH: {go: 50, no_go: 100, unit: frames}\n",
         encoding="utf-8",
     )
     got = load_budgets(path)
@@ -135,17 +135,23 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("marks: {AI_LATENCY: {go: 1, nogo: 2}}", "marks.AI_LATENCY: unknown mark"),
-        ("marks: {AI_LATENCY_MS: {go: 1, nogo: 2, warn: 3}}", "marks.AI_LATENCY_MS.warn"),
+        ("marks: {AI_LATENCY: {go: 1, no_go: 2}}", "marks.AI_LATENCY: unknown mark"),
+        ("marks: {AI_LATENCY_MS: {go: 1, no_go: 2, warn: 3}}", "marks.AI_LATENCY_MS.warn"),
         ("marks: {AI_LATENCY_MS: {go: fast}}", "marks.AI_LATENCY_MS.go: expected a number"),
         ("marks: {AI_LATENCY_MS: {go: true}}", "marks.AI_LATENCY_MS.go: expected a number"),
         ("marks: {AI_LATENCY_MS: {go: -1}}", "marks.AI_LATENCY_MS.go"),
-        ("marks: {AI_LATENCY_MS: {go: 2000, nogo: 1000}}", "marks.AI_LATENCY_MS: nogo"),
-        ("marks: {TOTAL_MS: {go: 1}}", "marks.TOTAL_MS: a new mark needs both"),
+        ("marks: {AI_LATENCY_MS: {go: 2000, no_go: 1000}}", "marks.AI_LATENCY_MS: no_go"),
+        ("marks: {TOTAL_MS: {no_go: 1}}", "marks.TOTAL_MS: a mark without a default budget"),
+        ("marks: {AI_LATENCY_MS: {go: 1, nogo: 2}}", "did you mean 'no_go'?"),
+        ("marks: {AI_LATENCY_MS: {stat: p97}}", "marks.AI_LATENCY_MS.stat: 'p97'"),
+        ("gates: {expectation_pass_rate: 1.5}", "gates.expectation_pass_rate: a fraction"),
+        ("gates: {pass_rate: 1}", "gates.pass_rate: unknown key"),
+        ("load: {audio_gaps: many}", "load.audio_gaps: expected a number"),
+        ("load: {V2V_MS: {go: 900, no_go: 100}}", "load.V2V_MS: no_go (100) is below go"),
         ("marks: {AI_LATENCY_MS: 1500}", "marks.AI_LATENCY_MS: expected"),
         ("mark: {}", "mark: unknown top-level key"),
         ("marks: [1, 2]", "marks: expected a mapping"),
-        ("marks: {AI_LATENCY_MS: {go: 1, nogo: 2}\n", "malformed YAML"),
+        ("marks: {AI_LATENCY_MS: {go: 1, no_go: 2}\n", "malformed YAML"),
     ],
 )
 def test_load_errors_name_file_and_field(tmp_path: Path, text: str, words: str) -> None:

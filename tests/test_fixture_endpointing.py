@@ -10,7 +10,7 @@ import pytest
 from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechStart
 from voicectl.audio.frames import split_frames
 from voicectl.audio.g711 import ulaw_decode
-from voicectl.audio.vad import make_vad
+from voicectl.audio.vad import WebRtcVAD
 from voicectl.audio.wav import read_ulaw
 from voicectl.config import Settings
 
@@ -25,7 +25,7 @@ def test_fixtures_exist() -> None:
 def test_fixture_is_one_utterance(path: Path) -> None:
     settings = Settings()
     ep = Endpointer(
-        make_vad("webrtc"), hangover_ms=settings.vad_hangover_ms, min_utt_ms=settings.min_utt_ms
+        WebRtcVAD(), hangover_ms=settings.vad_hangover_ms, min_utt_ms=settings.min_utt_ms
     )
     ulaw = read_ulaw(path) + b"\xff" * 160 * 50  # then a second of line silence
     events = []

@@ -223,6 +223,7 @@ def test_serve_starts_once_and_names_its_providers(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert out.count("APP_START") == 1, out
-    assert "providers: agent=offline tts=espeak-ng stt=none" in out
-    assert "no speech recogniser configured" in out
+    line = next(x for x in out.splitlines() if "providers:" in x)
+    assert "providers: agent=offline stt=none tts=espeak vad=webrtc" in line
+    assert "WARNING" in line and "real callers cannot be understood" in line
     assert "TTS prewarm took" in out

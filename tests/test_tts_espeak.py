@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from voicectl.speech import hebrew_numbers as hn
-from voicectl.speech.tts import PROVIDERS, TTSError, make_tts
+from voicectl.speech.tts import TTSError
 from voicectl.speech.tts.espeak import (
     EspeakTTS,
     split_phrases,
@@ -178,15 +178,6 @@ def test_bad_options_raise() -> None:
         EspeakTTS(rate_wpm=10)
     with pytest.raises(ValueError):
         EspeakTTS(pitch=101)
-
-
-def test_make_tts() -> None:
-    tts = make_tts("espeak", rate_wpm=180)
-    assert isinstance(tts, EspeakTTS) and tts.rate_wpm == 180
-    assert isinstance(make_tts(), EspeakTTS)
-    assert "espeak" in PROVIDERS
-    with pytest.raises(ValueError, match="espeak"):
-        make_tts("nope")
 
 
 def test_bench_cli_runs(capsys: pytest.CaptureFixture[str]) -> None:

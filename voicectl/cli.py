@@ -13,9 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from voicectl import __version__
 from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
 
 app = typer.Typer(
@@ -26,6 +28,7 @@ app = typer.Typer(
 )
 fixtures_app = typer.Typer(help="Caller audio fixtures for scenarios.", no_args_is_help=True)
 app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(flows_app, name="flows")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -102,8 +105,8 @@ def serve(
 
     try:
         application = create_app(settings)
-    except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+    except ValueError as exc:  # includes ProviderError: one line naming the extra
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     uvicorn.run(
         application,
@@ -132,16 +135,24 @@ def simulate(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     log: Annotated[bool, typer.Option(help="Show the server's log lines for each call.")] = True,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Database of the in-process server (default: VOICECTL_DATABASE, else a "
+            "throwaway file); read it afterwards with `voicectl flows list --db`."
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Replay scenario calls over a real WebSocket and judge latency and outcome."""
     from voicectl.audio.wav import AudioFileError
+    from voicectl.providers import ProviderError
     from voicectl.sim.budgets import BudgetError
     from voicectl.sim.report import print_result
     from voicectl.sim.runner import simulate as run
     from voicectl.sim.scenario import ScenarioError, load_scenario
 
-    settings = _settings(config)
+    settings = _settings(config, database=db)
     setup_logging("WARNING")
     try:
         loaded = [load_scenario(p) for p in scenarios]
@@ -156,8 +167,8 @@ def simulate(
     for sc in loaded:
         try:
             result = run(sc, settings, url=url, record_wav=record, budgets_path=budgets)
-        except (BudgetError, AudioFileError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+        except (BudgetError, AudioFileError, ProviderError) as exc:
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
         except (OSError, RuntimeError) as exc:
             err_console.print(f"[red]error:[/red] {sc.name}: {exc}")

@@ -25,6 +25,7 @@ _SPEC_ENV = {
     "twilio_account_sid": "TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "TWILIO_AUTH_TOKEN",
     "openai_api_key": "OPENAI_API_KEY",
+    "openai_base_url": "OPENAI_BASE_URL",
 }
 
 
@@ -89,8 +90,37 @@ class Settings(BaseModel):
     pending_call_ttl_sec: float = Field(120.0, gt=0, le=3600)
     record_wait_sec: float = Field(5.0, gt=0, le=120)
 
-    # OpenAI (used when agent == "openai").
+    # OpenAI (agent: openai). Key and endpoint as the openai library reads them.
     openai_api_key: str | None = None
+    openai_base_url: str | None = Field(
+        None, description="any OpenAI-compatible server (vLLM, Ollama, llama.cpp server)"
+    )
+    openai_model: str = "gpt-4o-mini"
+    # Inside the AI budget (DESIGN.md: AI <= 1500 ms): past it the offline agent answers.
+    openai_timeout_ms: int = Field(1300, ge=100, le=60000)
+    openai_history_messages: int = Field(10, ge=8, le=12)
+
+    # Google Cloud (stt: google, tts: google). Credentials: Application Default
+    # Credentials (GOOGLE_APPLICATION_CREDENTIALS). A loopback endpoint (an emulator or a
+    # test fake) is reached over an insecure channel without credentials.
+    google_api_endpoint: str | None = None
+    google_stt_model: str = "default"
+    google_stt_language: str = "he-IL"
+    google_stt_rotate_sec: float = Field(280.0, ge=1.0, le=290.0)
+    google_tts_voice: str = "he-IL-Wavenet-A"
+    google_tts_speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
+    google_timeout_ms: int = Field(3000, ge=100, le=60000)
+    tts_keepwarm_sec: float = Field(450.0, ge=0.0, le=3600.0)
+
+    # Flows after the call (voicectl/flows): rules file, messenger, and its settings.
+    flows_rules: str | None = Field(None, description="flow rules YAML (default: shipped)")
+    flows_worker: bool = Field(True, description="run the flows dispatcher inside serve")
+    messenger: str = Field("outbox", description="outbox, twilio_whatsapp or http_bridge")
+    messenger_timeout_sec: float = Field(10.0, gt=0, le=120)
+    whatsapp_from: str | None = Field(None, description="Twilio WhatsApp sender, E.164")
+    whatsapp_bridge_url: str | None = None
+    whatsapp_bridge_token: str | None = None
+    twilio_api_base: str | None = Field(None, description="replaces https://api.twilio.com")
 
     log_level: str = "INFO"
 

@@ -1,4 +1,4 @@
-"""The process-wide runtime: database, agent, TTS and STT providers, created ONCE.
+"""The process-wide runtime: database and providers (`voicectl.providers`), created ONCE.
 
 SEEDS.md seed 002 A/B/F: heavy clients are created once at start-up (never per turn or
 per call), failures while creating an optional provider log a warning instead of killing
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from voicectl.config import Settings
 from voicectl.logs import get_logger
 from voicectl.speech.stt.base import ResultCallback, STTStream
-from voicectl.speech.stt.script import SCRIPT_PARAM, NoSTTStream, ScriptSTTStream, parse_script
+from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptSTTStream, parse_script
 from voicectl.store import records
 from voicectl.store.db import Database
 
@@ -107,22 +108,23 @@ class Runtime:
         db: a database to use instead of opening `settings.database`.
     """
 
-    def __init__(self, settings: Settings, db: Database | None = None) -> None:
-        from voicectl.agent import make_agent
+    def __init__(
+        self, settings: Settings, db: Database | None = None, purpose: str = "serve"
+    ) -> None:
         from voicectl.booking.policy import seed_policies
-        from voicectl.speech.tts import make_tts
+        from voicectl.providers import Providers
 
         self.settings = settings
+        self.purpose = purpose
+        self.providers = Providers(settings)
+        self.agent = self.providers.agent
+        self.tts = self.providers.tts
+        self.stt = self.providers.stt
         self.db = db or Database(settings.database)
         seed_policies(self.db, settings.policies_file)
-        self.agent = make_agent(settings.agent, settings=settings)
-        self.tts = make_tts(settings.tts)
-        self.stt_name = settings.stt
-        if settings.stt != "none":
-            raise ValueError(
-                f"stt={settings.stt!r}: no such speech recogniser in this build "
-                "(known: none; simulations use the script recogniser automatically)"
-            )
+        from voicectl.flows.engine import build_engine
+
+        self.flows = build_engine(settings, self.db)
         self.pending: dict[str, PendingCall] = {}
         self.pending_bytes = 0
         self.active: dict[str, Any] = {}
@@ -167,17 +169,21 @@ class Runtime:
         return len(self.active) + sum(1 for v in self.pending.values() if v.created >= cutoff)
 
     def describe(self) -> str:
-        """One line naming the providers in use (logged at start-up)."""
-        stt = (
-            "none (no speech recogniser configured: real callers' speech will not be "
-            "understood; simulations bring their own transcripts)"
-            if self.stt_name == "none"
-            else self.stt_name
-        )
-        return (
-            f"providers: agent={self.agent.name} tts={self.tts.name} stt={stt} "
-            f"vad={self.settings.vad} db={self.db.url}"
-        )
+        """One line naming the provider serving each role, and the database."""
+        return f"{self.providers.describe()} db={self.db.url}"
+
+    def log_providers(self) -> None:
+        """Log `describe()` at start-up; on `serve` with `stt: none` it is a WARNING, since
+        real callers' speech cannot be understood (simulations bring their transcripts)."""
+        line = self.describe()
+        if self.providers.names["stt"] == "none" and self.purpose == "serve":
+            _log.warning(
+                "%s - no speech recogniser: real callers cannot be understood "
+                "(configure stt: google; simulations bring their own transcripts)",
+                line,
+            )
+        else:
+            _log.info(line)
 
     def warmup(self) -> float:
         """Pre-warm the TTS; returns and logs the time it took (ms)."""
@@ -190,10 +196,19 @@ class Runtime:
         _log.info("TTS prewarm took %.0f ms", ms)
         return ms
 
-    def open_stt(self, script: list[str] | None, on_result: ResultCallback) -> STTStream:
-        """This call's recogniser: the configured one; else the simulator's script."""
+    def open_stt(
+        self, script: list[str] | None, on_result: ResultCallback, hints: Sequence[str] = ()
+    ) -> STTStream:
+        """This call's recogniser: the simulator's script when the call carries one (and
+        simulator parameters are accepted), else the configured provider's stream.
+
+        Args:
+            script: the `voicectl.script` transcripts, or None.
+            on_result: the session's result callback.
+            hints: this call's phrase hints (its business's service names and aliases).
+        """
         if script is not None:
             return ScriptSTTStream(
                 script, on_result, first_partial_ms=max(self.settings.min_utt_ms, 100)
             )
-        return NoSTTStream(on_result)
+        return self.stt.open(on_result, hints=hints)

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from voicectl.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voicectl.audio.resample import resample
 
-__all__ = ["VAD", "VAD_NAMES", "SileroVAD", "WebRtcVAD", "make_vad"]
+__all__ = ["VAD", "SileroVAD", "WebRtcVAD"]
 
 
 @runtime_checkable
@@ -96,6 +96,11 @@ class WebRtcVAD:
     _OVERHANG_SHORT = (4, 4, 3, 3)
     _OVERHANG_LONG = (7, 7, 5, 5)
     _MAX_SPEECH_FRAMES = 6
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WebRtcVAD:
+        """The provider registry's constructor: `settings.vad_aggressiveness`."""
+        return cls(aggressiveness=settings.vad_aggressiveness)
 
     def __init__(self, aggressiveness: int = 2) -> None:
         if aggressiveness not in (0, 1, 2, 3):
@@ -224,31 +229,3 @@ class SileroVAD:
         self._buf = np.zeros(0, dtype=np.float32)
         self._speaking = False
         self.last_probability = 0.0
-
-
-VAD_NAMES: tuple[str, ...] = ("webrtc", "silero")
-"""Names accepted by :func:`make_vad`."""
-
-
-def make_vad(name: str = "webrtc", **kw: Any) -> VAD:
-    """Create a VAD by name (the ``VAD`` setting).
-
-    Args:
-        name: ``"webrtc"`` (default) or ``"silero"``; case-insensitive.
-        **kw: Constructor arguments: ``aggressiveness`` for webrtc; ``threshold``,
-            ``neg_threshold`` for silero.
-
-    Returns:
-        A fresh VAD instance (one per call/stream: they keep state).
-
-    Raises:
-        ValueError: If ``name`` is unknown or an argument is out of range.
-        TypeError: If ``kw`` has an argument the VAD does not take.
-        ImportError: If the VAD's package is not installed.
-    """
-    key = name.strip().lower()
-    if key == "webrtc":
-        return WebRtcVAD(**kw)
-    if key == "silero":
-        return SileroVAD(**kw)
-    raise ValueError(f"unknown VAD {name!r}; expected one of: {', '.join(VAD_NAMES)}")

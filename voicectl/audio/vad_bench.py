@@ -24,7 +24,6 @@ import numpy.typing as npt
 from voicectl.audio.endpointing import Endpointer, SpeechEnd
 from voicectl.audio.frames import FRAME_MS, pcm_frames
 from voicectl.audio.synth import Part, Segment, click, compose, phone_line, speak
-from voicectl.audio.vad import make_vad
 
 PHRASES: tuple[str, ...] = (
     "שלום אני רוצה לקבוע תור",
@@ -148,7 +147,9 @@ def run_config(
     release_ms: int | None = None,
 ) -> Result:
     """Run one VAD configuration over ``frames`` and score it against the truth."""
-    vad = make_vad(name, **kw)
+    from voicectl.providers import load_class, spec_for
+
+    vad = load_class(spec_for("vad", name))(**kw)
     ep = Endpointer(vad, hangover_ms=hangover_ms, min_utt_ms=min_utt_ms, release_ms=release_ms)
     ends: list[SpeechEnd] = []
     t0 = time.process_time_ns()

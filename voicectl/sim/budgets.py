@@ -28,6 +28,11 @@ BARGE_IN_STOP_MS      300      600          ours: within ~300 ms the talk-over i
 
 Marks with no budget (`INFO_MARKS`: TOOL_*_MS, TTS_SEND_MS, TOTAL_MS, QUEUE_MAX_DEPTH) are
 reported as ``"info"``. ``budgets/default.yaml`` holds the same figures as a file.
+
+`simulate` judges every turn's value; `bench` judges one statistic of each mark over all
+turns of a run (``stat``: p95 by default, ``max`` for counters). A budget file also holds
+the bench's functional gate (`gates.expectation_pass_rate`) and the capacity gates of
+``bench --load`` (`LoadBudgets`); `load_budget_file` reads all of it.
 """
 
 from __future__ import annotations
@@ -47,17 +52,23 @@ __all__ = [
     "BUDGETED_MARKS",
     "DEFAULT_BUDGETS",
     "INFO_MARKS",
+    "STATISTICS",
     "Budget",
     "BudgetError",
+    "BudgetFile",
+    "LoadBudgets",
     "Verdict",
     "classify",
     "is_known_mark",
+    "load_budget_file",
     "load_budgets",
     "verdict",
     "worst",
 ]
 
 Verdict = Literal["GO", "WARN", "NO-GO"]
+#: Statistics a budget may judge over a bench run's turns (see `voicectl.bench.stats`).
+STATISTICS = ("p50", "p90", "p95", "p99", "max", "mean")
 _RANK: dict[str, int] = {"info": 0, "GO": 1, "WARN": 2, "NO-GO": 3}
 
 
@@ -74,15 +85,18 @@ class Budget:
         go_max: Largest value that is GO (inclusive).
         nogo_above: Values strictly above this are NO-GO; between the two is WARN.
         unit: ``ms`` for times, ``count``/``frames`` for counters.
+        stat: The statistic `bench` judges over a run's turns (one of `STATISTICS`).
 
     Raises:
-        ValueError: `nogo_above` < `go_max`, or a line is not a finite number.
+        ValueError: `nogo_above` < `go_max`, a line is not a finite number, or `stat` is
+            not one of `STATISTICS`.
     """
 
     mark: str
     go_max: float
     nogo_above: float
     unit: str = "ms"
+    stat: str = "p95"
 
     def __post_init__(self) -> None:
         for name in ("go_max", "nogo_above"):
@@ -91,14 +105,18 @@ class Budget:
                 raise ValueError(f"{self.mark}: {name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{self.mark}: {name} must be finite, got {value!r}")
+        if self.stat not in STATISTICS:
+            raise ValueError(f"{self.mark}: stat {self.stat!r} is not one of {STATISTICS}")
         if self.nogo_above < self.go_max:
             raise ValueError(
                 f"{self.mark}: nogo ({self.nogo_above:g}) is below go ({self.go_max:g})"
             )
 
 
-def _b(mark: str, go: float, nogo: float, unit: str = "ms") -> tuple[str, Budget]:
-    return mark, Budget(mark, go, nogo, unit)
+def _b(
+    mark: str, go: float, nogo: float, unit: str = "ms", stat: str = "p95"
+) -> tuple[str, Budget]:
+    return mark, Budget(mark, go, nogo, unit, stat)
 
 
 #: Defaults; see the module docstring for the source of each figure.
@@ -111,7 +129,7 @@ DEFAULT_BUDGETS: Mapping[str, Budget] = MappingProxyType(
             _b("TTS_READY_MS", 400, 600),
             _b("TTS_SEND_OVERRUN_MS", 1000, 1500),
             _b("TURN_LATENCY_MS", 1200, 2500),
-            _b("SEND_QUEUE_FULL", 0, 0, "count"),
+            _b("SEND_QUEUE_FULL", 0, 0, "count", "max"),
             _b("V2V_MS", 1500, 2500),
             _b("BARGE_IN_STOP_MS", 300, 600),
         ]
@@ -195,33 +213,124 @@ def _number(value: Any, file: str, field: str) -> float:
     return float(value)
 
 
-def load_budgets(path: str | Path | None) -> dict[str, Budget]:
+@dataclass(frozen=True, slots=True)
+class LoadBudgets:
+    """The gates of `bench --load` (budget file section ``load:``).
+
+    Attributes:
+        failed_turns: most caller turns allowed without reply audio within 3 s (count).
+        audio_gaps: most audio gaps allowed (count; see `voicectl.sim.playback`).
+        v2v: the `V2V_MS` budget under load (its `stat`, default p95, is judged).
+        generator_lateness_p99_ms: above this the load generator itself fell behind and
+            the run cannot judge the server (ms).
+    """
+
+    failed_turns: float = 0
+    audio_gaps: float = 0
+    v2v: Budget = Budget("V2V_MS", 1500, 2500)
+    generator_lateness_p99_ms: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetFile:
+    """Everything a budget file sets.
+
+    Attributes:
+        path: the file (None = the built-in defaults).
+        marks: mark name -> `Budget`.
+        expectation_pass_rate: the fraction (0..1) of bench scenario runs whose
+            expectations must all hold (default 1.0: every run).
+        load: the `bench --load` gates.
+    """
+
+    path: str | None
+    marks: dict[str, Budget]
+    expectation_pass_rate: float = 1.0
+    load: LoadBudgets = LoadBudgets()
+
+
+def _mapping(value: Any, file: str, field: str, keys: Iterable[str]) -> dict[str, Any]:
+    """`value` as a mapping whose keys are all in `keys` (else BudgetError with a hint)."""
+    allowed = list(keys)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BudgetError(f"{file}: {field}: expected a mapping with keys {', '.join(allowed)}")
+    for key in value:
+        if str(key) not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            prefix = f"{field}." if field else ""
+            raise BudgetError(
+                f"{file}: {prefix}{key}: unknown key (expected {', '.join(allowed)}){hint}"
+            )
+    return value
+
+
+def _budget(name: str, spec: Any, base: Budget | None, file: str, field: str) -> Budget:
+    """One mark's budget from ``{go, no_go, stat, unit}`` over its default `base`."""
+    if not isinstance(spec, dict):
+        raise BudgetError(f"{file}: {field}: expected {{go: <n>, no_go: <n>}}, got {spec!r}")
+    _mapping(spec, file, field, ("go", "no_go", "stat", "unit"))
+    if base is None and "go" not in spec:
+        raise BudgetError(f"{file}: {field}: a mark without a default budget needs 'go'")
+    go = _number(spec["go"], file, f"{field}.go") if "go" in spec else None
+    nogo = _number(spec["no_go"], file, f"{field}.no_go") if "no_go" in spec else None
+    if base is not None:
+        go = base.go_max if go is None else go
+        nogo = base.nogo_above if nogo is None else nogo
+    assert go is not None
+    nogo = go if nogo is None else nogo  # no NO-GO line given: no WARN band
+    unit = spec.get("unit", base.unit if base is not None else "ms")
+    if not isinstance(unit, str) or not unit:
+        raise BudgetError(f"{file}: {field}.unit: expected a unit name, got {unit!r}")
+    stat = spec.get("stat", base.stat if base is not None else "p95")
+    if stat not in STATISTICS:
+        raise BudgetError(
+            f"{file}: {field}.stat: {stat!r} is not a statistic (expected one of "
+            f"{', '.join(STATISTICS)})"
+        )
+    if nogo < go:
+        raise BudgetError(
+            f"{file}: {field}: no_go ({nogo:g}) is below go ({go:g}); "
+            "NO-GO must be at or above the GO line"
+        )
+    return Budget(name, go, nogo, unit, stat)
+
+
+def load_budget_file(path: str | Path | None) -> BudgetFile:
     """Load a budget file over the defaults.
 
-    File shape (YAML)::
+    File shape (YAML; every section and key optional)::
 
+        gates:
+          expectation_pass_rate: 1.0                  # bench: fraction of runs that pass
         marks:
-          AI_LATENCY_MS: {go: 1500, nogo: 1800}   # nogo = "NO-GO above"
-          TOTAL_MS: {go: 4000, nogo: 6000}        # gives an info mark a verdict
-          SEND_QUEUE_FULL: {go: 0, nogo: 0, unit: count}
+          AI_LATENCY_MS: {go: 1500, no_go: 1800}      # no_go = "NO-GO above"
+          TOTAL_MS: {go: 4000, no_go: 6000}           # gives an info mark a verdict
+          V2V_MS: {go: 1500, no_go: 2500, stat: p99}  # bench judges p99 (default p95)
+          SEND_QUEUE_FULL: {go: 0, unit: count, stat: max}
+        load:                                         # bench --load
+          failed_turns: 0
+          audio_gaps: 0
+          V2V_MS: {go: 1500, no_go: 2500}
+          generator_lateness_p99_ms: 5
 
     Each mark in the file replaces that mark's default; for a mark that has a default,
-    ``go`` or ``nogo`` alone may be given and the other line is kept. Marks not in the file
-    keep their defaults.
+    any key left out keeps the default's value. A mark without a default needs ``go``;
+    without ``no_go`` it has no WARN band (above ``go`` is NO-GO).
 
     Args:
-        path: The budget file, or None for `DEFAULT_BUDGETS` only.
-
-    Returns:
-        A new dict, mark name -> `Budget`.
+        path: The budget file, or None for the defaults only.
 
     Raises:
         BudgetError: Missing file, malformed YAML, unknown key or mark name, a line that is
-            not a number >= 0, or ``nogo`` below ``go``; one line naming file and field.
+            not a number >= 0, ``no_go`` below ``go``, an unknown statistic; one line
+            naming file, key and problem.
     """
     budgets = dict(DEFAULT_BUDGETS)
     if path is None:
-        return budgets
+        return BudgetFile(None, budgets)
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -238,15 +347,15 @@ def load_budgets(path: str | Path | None) -> dict[str, Budget]:
     except yaml.YAMLError as exc:
         raise BudgetError(f"{file}: malformed YAML: {exc}") from None
     if data is None:
-        return budgets
+        return BudgetFile(file, budgets)
     if not isinstance(data, dict):
-        raise BudgetError(f"{file}: expected a mapping with a 'marks' key")
+        raise BudgetError(f"{file}: expected a mapping with 'marks', 'gates' or 'load' keys")
     for key in data:
-        if key != "marks":
-            raise BudgetError(f"{file}: {key}: unknown top-level key (expected 'marks')")
+        if key not in ("marks", "gates", "load"):
+            raise BudgetError(f"{file}: {key}: unknown top-level key (expected marks, gates, load)")
     marks = data.get("marks") or {}
     if not isinstance(marks, dict):
-        raise BudgetError(f"{file}: marks: expected a mapping of mark name -> {{go, nogo}}")
+        raise BudgetError(f"{file}: marks: expected a mapping of mark name -> {{go, no_go}}")
     for name, spec in marks.items():
         field = f"marks.{name}"
         name = str(name)
@@ -255,27 +364,45 @@ def load_budgets(path: str | Path | None) -> dict[str, Budget]:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else " (see DESIGN.md latency marks)"
             raise BudgetError(f"{file}: {field}: unknown mark {name!r}{hint}")
-        if not isinstance(spec, dict):
-            raise BudgetError(f"{file}: {field}: expected {{go: <n>, nogo: <n>}}, got {spec!r}")
-        for key in spec:
-            if key not in ("go", "nogo", "unit"):
-                raise BudgetError(f"{file}: {field}.{key}: unknown key (expected go, nogo, unit)")
-        base = budgets.get(name)
-        if base is None and not ("go" in spec and "nogo" in spec):
-            raise BudgetError(f"{file}: {field}: a new mark needs both 'go' and 'nogo'")
-        go = _number(spec["go"], file, f"{field}.go") if "go" in spec else None
-        nogo = _number(spec["nogo"], file, f"{field}.nogo") if "nogo" in spec else None
-        if base is not None:
-            go = base.go_max if go is None else go
-            nogo = base.nogo_above if nogo is None else nogo
-        assert go is not None and nogo is not None
-        unit = spec.get("unit", base.unit if base is not None else "ms")
-        if not isinstance(unit, str) or not unit:
-            raise BudgetError(f"{file}: {field}.unit: expected a unit name, got {unit!r}")
-        if nogo < go:
+        budgets[name] = _budget(name, spec, budgets.get(name), file, field)
+    gates = _mapping(data.get("gates"), file, "gates", ("expectation_pass_rate",))
+    rate = 1.0
+    if "expectation_pass_rate" in gates:
+        rate = _number(gates["expectation_pass_rate"], file, "gates.expectation_pass_rate")
+        if rate > 1:
             raise BudgetError(
-                f"{file}: {field}: nogo ({nogo:g}) is below go ({go:g}); "
-                "NO-GO must be at or above the GO line"
+                f"{file}: gates.expectation_pass_rate: a fraction from 0 to 1, got {rate:g}"
             )
-        budgets[name] = Budget(name, go, nogo, unit)
-    return budgets
+    spec = _mapping(
+        data.get("load"),
+        file,
+        "load",
+        ("failed_turns", "audio_gaps", "V2V_MS", "generator_lateness_p99_ms"),
+    )
+    base = LoadBudgets(v2v=budgets["V2V_MS"])
+    load = LoadBudgets(
+        failed_turns=_number(spec["failed_turns"], file, "load.failed_turns")
+        if "failed_turns" in spec
+        else base.failed_turns,
+        audio_gaps=_number(spec["audio_gaps"], file, "load.audio_gaps")
+        if "audio_gaps" in spec
+        else base.audio_gaps,
+        v2v=_budget("V2V_MS", spec["V2V_MS"], base.v2v, file, "load.V2V_MS")
+        if "V2V_MS" in spec
+        else base.v2v,
+        generator_lateness_p99_ms=_number(
+            spec["generator_lateness_p99_ms"], file, "load.generator_lateness_p99_ms"
+        )
+        if "generator_lateness_p99_ms" in spec
+        else base.generator_lateness_p99_ms,
+    )
+    return BudgetFile(file, budgets, rate, load)
+
+
+def load_budgets(path: str | Path | None) -> dict[str, Budget]:
+    """The per-mark budgets of a budget file over the defaults (see `load_budget_file`).
+
+    Raises:
+        BudgetError: as `load_budget_file`.
+    """
+    return load_budget_file(path).marks

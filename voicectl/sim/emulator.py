@@ -6,10 +6,11 @@ TwiML `<Parameter>`s as `customParameters`), streams caller `media` in real time
 160 μ-law bytes, `sequenceNumber`/`chunk`/`timestamp` as strings, silence between
 utterances as a phone line does - sends `dtmf` per key and `stop` at hang-up.
 
-It models Twilio's playback buffer: received audio plays at real time, a `mark` is echoed
-only when the audio before it has played, `clear` drops unplayed audio and echoes pending
-marks at once. It also checks the server's side of the protocol (JSON text only, known
-events, the right `streamSid`, 160-byte payloads) and reports each violation.
+It models Twilio's playback buffer (`voicectl.sim.playback.PlaybackBuffer`): received
+audio plays at real time, a `mark` is echoed only when the audio before it has played,
+`clear` drops unplayed audio and echoes pending marks at once. It also checks the server's
+side of the protocol (JSON text only, known events, the right `streamSid`, 160-byte
+payloads) and reports each violation.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import websockets
 from voicectl.audio.frames import FRAME_BYTES, FRAME_MS
 from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 from voicectl.call.session import turn_of_mark
+from voicectl.sim.playback import PlaybackBuffer
 from voicectl.sim.scenario import Scenario
 from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptLine, encode_script
 from voicectl.telephony.twilio.security import public_url
@@ -87,6 +89,10 @@ class EmulatorResult:
         protocol_errors: server messages Twilio would reject (error code + detail).
         caller_pcm, bot_pcm: the call as heard (8 kHz int16), caller and bot.
         hung_up_by_server: the server closed the stream.
+        playback: the caller's playback buffer (audio gaps and bot lead, see its module).
+        send_lateness_ms: per caller frame sent, how late it left against its 20 ms
+            schedule (ms): the emulator's own health, so a slow client is not blamed on
+            the server.
     """
 
     call_sid: str
@@ -97,6 +103,8 @@ class EmulatorResult:
     caller_pcm: np.ndarray | None = None
     bot_pcm: np.ndarray | None = None
     hung_up_by_server: bool = False
+    playback: PlaybackBuffer = field(default_factory=PlaybackBuffer)
+    send_lateness_ms: list[float] = field(default_factory=list)
 
 
 def http_base_of(media_url: str) -> str:
@@ -137,7 +145,7 @@ class TwilioEmulator:
         self._seq = 0
         self._chunk = 0
         self._outgoing: deque[bytes] = deque()  # caller frames waiting to be sent
-        self._playback: deque[tuple[str, Any]] = deque()  # ("audio", bytes) | ("mark", name)
+        self._playback = self.res.playback
         self._echoes: list[Echo] = []
         self._echo_event = asyncio.Event()
         self._consumed = 0
@@ -146,7 +154,6 @@ class TwilioEmulator:
         self._bot_track: list[tuple[int, bytes]] = []
         self._v2v_waiters: list[tuple[dict[str, float], float]] = []
         self._sent_at: dict[int, float] = {}  # chunk -> when it was sent (emulator clock)
-        self._bot_playing_since: float | None = None
         self._clear_at: float | None = None
         self._ws: Any = None
         self._closed = asyncio.Event()
@@ -260,10 +267,13 @@ class TwilioEmulator:
     async def _media_loop(self) -> None:
         """Caller audio at real time: one frame per 20 ms, silence when nobody speaks."""
         next_at = self._now()
+        lateness = self.res.send_lateness_ms
         while not self._closed.is_set():
             frame = self._outgoing.popleft() if self._outgoing else SILENCE
             self._chunk += 1
-            self._sent_at[self._chunk] = self._now()
+            now = self._now()
+            lateness.append(round(max(now - next_at, 0.0) * 1000, 2))
+            self._sent_at[self._chunk] = now
             self._caller_track.append((self._tick_index(), frame))
             await self._send(
                 {
@@ -285,20 +295,16 @@ class TwilioEmulator:
         """Twilio's playback buffer: one frame per 20 ms; marks echo once reached."""
         next_at = self._now()
         while not self._closed.is_set():
-            await self._echo_marks_at_head()
-            if self._playback and self._playback[0][0] == "audio":
-                _, frame = self._playback.popleft()
-                if self._bot_playing_since is None:
-                    self._bot_playing_since = self._now()
-                self._bot_track.append((self._tick_index(), frame))
-            elif not self._playback:
-                self._bot_playing_since = None
+            frames, due = self._playback.advance(self._now())
+            for start, frame in frames:
+                tick = int(round((start - self._t0) * 1000 / FRAME_MS))
+                self._bot_track.append((tick, frame))
+            await self._echo_marks(due)
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(next_at - self._now(), 0))
 
-    async def _echo_marks_at_head(self, cleared: bool = False) -> None:
-        while self._playback and self._playback[0][0] == "mark":
-            _, name = self._playback.popleft()
+    async def _echo_marks(self, names: list[str], cleared: bool = False) -> None:
+        for name in names:
             self._echoes.append(Echo(name, self._now(), cleared))
             self._echo_event.set()
             await self._send(
@@ -363,20 +369,16 @@ class TwilioEmulator:
             for marks, t_last in self._v2v_waiters:
                 marks["V2V_MS"] = round((now - t_last) * 1000, 1)
             self._v2v_waiters.clear()
-            self._playback.append(("audio", payload))
+            self._playback.audio(payload, now)
         elif event == "mark":
             name = (msg.get("mark") or {}).get("name")
             if not isinstance(name, str):
                 self._violation(31951, "mark: missing mark.name")
                 return
-            self._playback.append(("mark", name))
+            self._playback.mark(name, self._now())
         else:  # clear: drop unplayed audio, echo every pending mark at once
             self._clear_at = self._now()
-            marks = [item for item in self._playback if item[0] == "mark"]
-            self._playback.clear()
-            self._playback.extend(marks)
-            self._bot_playing_since = None
-            await self._echo_marks_at_head(cleared=True)
+            await self._echo_marks(self._playback.clear(self._clear_at), cleared=True)
 
     # ------------------------------------------------------------------ steps
     async def _run_steps(self) -> None:
@@ -440,14 +442,15 @@ class TwilioEmulator:
         if barge_after_ms is not None:
             # Wait for the bot's next reply to start playing, then talk over it.
             deadline = self._now() + 15
-            while self._bot_playing_since is None and self._now() < deadline:
+            while self._playback.playing_since(self._now()) is None and self._now() < deadline:
                 if self._closed.is_set():
                     return
                 await asyncio.sleep(0.01)
-            if self._bot_playing_since is None:
+            since = self._playback.playing_since(self._now())
+            if since is None:
                 self.res.failures.append(f"steps[{i}].say: the bot never started speaking")
             else:
-                wait = self._bot_playing_since + barge_after_ms / 1000 - self._now()
+                wait = since + barge_after_ms / 1000 - self._now()
                 await asyncio.sleep(max(wait, 0))
             self._clear_at = None
         # An earlier utterance still waiting for its reply got none before this one.

@@ -1,7 +1,8 @@
 """The database engine: one SQLAlchemy engine per process over a SQLite file (default).
 
 Tables live beside this module: `store/calls.py` (calls, turns, call log) and
-`store/booking.py` (businesses, services, appointments, leads, events, tool traces).
+`store/booking.py` (businesses, services, appointments, leads, events, tool traces) and
+`store/flows.py` (outbox deliveries, attempts, recorded messages).
 `Database(url)` creates every table at start-up (migrations run only at start-up, never
 inside a call - SEEDS.md seed 002 A). Schema creation is safe when many processes open one
 new SQLite file at once: it runs under an exclusive file lock beside the database
@@ -58,7 +59,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.path: Path | None = _sqlite_file(url)
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, calls  # noqa: F401
+        from voicectl.store import booking, calls, flows  # noqa: F401
 
         with _schema_lock(self.path):
             Base.metadata.create_all(self.engine)

@@ -8,7 +8,7 @@ event loop (network recognisers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,10 +48,20 @@ class STTStream(Protocol):
 
 
 class STTProvider(Protocol):
-    """Creates one `STTStream` per call (heavy clients shared, created once per process)."""
+    """Creates one `STTStream` per call (heavy clients shared, created once per process).
+
+    `open` is called on the event loop thread; a network recogniser delivers its results
+    back on that loop (`loop.call_soon_threadsafe`), never from its own threads.
+    """
 
     name: str
 
-    def open(self, on_result: ResultCallback, language: str = "he-IL") -> STTStream:
-        """Open a recognition stream for one call."""
+    def open(self, on_result: ResultCallback, hints: Sequence[str] = ()) -> STTStream:
+        """Open a recognition stream for one call.
+
+        Args:
+            on_result: where this call's transcripts go.
+            hints: phrases this call is likely to contain (the business's service names
+                and aliases), added to the provider's own hints.
+        """
         ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,3 +164,13 @@ class NoSTTStream:
 
     def close(self) -> None:
         pass
+
+
+class NoSTT:
+    """The `stt: none` provider: no recogniser (real callers cannot be understood)."""
+
+    name = "none"
+
+    def open(self, on_result: ResultCallback, hints: Sequence[str] = ()) -> NoSTTStream:
+        """A stream whose every utterance is an empty final."""
+        return NoSTTStream(on_result)

@@ -40,7 +40,10 @@ from starlette.websockets import WebSocket
 from voicectl import __version__
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
+from voicectl.flows.dispatcher import Dispatcher, FlowWorker
+from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
+from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
 from voicectl.store import records
 from voicectl.telephony.twilio import twiml
@@ -122,16 +125,19 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, purpose: str = "serve"
+) -> Starlette:
     """Build the app (once per process) around a `Runtime`.
 
     Args:
         settings: loaded settings.
         runtime: an existing runtime (tests, the in-process simulator); else one is built.
+        purpose: "serve" or "simulate" (the in-process simulator's server).
 
     Raises:
-        ValueError: `require_signatures` without `twilio_auth_token`, or a provider that
-            cannot be created.
+        ProviderError: a configured provider is unknown or its extra is not installed.
+        ValueError: `require_signatures` without `twilio_auth_token`.
     """
     global _app_started
     if settings.require_signatures and not settings.twilio_auth_token:
@@ -139,7 +145,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             "require_signatures is set but TWILIO_AUTH_TOKEN is not: refusing to start "
             "a server that cannot authenticate Twilio's requests"
         )
-    rt = runtime or Runtime(settings)
+    rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
 
     async def signed_form(request: Request) -> dict[str, str]:
@@ -271,6 +277,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             "# HELP voicectl_start_time_seconds Process start (APP_START), Unix time.",
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
+            *provider_metrics(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -294,6 +301,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
         rec["active"] = call_sid in rt.active
+        rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
     async def media(ws: WebSocket) -> None:
@@ -301,11 +309,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        _log.info(rt.describe())
+        rt.log_providers()
         await asyncio.to_thread(rt.warmup)
+        flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
+        if flows is not None:
+            flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         for runner in list(rt.active.values()):
             await runner.finish("server shutting down")
+        if flows is not None:
+            await flows.stop()
         await asyncio.to_thread(rt.records.close, settings.record_wait_sec)
 
     app = Starlette(

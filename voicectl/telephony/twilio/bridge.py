@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voicectl.agent.base import Conversation
-from voicectl.audio.vad import make_vad
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.call.runner import BusinessClock, CallRunner
 from voicectl.call.session import CallSession
 from voicectl.clock import MonotonicClock
 from voicectl.logs import clip, get_logger
 from voicectl.runtime import CallParams, PendingCall, Runtime, split_params
+from voicectl.speech.stt.hints import service_hints
 from voicectl.store import records
 from voicectl.telephony.twilio import messages as m
 from voicectl.telephony.twilio.security import (
@@ -226,7 +226,12 @@ def _call_setup(
         overrides[key] = value
     params.policy_overrides = overrides
     tools = BookingTools(
-        rt.db, business_id, datetime.now, call_sid=call_sid, policy_overrides=overrides or None
+        rt.db,
+        business_id,
+        datetime.now,
+        call_sid=call_sid,
+        policy_overrides=overrides or None,
+        confirms_bookings=rt.flows.rules.confirms_bookings(business_id),
     )
     return business_id, tools, notes
 
@@ -266,10 +271,8 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     session = CallSession(
         clock=clock,
         settings=settings,
-        vad=make_vad(settings.vad, aggressiveness=settings.vad_aggressiveness)
-        if settings.vad == "webrtc"
-        else make_vad(settings.vad),
-        open_stt=lambda cb: rt.open_stt(params.script, cb),
+        vad=rt.providers.new_vad(),
+        open_stt=lambda cb: rt.open_stt(params.script, cb, hints=service_hints(policy)),
         normalize_phone=normalize_phone,
         call_sid=start.call_sid,
         stream_sid=start.stream_sid,
