@@ -37,7 +37,6 @@ class PendingCall:
     to_number: str | None
     caller_number: str | None
     business_id: str
-    gather_digits: str | None = None
     #: The token its stream's `start` must carry (accepted once; see security.py).
     stream_token: str | None = None
     created: float = field(default_factory=time.monotonic)
@@ -53,7 +52,6 @@ class PendingCall:
                 self.to_number,
                 self.caller_number,
                 self.business_id,
-                self.gather_digits,
                 self.stream_token,
             )
         )
@@ -68,6 +66,7 @@ class CallParams:
     now: datetime | None = None
     business_id: str | None = None
     policy_overrides: dict[str, Any] = field(default_factory=dict)
+    dtmf_mode: str | None = None
 
 
 def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
@@ -97,6 +96,10 @@ def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
         if not isinstance(value, dict):
             raise ValueError("voicectl.policy: must be a JSON object")
         out.policy_overrides = value
+    if params.get("voicectl.dtmf_mode"):
+        if params["voicectl.dtmf_mode"] not in ("stream", "gather"):
+            raise ValueError("voicectl.dtmf_mode: must be stream or gather")
+        out.dtmf_mode = params["voicectl.dtmf_mode"]
     return out
 
 
@@ -122,6 +125,9 @@ class Runtime:
         self.stt = self.providers.stt
         self.db = db or Database(settings.database)
         seed_policies(self.db, settings.policies_file)
+        from voicectl.telephony.twilio.rest import TwilioRest
+
+        self.rest = TwilioRest(settings)
         from voicectl.flows.engine import build_engine
 
         self.flows = build_engine(settings, self.db)

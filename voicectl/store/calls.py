@@ -67,6 +67,7 @@ class CallLogRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
+    stream_sid: Mapped[str | None] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)

@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,8 +58,9 @@ class CallSnapshot:
 
     Attributes:
         started: this snapshot (re)opens the call: status "in-progress", no end time.
-        ended: the call is over: "in-progress" becomes "completed" (a final status a
-            status callback already wrote is kept), `ended_at` is set.
+        ended: this stream is over: the call's status becomes `end_status` ("completed",
+            or "gather" while the call waits in a `<Gather>`) unless a final status (a
+            status callback's, "interrupted") is already there; `ended_at` is set.
         turns: `CallSession.record()["turns"]` of the current stream.
         log_lines: every (level, message) of the call so far, in order.
     """
@@ -71,6 +73,7 @@ class CallSnapshot:
     from_number: str | None = None
     started: bool = False
     ended: bool = False
+    end_status: str = "completed"
     turns: list[dict[str, Any]] = field(default_factory=list)
     log_lines: list[tuple[str, str]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -85,6 +88,7 @@ def snapshot(
     from_number: str | None = None,
     started: bool = False,
     ended: bool = False,
+    end_status: str = "completed",
 ) -> CallSnapshot:
     """Copy what is to be saved of `session` (a `CallSession`) right now."""
     rec = session.record()
@@ -97,6 +101,7 @@ def snapshot(
         from_number=from_number,
         started=started,
         ended=ended,
+        end_status=end_status,
         turns=rec["turns"],
         log_lines=list(log_lines),
         metrics=rec["metrics"],
@@ -119,7 +124,9 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
     """Upsert one snapshot (idempotent: writing it twice stores it once).
 
     The call row is created or updated; this stream's turns are replaced by the
-    snapshot's; log lines beyond those already stored are appended.
+    snapshot's and this stream's log lines beyond those already stored are appended (a
+    call resumed after a `<Gather>` adds its streams' turns and lines to one record); its
+    metrics are the worst over its streams.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the write failed (e.g. the database is locked).
@@ -140,11 +147,13 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
             row.status = "in-progress"
             row.ended_at = None
         if snap.ended:
-            if row.status in (None, "in-progress"):
-                row.status = "completed"
-            row.ended_at = row.ended_at or datetime.now(UTC)
-        row.metrics = dict(snap.metrics)
-        row.errors = _clean(list(snap.errors))
+            if row.status not in FINAL_STATUSES:
+                row.status = snap.end_status
+            row.ended_at = datetime.now(UTC)
+        old = dict(row.metrics or {})
+        row.metrics = {k: max(v, old.get(k, 0)) for k, v in snap.metrics.items()}
+        errors = list(row.errors or [])
+        row.errors = errors + [e for e in _clean(list(snap.errors)) if e not in errors]
         s.flush()
         s.execute(
             delete(TurnRow).where(
@@ -166,10 +175,19 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
                 )
             )
         stored = s.scalar(
-            select(func.count()).select_from(CallLogRow).where(CallLogRow.call_sid == snap.call_sid)
+            select(func.count())
+            .select_from(CallLogRow)
+            .where(CallLogRow.call_sid == snap.call_sid, CallLogRow.stream_sid == snap.stream_sid)
         )
         for level, message in snap.log_lines[stored or 0 :]:
-            s.add(CallLogRow(call_sid=snap.call_sid, level=level, message=_clean(message)))
+            s.add(
+                CallLogRow(
+                    call_sid=snap.call_sid,
+                    stream_sid=snap.stream_sid,
+                    level=level,
+                    message=_clean(message),
+                )
+            )
 
 
 @dataclass
@@ -178,6 +196,7 @@ class _Entry:
     version: int = 0
     start_version: int = -1  # version of the newest merged snapshot that was a start
     futures: list[concurrent.futures.Future[bool]] = field(default_factory=list)
+    then: list[Callable[[], None]] = field(default_factory=list)
     attempts: int = 0
 
 
@@ -212,9 +231,17 @@ class RecordWriter:
         self._thread = threading.Thread(target=self._run, name="voicectl-records", daemon=True)
         self._thread.start()
 
-    def submit(self, snap: CallSnapshot) -> concurrent.futures.Future[bool]:
+    def submit(
+        self, snap: CallSnapshot, then: Callable[[], None] | None = None
+    ) -> concurrent.futures.Future[bool]:
         """Queue `snap`; the future resolves True once it (or a newer snapshot of the
-        same call) is stored, False if the write was given up (already logged)."""
+        same call) is stored, False if the write was given up (already logged).
+
+        Args:
+            snap: the call now.
+            then: an idempotent follow-up write (e.g. `call.ended`) run on the writer
+                thread once the snapshot is stored - in order, retried with it.
+        """
         fut: concurrent.futures.Future[bool] = concurrent.futures.Future()
         with self._cond:
             entry = self._pending.get(snap.call_sid)
@@ -239,6 +266,8 @@ class RecordWriter:
                 entry.start_version = entry.version
             entry.snap.started = entry.start_version >= 0
             entry.futures.append(fut)
+            if then is not None:
+                entry.then.append(then)
             self._cond.notify()
         return fut
 
@@ -287,9 +316,11 @@ class RecordWriter:
                 if not self._pending:
                     return
                 call_sid, entry = next(iter(self._pending.items()))
-                snap, version = entry.snap, entry.version
+                snap, version, then = entry.snap, entry.version, list(entry.then)
             try:
                 save_call(self.db, snap)
+                for follow_up in then:
+                    follow_up()
             except Exception as exc:  # noqa: BLE001 - every failure is retried or logged
                 self._failed_once(call_sid, entry, exc)
                 continue
@@ -299,6 +330,7 @@ class RecordWriter:
                     entry.start_version = -1
                     entry.snap.started = False
                 entry.attempts = 0
+                del entry.then[: len(then)]
                 if entry.version == version:
                     del self._pending[call_sid]
                     done, entry.futures = entry.futures, []
@@ -369,6 +401,9 @@ def _owner_dead(owner: str | None, me: str) -> bool:
 def recover_interrupted(db: Database, me: str) -> list[str]:
     """Close calls left "in-progress" by a dead process as "interrupted".
 
+    Each gets a log line saying so and its `call.ended` event (`outcome="interrupted"`,
+    `ended_by="startup_recovery"`) through the one `call.ended` writer.
+
     Args:
         db: the database.
         me: this process's `process_owner` (its own live calls are never touched).
@@ -376,6 +411,8 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
     Returns:
         The CallSids closed (their turns and log lines stay as saved).
     """
+    from voicectl.store.call_end import write_call_ended
+
     closed: list[str] = []
     with db.session() as s:
         rows = s.scalars(select(CallRow).where(CallRow.status == "in-progress")).all()
@@ -393,6 +430,8 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
                 )
             )
             closed.append(row.call_sid)
+    for call_sid in closed:
+        write_call_ended(db, call_sid, outcome="interrupted", ended_by="startup_recovery")
     if closed:
         _log.warning("start-up: %d call(s) left in progress closed as interrupted", len(closed))
     return closed
@@ -402,6 +441,13 @@ def call_exists(db: Database, call_sid: str) -> bool:
     """True if the database has a row for `call_sid`."""
     with db.session() as s:
         return s.get(CallRow, call_sid) is not None
+
+
+def call_business(db: Database, call_sid: str) -> str | None:
+    """The business a known call is for (None for an unknown call)."""
+    with db.session() as s:
+        row = s.get(CallRow, call_sid)
+        return row.business_id if row is not None else None
 
 
 def mark_status(db: Database, call_sid: str, status: str) -> bool:
@@ -423,7 +469,9 @@ def load_record(db: Database, call_sid: str) -> dict[str, Any] | None:
         if row is None:
             return None
         turns = s.scalars(
-            select(TurnRow).where(TurnRow.call_sid == call_sid).order_by(TurnRow.id)
+            select(TurnRow)
+            .where(TurnRow.call_sid == call_sid)
+            .order_by(TurnRow.index, TurnRow.id)
         ).all()
         log = s.scalars(
             select(CallLogRow).where(CallLogRow.call_sid == call_sid).order_by(CallLogRow.id)

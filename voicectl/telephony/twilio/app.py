@@ -45,7 +45,8 @@ from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
-from voicectl.store import records
+from voicectl.store import call_state, records
+from voicectl.store.call_end import write_call_ended
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.bridge import media_stream
 from voicectl.telephony.twilio.security import (
@@ -56,6 +57,8 @@ from voicectl.telephony.twilio.security import (
 )
 
 _log = get_logger("app")
+#: Call statuses that end a call (TWILIO.md: status callback).
+FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 _app_started = False
 
 #: Largest webhook body read (bytes). Twilio's form posts are well under 4 KB.
@@ -148,21 +151,27 @@ def create_app(
     rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
 
-    async def signed_form(request: Request) -> dict[str, str]:
-        """The request's form (last value per name), once its signature checks out.
-
-        Raises:
-            WebhookError: see `read_form`; 403 for a missing or bad X-Twilio-Signature
-                when an auth token is configured.
-        """
-        form = await read_form(request)
+    async def forbidden_unless_signed(request: Request) -> tuple[dict[str, str], Response | None]:
+        """The request's form (last value per name) and None, or a refusal: see
+        `read_form` (size and field limits), 403 for a missing or bad
+        X-Twilio-Signature when an auth token is configured."""
+        try:
+            form = await read_form(request)
+        except WebhookError as exc:
+            return {}, exc.response()
         token = settings.twilio_auth_token
         if token:
             url = public_url(str(request.url), settings.public_url)
             if not valid_signature(token, url, form, request.headers.get("x-twilio-signature")):
                 _log.warning("%s rejected: bad X-Twilio-Signature", request.url.path)
-                raise WebhookError(403, "invalid signature")
-        return {k: str(v) for k, v in form.items()}
+                return {}, PlainTextResponse("invalid signature", status_code=403)
+        return {k: str(v) for k, v in form.items()}, None
+
+    async def known_call(call_sid: str) -> bool:
+        """Whether this server answered `call_sid` (pending, live or in the database)."""
+        if call_sid in rt.active or call_sid in rt.pending:
+            return True
+        return await asyncio.to_thread(records.call_exists, rt.db, call_sid)
 
     async def _business_for(to: str | None) -> str:
         """The business a called number routes to (database first), else the default."""
@@ -173,24 +182,19 @@ def create_app(
         found = await asyncio.to_thread(business_for_number, to, db=rt.db)
         return found or settings.business
 
-    def stream_twiml(request: Request, pending: PendingCall) -> str:
-        """`<Connect><Stream>` for `pending`, with a fresh stream token it remembers."""
+    def stream_twiml(request: Request, pending: PendingCall, say: str | None = None) -> str:
+        """`<Connect><Stream>` for `pending`, with a fresh stream token it remembers (the
+        stream's `start` must carry it; it is accepted once)."""
         pending.stream_token = stream_token()
         rt.remember(pending)
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
         params = {TOKEN_PARAM: pending.stream_token, "caller": pending.caller_number or ""}
-        return twiml.connect_stream(media, params)
-
-    async def known_call(call_sid: str) -> bool:
-        if call_sid in rt.active or call_sid in rt.pending:
-            return True
-        return await asyncio.to_thread(records.call_exists, rt.db, call_sid)
+        return twiml.connect_stream(media, params, say=say)
 
     async def voice(request: Request) -> Response:
-        try:
-            form = await signed_form(request)
-        except WebhookError as exc:
-            return exc.response()
+        form, denied = await forbidden_unless_signed(request)
+        if denied:
+            return denied
         call_sid = form.get("CallSid", "")
         if not call_sid:
             return PlainTextResponse("CallSid is required", status_code=400)
@@ -220,50 +224,71 @@ def create_app(
         return Response(stream_twiml(request, pending), media_type="application/xml")
 
     async def dtmf_done(request: Request) -> Response:
-        try:
-            form = await signed_form(request)
-        except WebhookError as exc:
-            return exc.response()
+        """`<Gather>` action: store the typed number on the call (in the database, keyed
+        by CallSid) and send the caller back to a fresh stream of the same conversation."""
+        form, denied = await forbidden_unless_signed(request)
+        if denied:
+            return denied
         call_sid = form.get("CallSid", "")
         if not call_sid:
             return PlainTextResponse("CallSid is required", status_code=400)
-        if not await known_call(call_sid):
-            return PlainTextResponse(f"no call {call_sid}", status_code=404)
-        number = normalize_phone(form.get("Digits", ""))
-        runner = rt.active.get(call_sid)
-        if runner is not None and number:
-            runner.session.caller_number = number
-        old = rt.pending.get(call_sid)
-        pending = PendingCall(
-            call_sid,
-            old.from_number if old else form.get("From"),
-            old.to_number if old else form.get("To"),
-            number or (old.caller_number if old else usable_phone(form.get("From"))),
-            old.business_id if old else await _business_for(form.get("To")),
-            gather_digits=form.get("Digits") if number else None,
-        )
+        digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
+        number = normalize_phone(digits) if digits else None
+        known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
+        if not known:
+            _log.warning("Gather result for unknown call %s ignored", call_sid)
+            return PlainTextResponse("unknown call", status_code=404)
         if number:
             _log.info(
                 "DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", mask_phone(number)
             )
+        elif digits:
+            _log.info("Gather for %s: %d digits that are not a phone number", call_sid, len(digits))
         else:
-            _log.info("Gather for %s returned no usable number", call_sid)
-        return Response(stream_twiml(request, pending), media_type="application/xml")
+            _log.info("Gather for %s: no input received", call_sid)
+        caller = number or usable_phone(form.get("From"))
+        business = await asyncio.to_thread(records.call_business, rt.db, call_sid)
+        pending = PendingCall(
+            call_sid=call_sid,
+            from_number=form.get("From"),
+            to_number=form.get("To"),
+            caller_number=caller,
+            business_id=business or await _business_for(form.get("To")),
+        )
+        say = None if digits else twiml.GATHER_NO_INPUT_HE
+        return Response(stream_twiml(request, pending, say=say), media_type="application/xml")
 
     async def status(request: Request) -> Response:
-        try:
-            form = await signed_form(request)
-        except WebhookError as exc:
-            return exc.response()
+        """Call status callback: a final status ends the call once (a live stream is
+        closed), writing `call.ended` unless another ending came first."""
+        form, denied = await forbidden_unless_signed(request)
+        if denied:
+            return denied
         call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
         if not call_sid:
             return PlainTextResponse("CallSid is required", status_code=400)
         if not await known_call(call_sid):
             return PlainTextResponse(f"no call {call_sid}", status_code=404)
-        runner = rt.active.get(call_sid)
-        if runner is not None and call_status in ("completed", "canceled", "failed"):
-            await runner.finish(f"call {call_status}")
-        await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
+        if call_status in FINAL_STATUSES:
+            runner = rt.active.get(call_sid)
+            if runner is not None:
+                await runner.finish(
+                    f"call {call_status} (status callback)",
+                    ended_by="status_callback",
+                    outcome=call_status,
+                )
+            else:
+                pending = rt.pending.get(call_sid)
+                await asyncio.to_thread(
+                    write_call_ended,
+                    rt.db,
+                    call_sid,
+                    outcome=call_status,
+                    ended_by="status_callback",
+                    business_id=pending.business_id if pending else None,
+                )
+        else:
+            await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
         return Response(status_code=204)
 
     async def healthz(_: Request) -> Response:
@@ -316,7 +341,9 @@ def create_app(
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         for runner in list(rt.active.values()):
-            await runner.finish("server shutting down")
+            await runner.finish(
+                "server shutting down", ended_by="disconnect", outcome="interrupted"
+            )
         if flows is not None:
             await flows.stop()
         await asyncio.to_thread(rt.records.close, settings.record_wait_sec)

@@ -5,40 +5,34 @@ No input ends a call (issue 6): every frame goes through the defensive parser
 an unknown event, mistyped fields, a bad payload - is logged (first of each kind,
 clipped, at most `_ConnectionLog.MAX_LINES` lines per connection) and ignored. Media
 timestamps are checked against the stream's own progress. A socket that sends no `start`
-within `stream_start_timeout_sec` is closed. A `start` must carry the token `/voice`
-issued for its CallSid, which is accepted once; a second stream for a live call is
-refused. The call's record is written as it goes (start, every turn, end) by the
-process's `RecordWriter`, never on the event loop.
+within `stream_start_timeout_sec` is closed. A `start` must carry the token issued for
+its CallSid (by `/voice`, or by the `<Gather>` action that resumes the call), which is
+accepted once; a second stream for a live call is refused. `stop` or a dropped connection
+ends the session cleanly and the call's record is saved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voicectl.agent.base import Conversation
-from voicectl.booking.phone import normalize_phone, usable_phone
-from voicectl.call.runner import BusinessClock, CallRunner
-from voicectl.call.session import CallSession
-from voicectl.clock import MonotonicClock
+from voicectl.booking.phone import usable_phone
+from voicectl.call.compose import CallSpec, open_call
+from voicectl.call.runner import CallRunner
 from voicectl.logs import clip, get_logger
-from voicectl.runtime import CallParams, PendingCall, Runtime, split_params
-from voicectl.speech.stt.hints import service_hints
-from voicectl.store import records
+from voicectl.runtime import Runtime, split_params
 from voicectl.telephony.twilio import messages as m
+from voicectl.telephony.twilio import twiml
+from voicectl.telephony.twilio.rest import TwilioRest
 from voicectl.telephony.twilio.security import (
     TOKEN_PARAM,
     public_url,
     valid_signature,
     valid_stream_token,
 )
-
-if TYPE_CHECKING:
-    from voicectl.booking.tools import BookingTools
 
 _log = get_logger("twilio")
 
@@ -71,16 +65,16 @@ class _ConnectionLog:
     a fixed vocabulary (`ProtocolError.kind`), so the set cannot grow with input."""
 
     MAX_LINES = 10
+    MAX_KINDS = 64
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
         self.lines = 0
 
     def warn(self, kind: str, detail: str) -> None:
-        n = self.counts.get(kind, 0)
-        if n == 0 and len(self.counts) >= 64:  # a fixed vocabulary; belt and braces
+        if kind not in self.counts and len(self.counts) >= self.MAX_KINDS:
             kind = "other"
-            n = self.counts.get(kind, 0)
+        n = self.counts.get(kind, 0)
         self.counts[kind] = n + 1
         if n == 0 and self.lines < self.MAX_LINES:
             self.lines += 1
@@ -156,6 +150,7 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
                 conn_log.warn("sid", "message for another streamSid")
                 continue
             if isinstance(ev, m.Stop):
+                await runner.finish("caller hung up (stop)", ended_by="stop")
                 break
             session = runner.session
             try:
@@ -180,13 +175,22 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
     finally:
         conn_log.summary()
         if runner is not None:
-            await runner.finish("caller hung up" if not runner.finished else "ended")
+            # Without `stop` first, the socket dropped (a no-op when the call already ended).
+            await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
                 await ws.close()
 
 
-def _refuse(rt: Runtime, start: m.Start) -> str | None:
-    """Why this `start` may not open a call (None = it may)."""
+async def _refuse(rt: Runtime, start: m.Start) -> str | None:
+    """Why this `start` may not open a stream (None = it may).
+
+    A stream of the same call that is still ending (e.g. moved to a `<Gather>`) is waited
+    for, within `record_wait_sec`, so the resumed stream sees what it saved.
+    """
+    live = rt.active.get(start.call_sid)
+    if live is not None and live.finished:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(live.finish()), rt.settings.record_wait_sec)
     if start.call_sid in rt.active:
         return "a stream for this call is already live"
     pending = rt.pending.get(start.call_sid)
@@ -198,42 +202,27 @@ def _refuse(rt: Runtime, start: m.Start) -> str | None:
     return None
 
 
-def _call_setup(
-    rt: Runtime, call_sid: str, params: CallParams, pending: PendingCall | None
-) -> tuple[str, BookingTools, list[str]]:
-    """The call's business and booking tools (policy loaded from the database: runs in a
-    worker thread). Simulator policy overrides that do not apply are dropped one by one,
-    each named in the returned notes, so a bad field never drops the stream."""
-    from voicectl.booking.policy import PolicyError, get_business_policy
-    from voicectl.booking.tools import BookingTools
+def http_url_of(ws_url: str, path: str, public_base: str | None) -> str:
+    """The absolute http(s) URL of `path` on the server that `ws_url` reached (TwiML sent
+    through the REST API needs absolute action URLs: TWILIO.md)."""
+    parts = urlsplit(public_url(ws_url, public_base))
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
 
-    settings = rt.settings
-    notes: list[str] = []
-    business_id = params.business_id or (pending.business_id if pending else settings.business)
-    try:
-        policy = get_business_policy(business_id, db=rt.db)
-    except ValueError as exc:
-        notes.append(f"unknown business {clip(business_id, 64)!r} ({clip(exc)}); using default")
-        business_id = settings.business
-        policy = get_business_policy(business_id, db=rt.db)
-    overrides: dict[str, Any] = {}
-    for key, value in params.policy_overrides.items():
-        try:
-            policy.with_overrides({**overrides, key: value})
-        except (PolicyError, TypeError, ValueError) as exc:
-            notes.append(f"voicectl.policy field {clip(key, 64)!r} ignored: {clip(exc)}")
-            continue
-        overrides[key] = value
-    params.policy_overrides = overrides
-    tools = BookingTools(
-        rt.db,
-        business_id,
-        datetime.now,
-        call_sid=call_sid,
-        policy_overrides=overrides or None,
-        confirms_bookings=rt.flows.rules.confirms_bookings(business_id),
-    )
-    return business_id, tools, notes
+
+class TwilioCallControl:
+    """`CallControl` over Twilio REST for one call: hang up, or move it to `<Gather>`."""
+
+    def __init__(self, rest: TwilioRest, call_sid: str, gather_action_url: str) -> None:
+        self._rest = rest
+        self._sid = call_sid
+        self._action = gather_action_url
+
+    async def hang_up(self) -> bool:
+        return await self._rest.hang_up(self._sid)
+
+    async def gather_phone(self) -> bool:
+        return await self._rest.redirect(self._sid, twiml.gather_phone(self._action))
 
 
 async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
@@ -242,7 +231,7 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
         _log.warning(
             "media stream: unsupported format %s/%s", clip(start.encoding, 40), start.sample_rate
         )
-    refused = _refuse(rt, start)
+    refused = await _refuse(rt, start)
     if refused:
         _log.warning("media stream refused for %s: %s", clip(start.call_sid, 64), refused)
         await ws.close(code=1008)
@@ -253,64 +242,19 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     except ValueError as exc:
         _log.warning("media stream: bad simulator parameter: %s (ignored)", clip(exc))
         params = split_params(start.custom_parameters, accept_sim=False)
+    business_id = params.business_id or (pending.business_id if pending else settings.business)
     caller = usable_phone(params.public.get("caller")) if params.public.get("caller") else None
-    if pending and pending.gather_digits:
-        caller = normalize_phone(pending.gather_digits) or caller
-    business_id, tools, notes = await asyncio.to_thread(
-        _call_setup, rt, start.call_sid, params, pending
-    )
-    for note in notes:
-        _log.warning("call %s: %s", start.call_sid, note)
-    policy = tools.policy
-
-    clock = MonotonicClock()
-    business_now = BusinessClock(params.now or datetime.now(policy.tz), clock)
-    tools.now = business_now
-    log_lines: list[tuple[str, str]] = []
-
-    session = CallSession(
-        clock=clock,
-        settings=settings,
-        vad=rt.providers.new_vad(),
-        open_stt=lambda cb: rt.open_stt(params.script, cb, hints=service_hints(policy)),
-        normalize_phone=normalize_phone,
+    spec = CallSpec(
         call_sid=start.call_sid,
         stream_sid=start.stream_sid,
         business_id=business_id,
         caller_number=caller,
-        log=lambda level, msg: log_lines.append((level, msg)),
+        from_number=pending.from_number if pending else None,
+        now=params.now,
+        script=params.script,
+        policy_overrides=params.policy_overrides,
+        settings_overrides={"dtmf_mode": params.dtmf_mode} if params.dtmf_mode else {},
     )
-    tools.session = session
-    conversation = Conversation(
-        call_sid=start.call_sid,
-        business_id=business_id,
-        now=business_now(),
-        caller_number=caller,
-    )
-    from_number = pending.from_number if pending else None
-    rt.records.submit(
-        records.snapshot(session, log_lines, owner=rt.owner, from_number=from_number, started=True)
-    )
-
-    def on_turn(r: CallRunner, _index: int) -> None:
-        rt.records.submit(records.snapshot(r.session, log_lines))
-
-    async def on_end(r: CallRunner) -> None:
-        rt.active.pop(start.call_sid, None)
-        done = rt.records.submit(records.snapshot(r.session, log_lines, ended=True))
-        await rt.records.wait(done, settings.record_wait_sec)
-
-    runner = CallRunner(
-        session=session,
-        transport=TwilioTransport(ws, start.stream_sid),
-        agent=rt.agent,
-        tts=rt.tts,
-        tools=tools,
-        conversation=conversation,
-        business_now=business_now,
-        on_end=on_end,
-        on_turn=on_turn,
-    )
-    rt.active[start.call_sid] = runner
-    runner.start()
-    return runner
+    action = http_url_of(str(ws.url), "/webhook/dtmf_done", settings.public_url)
+    control = TwilioCallControl(rt.rest, start.call_sid, action)
+    return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)
