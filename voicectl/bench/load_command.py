@@ -173,7 +173,11 @@ def measure(
     gens = generators or max(1, math.ceil(calls / CALLS_PER_GENERATOR))
     server: ServeProcess | None = None
     if url is None:
-        server = ServeProcess(_server_env(settings)).__enter__()
+        env = _server_env(settings)
+        # The server's load shedding (`max_concurrent_calls`, "Safe by default") must not
+        # be what this run measures: the cap is raised to the calls asked for.
+        env["VOICECTL_MAX_CONCURRENT_CALLS"] = str(max(settings.max_concurrent_calls, calls))
+        server = ServeProcess(env).__enter__()
         http_base, pid = server.http_base, server.pid
     else:
         http_base, pid = http_base_of(url), None
