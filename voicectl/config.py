@@ -73,6 +73,10 @@ class Settings(BaseModel):
     # Twilio.
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
+    # Twilio REST API (hang-up, Gather). None = https://api.twilio.com; tests and the
+    # simulator point the real `twilio` client at a loopback fake of the API.
+    twilio_api_base_url: str | None = None
+    twilio_rest_timeout_sec: float = Field(5.0, gt=0, le=60)
     public_url: str | None = Field(None, description="https://host as Twilio sees it")
     stream_secret: str | None = None
     admin_token: str | None = None
@@ -104,12 +108,11 @@ class Settings(BaseModel):
     flows_rules: str | None = Field(None, description="flow rules YAML (default: shipped)")
     flows_worker: bool = Field(True, description="run the flows dispatcher inside serve")
     messenger: str = Field("outbox", description="outbox, twilio_whatsapp or http_bridge")
-    messenger_timeout_sec: float = Field(10.0, gt=0, le=120)
+    whatsapp_bridge_timeout_sec: float = Field(10.0, gt=0, le=120)
     summarizer: str = Field("auto", description="auto (openai if agent is), offline, openai")
     whatsapp_from: str | None = Field(None, description="Twilio WhatsApp sender, E.164")
     whatsapp_bridge_url: str | None = None
     whatsapp_bridge_token: str | None = None
-    twilio_api_base: str | None = Field(None, description="replaces https://api.twilio.com")
 
     log_level: str = "INFO"
 
