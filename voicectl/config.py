@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,6 +64,11 @@ class Settings(BaseModel):
     # Silence handling: nudge after this long with nothing said, while listening.
     silence_timeout_ms: int = Field(8000, ge=1000, le=120000)
     dtmf_timeout_ms: int = Field(15000, ge=1000, le=120000)
+    # Keys stopped mid-number for this long: buffer cleared, one re-prompt (issue 7).
+    dtmf_interdigit_timeout_ms: int = Field(6000, ge=1000, le=60000)
+    # How the phone number is typed: on the media stream (Twilio `dtmf` events) or, as
+    # seed 000's path B fallback, in a TwiML <Gather> the live call is moved to by REST.
+    dtmf_mode: Literal["stream", "gather"] = "stream"
 
     # Business routing and storage.
     business: str = "demo-spa"
