@@ -11,6 +11,7 @@ from voicectl.agent.offline import answers, offers
 from voicectl.agent.offline.state import Waiting
 from voicectl.agent.offline.turn import Turn, When, hhmm, parse_iso, resolve, slot_starts
 from voicectl.hebrew.calendar import WEEKDAYS
+from voicectl.hebrew.names import without_name
 from voicectl.hebrew.vocab import has_phrase
 
 
@@ -35,17 +36,16 @@ def speech(c: Turn) -> str:
     pending = st.pending
     expecting_name = pending is Waiting.NAME or (pending is Waiting.CONFIRM and not st.name)
     u = nlu.analyze(text, services, expecting_name=expecting_name)
-    time_text = text
-    if u.name:
-        for w in u.name.split():
-            time_text = re.sub(
-                rf"(?<![\w\u05B0-\u05C7]){re.escape(w)}(?![\w\u05B0-\u05C7])", " ", time_text
-            )
+    time_text = without_name(text, u.name) if u.name else text
     hours_on = c.policy.hours_on
     when = resolve(time_text, c.now, hours_on) if u.norm else When()
     if when.date is None and when.time is not None and has_phrase(u.norm, "עכשיו"):
         when.date = c.today  # "יש משהו עכשיו בעשר וחצי?" is today
-    if u.duration_min is not None and when.time is not None and not u.clocks:
+    if (
+        u.duration_min is not None
+        and when.time is not None
+        and (resolve(u.time_text, c.now, hours_on).time is None)
+    ):
         # "לשעה אחת" read as a clock time by the resolver: it was a duration.
         when.time, when.inferred = None, False
     if when.date == c.today and when.time is None and other_weekday(c, u):
@@ -191,7 +191,8 @@ def apply(c: Turn, u: nlu.Understanding, when: When) -> bool | str:
     st = c.st
     pending = st.pending
     picked = False
-    new_time = when.time is not None or bool(u.clocks)
+    new_time = when.time is not None or bool(when.said)
+    _same_weekday_as_discussed(c, u, when)
 
     if st.options and pending is Waiting.CHOOSE:
         opt = pick_option(c, u, when)
@@ -384,7 +385,7 @@ def pick_option(c: Turn, u: nlu.Understanding, when: When) -> datetime | None:
     wanted: list[tuple[int, int]] = []
     if when.time is not None:
         wanted.append((when.time.hour, when.time.minute))
-    wanted.extend(u.clocks)
+    wanted.extend(when.said)
     for h, m in wanted:
         exact = [d for d in opts_day if d.hour == h and d.minute == m]
         if exact:
@@ -397,6 +398,28 @@ def pick_option(c: Turn, u: nlu.Understanding, when: When) -> datetime | None:
     return None
 
 
+_WEEK_WORDS = ("הבא", "הבאה", "הקרוב", "הקרובה", "הזה", "הזאת", "השבוע", "שאחריו", "אחריו")
+
+
+def _same_weekday_as_discussed(c: Turn, u: nlu.Understanding, when: When) -> None:
+    """ "אז ביום שני בעשר" right after the agent offered "ביום שני, 30 בנובמבר ...": the
+    weekday is the date under discussion, not the coming Monday. Only a bare weekday is
+    moved ("ביום שני הבא", "ביום שני ה-23" are taken as said)."""
+    st = c.st
+    if when.date is None:
+        return
+    discussed = {o[:10] for o in st.options} | ({st.date} if st.date else set())
+    if when.date.isoformat() in discussed:
+        return
+    same = sorted(d for d in discussed if date.fromisoformat(d).weekday() == when.date.weekday())
+    name = WEEKDAYS[when.date.weekday()]
+    if len(same) != 1 or not has_phrase(u.norm, name) or has_phrase(u.norm, *_WEEK_WORDS):
+        return
+    rest = re.sub(rf"(?<![\w]){re.escape(name)}(?![\w])", " ", u.text)
+    if resolve(rest, c.now, c.policy.hours_on).date is None:
+        when.date = date.fromisoformat(same[0])
+
+
 def _needs_confirmation(u: nlu.Understanding, when: When) -> bool:
     """True when the resolver chose a time the caller did not say as such.
 
@@ -405,7 +428,7 @@ def _needs_confirmation(u: nlu.Understanding, when: When) -> bool:
     """
     if when.time is None or not when.inferred:
         return False
-    return not any(h == when.time.hour and m == when.time.minute for h, m in u.clocks)
+    return not any(h == when.time.hour and m == when.time.minute for h, m in when.said)
 
 
 def _pick_ampm(readings: list[str], part: str | None, u: nlu.Understanding) -> str | None:

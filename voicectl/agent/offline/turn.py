@@ -30,6 +30,7 @@ class When:
         inferred: the time was chosen by the resolver (e.g. 15:00 for "בשלוש").
         ambiguous: what the resolver could not decide (`WhenResolution.ambiguous`).
         candidates: the resolver's alternative readings.
+        said: the clock times as said (`WhenResolution.said`).
     """
 
     date: date | None = None
@@ -38,6 +39,7 @@ class When:
     inferred: bool = False
     ambiguous: tuple[str, ...] = ()
     candidates: tuple[datetime | time, ...] = ()
+    said: tuple[tuple[int, int], ...] = ()
 
     @property
     def found(self) -> bool:
@@ -56,6 +58,7 @@ def resolve(text: str, now: datetime, hours_on: HoursOn | None) -> When:
         inferred=r.inferred,
         ambiguous=r.ambiguous,
         candidates=r.candidates,
+        said=r.said,
     )
 
 
