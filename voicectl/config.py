@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,6 +64,11 @@ class Settings(BaseModel):
     # Silence handling: nudge after this long with nothing said, while listening.
     silence_timeout_ms: int = Field(8000, ge=1000, le=120000)
     dtmf_timeout_ms: int = Field(15000, ge=1000, le=120000)
+    # Keys stopped mid-number for this long: buffer cleared, one re-prompt (issue 7).
+    dtmf_interdigit_timeout_ms: int = Field(6000, ge=1000, le=60000)
+    # How the phone number is typed: on the media stream (Twilio `dtmf` events) or, as
+    # seed 000's path B fallback, in a TwiML <Gather> the live call is moved to by REST.
+    dtmf_mode: Literal["stream", "gather"] = "stream"
 
     # Business routing and storage.
     business: str = "demo-spa"
@@ -73,6 +78,10 @@ class Settings(BaseModel):
     # Twilio.
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
+    # Twilio REST API (hang-up, Gather). None = https://api.twilio.com; tests and the
+    # simulator point the real `twilio` client at a loopback fake of the API.
+    twilio_api_base_url: str | None = None
+    twilio_rest_timeout_sec: float = Field(5.0, gt=0, le=60)
     public_url: str | None = Field(None, description="https://host as Twilio sees it")
     stream_secret: str | None = None
     admin_token: str | None = None

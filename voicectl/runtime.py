@@ -36,7 +36,6 @@ class PendingCall:
     to_number: str | None
     caller_number: str | None
     business_id: str
-    gather_digits: str | None = None
     created: float = field(default_factory=time.monotonic)
 
 
@@ -49,6 +48,7 @@ class CallParams:
     now: datetime | None = None
     business_id: str | None = None
     policy_overrides: dict[str, Any] = field(default_factory=dict)
+    dtmf_mode: str | None = None
 
 
 def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
@@ -78,6 +78,10 @@ def split_params(params: dict[str, str], accept_sim: bool) -> CallParams:
         if not isinstance(value, dict):
             raise ValueError("voicectl.policy: must be a JSON object")
         out.policy_overrides = value
+    if params.get("voicectl.dtmf_mode"):
+        if params["voicectl.dtmf_mode"] not in ("stream", "gather"):
+            raise ValueError("voicectl.dtmf_mode: must be stream or gather")
+        out.dtmf_mode = params["voicectl.dtmf_mode"]
     return out
 
 
@@ -103,6 +107,9 @@ class Runtime:
         self.stt = self.providers.stt
         self.db = db or Database(settings.database)
         seed_policies(self.db, settings.policies_file)
+        from voicectl.telephony.twilio.rest import TwilioRest
+
+        self.rest = TwilioRest(settings)
         self.secret = settings.stream_secret or secrets.token_hex(16)
         from voicectl.flows.engine import build_engine
 

@@ -52,7 +52,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, calls, flows  # noqa: F401
+        from voicectl.store import booking, call_end, call_state, calls, flows  # noqa: F401
 
         Base.metadata.create_all(self.engine)
 

@@ -29,18 +29,27 @@ def call_started(db: Database, session: Any, from_number: str | None = None) -> 
         s.add(row)
 
 
-def call_ended(db: Database, session: Any, log_lines: list[tuple[str, str]]) -> None:
-    """Save the ended call: caller number, turns with marks, metrics, errors, log lines."""
+def call_ended(
+    db: Database, session: Any, log_lines: list[tuple[str, str]], status: str = "completed"
+) -> None:
+    """Save the ended stream: caller number, turns with marks, metrics, errors, log lines.
+
+    `status` is the call's status after it ("gather" while the call waits in a `<Gather>`).
+    A call resumed after a Gather adds its turns to the same record; its metrics are the
+    worst of its streams.
+    """
     rec = session.record()
     with db.session() as s:
         row = s.get(CallRow, session.call_sid) or CallRow(
             call_sid=session.call_sid, business_id=session.business_id
         )
         row.caller_number = session.caller_number
-        row.status = "completed"
+        if row.status not in _FINAL:  # a status callback may have ended it already
+            row.status = status
         row.ended_at = datetime.now(UTC)
-        row.metrics = rec["metrics"]
-        row.errors = rec["errors"]
+        old = dict(row.metrics or {})
+        row.metrics = {k: max(v, old.get(k, 0)) for k, v in rec["metrics"].items()}
+        row.errors = list(row.errors or []) + rec["errors"]
         s.add(row)
         s.flush()
         for t in rec["turns"]:
@@ -58,6 +67,9 @@ def call_ended(db: Database, session: Any, log_lines: list[tuple[str, str]]) -> 
             )
         for level, message in log_lines:
             s.add(CallLogRow(call_sid=session.call_sid, level=level, message=message))
+
+
+_FINAL = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
 
 
 def mark_status(db: Database, call_sid: str, status: str) -> bool:

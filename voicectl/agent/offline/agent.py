@@ -89,6 +89,8 @@ class OfflineAgent:
             conv.history.append(Message("user", turn.text or ""))
         elif turn.kind == "dtmf_phone":
             conv.history.append(Message("user", f"[DTMF] {mask_phone(turn.text)}"))
+        elif turn.kind in ("dtmf_timeout", "dtmf_skipped"):
+            conv.history.append(Message("user", f"[DTMF] ({turn.kind})"))
         elif turn.kind == "dtmf_invalid":
             conv.history.append(Message("user", "[DTMF] (invalid number)"))
         elif turn.kind == "silence":
@@ -122,6 +124,12 @@ class OfflineAgent:
             return self._dtmf_phone(c)
         if kind == "dtmf_invalid":
             return self._dtmf_invalid(c)
+        if kind == "dtmf_timeout":  # keys stopped mid-number: one short re-prompt
+            c.wants_dtmf = True
+            return P.DTMF_RETRY
+        if kind == "dtmf_skipped":  # no number this time: go on, it can be typed later
+            c.st.pending = Waiting.ANYTHING_ELSE
+            return f"{P.PHONE_LATER} {P.ANYTHING_ELSE}"
         return dialogue.speech(c)
 
     # -- non-speech turns ----------------------------------------------------------------

@@ -32,7 +32,8 @@ from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
-from voicectl.store import records
+from voicectl.store import call_state, records
+from voicectl.store.call_end import write_call_ended
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.bridge import media_stream
 from voicectl.telephony.twilio.security import (
@@ -43,6 +44,8 @@ from voicectl.telephony.twilio.security import (
 )
 
 _log = get_logger("app")
+#: Call statuses that end a call (TWILIO.md: status callback).
+FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 _app_started = False
 
 
@@ -82,10 +85,12 @@ def create_app(
         found = await asyncio.to_thread(business_for_number, to, db=rt.db)
         return found or settings.business
 
-    def stream_twiml(request: Request, call_sid: str, caller: str | None) -> str:
+    def stream_twiml(
+        request: Request, call_sid: str, caller: str | None, say: str | None = None
+    ) -> str:
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
         params = {TOKEN_PARAM: stream_token(rt.secret, call_sid), "caller": caller or ""}
-        return twiml.connect_stream(media, params)
+        return twiml.connect_stream(media, params, say=say)
 
     async def voice(request: Request) -> Response:
         form, denied = await forbidden_unless_signed(request)
@@ -115,44 +120,57 @@ def create_app(
         return Response(stream_twiml(request, call_sid, caller), media_type="application/xml")
 
     async def dtmf_done(request: Request) -> Response:
+        """`<Gather>` action: store the typed number on the call (in the database, keyed
+        by CallSid) and send the caller back to a fresh stream of the same conversation."""
         form, denied = await forbidden_unless_signed(request)
         if denied:
             return denied
         call_sid = form.get("CallSid", "")
-        number = normalize_phone(form.get("Digits", ""))
-        runner = rt.active.get(call_sid)
+        digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
+        number = normalize_phone(digits) if digits else None
+        known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
+        if not known:
+            _log.warning("Gather result for unknown call %s ignored", call_sid or "(none)")
+            return PlainTextResponse("unknown call", status_code=404)
         if number:
-            if runner is not None:
-                runner.session.caller_number = number
-            pending = rt.pending.get(call_sid)
-            if pending is not None:
-                pending.caller_number = number
-            else:
-                rt.remember(
-                    PendingCall(
-                        call_sid,
-                        form.get("From"),
-                        form.get("To"),
-                        number,
-                        await _business_for(form.get("To")),
-                        gather_digits=form.get("Digits"),
-                    )
-                )
             _log.info("DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", number)
+        elif digits:
+            _log.info("Gather for %s: %d digits that are not a phone number", call_sid, len(digits))
         else:
-            _log.info("Gather for %s returned no usable number", call_sid)
+            _log.info("Gather for %s: no input received", call_sid)
         caller = number or usable_phone(form.get("From"))
-        return Response(stream_twiml(request, call_sid, caller), media_type="application/xml")
+        say = None if digits else twiml.GATHER_NO_INPUT_HE
+        return Response(
+            stream_twiml(request, call_sid, caller, say=say), media_type="application/xml"
+        )
 
     async def status(request: Request) -> Response:
+        """Call status callback: a final status ends the call once (a live stream is
+        closed), writing `call.ended` unless another ending came first."""
         form, denied = await forbidden_unless_signed(request)
         if denied:
             return denied
         call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
-        runner = rt.active.get(call_sid)
-        if runner is not None and call_status in ("completed", "canceled", "failed"):
-            await runner.finish(f"call {call_status}")
-        await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
+        if call_status in FINAL_STATUSES:
+            runner = rt.active.get(call_sid)
+            if runner is not None:
+                await runner.finish(
+                    f"call {call_status} (status callback)",
+                    ended_by="status_callback",
+                    outcome=call_status,
+                )
+            else:
+                pending = rt.pending.get(call_sid)
+                await asyncio.to_thread(
+                    write_call_ended,
+                    rt.db,
+                    call_sid,
+                    outcome=call_status,
+                    ended_by="status_callback",
+                    business_id=pending.business_id if pending else None,
+                )
+        else:
+            await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
         return Response(status_code=204)
 
     async def healthz(_: Request) -> Response:
@@ -195,7 +213,9 @@ def create_app(
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         for runner in list(rt.active.values()):
-            await runner.finish("server shutting down")
+            await runner.finish(
+                "server shutting down", ended_by="disconnect", outcome="interrupted"
+            )
         if flows is not None:
             await flows.stop()
 

@@ -8,22 +8,19 @@ call's record is saved.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voicectl.agent.base import Conversation
-from voicectl.booking.phone import normalize_phone, usable_phone
-from voicectl.call.runner import BusinessClock, CallRunner
-from voicectl.call.session import CallSession
-from voicectl.clock import MonotonicClock
+from voicectl.booking.phone import usable_phone
+from voicectl.call.compose import CallSpec, open_call
+from voicectl.call.runner import CallRunner
 from voicectl.logs import get_logger
 from voicectl.runtime import Runtime, split_params
-from voicectl.speech.stt.hints import service_hints
-from voicectl.store import records
 from voicectl.telephony.twilio import messages as m
+from voicectl.telephony.twilio import twiml
+from voicectl.telephony.twilio.rest import TwilioRest
 from voicectl.telephony.twilio.security import (
     TOKEN_PARAM,
     public_url,
@@ -116,6 +113,7 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
                 once.warn("sid", "message for another streamSid")
                 continue
             if isinstance(ev, m.Stop):
+                await runner.finish("caller hung up (stop)", ended_by="stop")
                 break
             session = runner.session
             try:
@@ -131,9 +129,33 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
                 break
     finally:
         if runner is not None:
-            await runner.finish("caller hung up" if not runner.finished else "ended")
+            # Without `stop` first, the socket dropped (a no-op when the call already ended).
+            await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+def http_url_of(ws_url: str, path: str, public_base: str | None) -> str:
+    """The absolute http(s) URL of `path` on the server that `ws_url` reached (TwiML sent
+    through the REST API needs absolute action URLs: TWILIO.md)."""
+    parts = urlsplit(public_url(ws_url, public_base))
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class TwilioCallControl:
+    """`CallControl` over Twilio REST for one call: hang up, or move it to `<Gather>`."""
+
+    def __init__(self, rest: TwilioRest, call_sid: str, gather_action_url: str) -> None:
+        self._rest = rest
+        self._sid = call_sid
+        self._action = gather_action_url
+
+    async def hang_up(self) -> bool:
+        return await self._rest.hang_up(self._sid)
+
+    async def gather_phone(self) -> bool:
+        return await self._rest.redirect(self._sid, twiml.gather_phone(self._action))
 
 
 async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
@@ -152,73 +174,17 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     pending = rt.pending.pop(start.call_sid, None)
     business_id = params.business_id or (pending.business_id if pending else settings.business)
     caller = usable_phone(params.public.get("caller")) if params.public.get("caller") else None
-    if pending and pending.gather_digits:
-        caller = normalize_phone(pending.gather_digits) or caller
-
-    clock = MonotonicClock()
-    from voicectl.booking.policy import get_business_policy
-    from voicectl.booking.tools import BookingTools
-
-    try:
-        policy = get_business_policy(
-            business_id, overrides=params.policy_overrides or None, db=rt.db
-        )
-    except ValueError as exc:
-        _log.warning(
-            "unknown business %r for %s (%s); using %s",
-            business_id,
-            start.call_sid,
-            exc,
-            settings.business,
-        )
-        business_id = settings.business
-        policy = get_business_policy(business_id, db=rt.db)
-    business_now = BusinessClock(params.now or datetime.now(policy.tz), clock)
-    log_lines: list[tuple[str, str]] = []
-
-    session = CallSession(
-        clock=clock,
-        settings=settings,
-        vad=rt.providers.new_vad(),
-        open_stt=lambda cb: rt.open_stt(params.script, cb, hints=service_hints(policy)),
-        normalize_phone=normalize_phone,
+    spec = CallSpec(
         call_sid=start.call_sid,
         stream_sid=start.stream_sid,
         business_id=business_id,
         caller_number=caller,
-        log=lambda level, msg: log_lines.append((level, msg)),
+        from_number=pending.from_number if pending else None,
+        now=params.now,
+        script=params.script,
+        policy_overrides=params.policy_overrides,
+        settings_overrides={"dtmf_mode": params.dtmf_mode} if params.dtmf_mode else {},
     )
-    tools = BookingTools(
-        rt.db,
-        business_id,
-        business_now,
-        call_sid=start.call_sid,
-        policy_overrides=params.policy_overrides or None,
-        session=session,
-        confirms_bookings=rt.flows.rules.confirms_bookings(business_id),
-    )
-    conversation = Conversation(
-        call_sid=start.call_sid,
-        business_id=business_id,
-        now=business_now(),
-        caller_number=caller,
-    )
-    records.call_started(rt.db, session, from_number=pending.from_number if pending else None)
-
-    async def on_end(r: CallRunner) -> None:
-        rt.active.pop(start.call_sid, None)
-        await asyncio.to_thread(records.call_ended, rt.db, r.session, log_lines)
-
-    runner = CallRunner(
-        session=session,
-        transport=TwilioTransport(ws, start.stream_sid),
-        agent=rt.agent,
-        tts=rt.tts,
-        tools=tools,
-        conversation=conversation,
-        business_now=business_now,
-        on_end=on_end,
-    )
-    rt.active[start.call_sid] = runner
-    runner.start()
-    return runner
+    action = http_url_of(str(ws.url), "/webhook/dtmf_done", settings.public_url)
+    control = TwilioCallControl(rt.rest, start.call_sid, action)
+    return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)
