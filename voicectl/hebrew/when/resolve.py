@@ -477,6 +477,8 @@ def resolve_unguarded(text: str, now: dt.datetime, hours_on: HoursOn | None) -> 
                     cands_out.append(dt.datetime.combine(d, t, tzinfo=tz))
         else:
             cands_out.extend(tlist)
+    if "alternatives" in reasons and not cands_out:  # every alternative was in a past year
+        reasons = ["past_date" if r == "alternatives" else r for r in reasons]
     if "past_date" in reasons:
         cands_out = []
     if date_cands:
