@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from voicectl import __version__
 from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 fixtures_app = typer.Typer(help="Caller audio fixtures for scenarios.", no_args_is_help=True)
 app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(flows_app, name="flows")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -109,6 +111,13 @@ def simulate(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     log: Annotated[bool, typer.Option(help="Show the server's log lines for each call.")] = True,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Database of the in-process server (default: VOICECTL_DATABASE, else a "
+            "throwaway file); read it afterwards with `voicectl flows list --db`."
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Replay scenario calls over a real WebSocket and judge latency and outcome."""
@@ -119,7 +128,7 @@ def simulate(
     from voicectl.sim.runner import simulate as run
     from voicectl.sim.scenario import ScenarioError, load_scenario
 
-    settings = _settings(config)
+    settings = _settings(config, database=db)
     setup_logging("WARNING")
     try:
         loaded = [load_scenario(p) for p in scenarios]

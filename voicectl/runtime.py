@@ -104,6 +104,9 @@ class Runtime:
         self.db = db or Database(settings.database)
         seed_policies(self.db, settings.policies_file)
         self.secret = settings.stream_secret or secrets.token_hex(16)
+        from voicectl.flows.engine import build_engine
+
+        self.flows = build_engine(settings, self.db)
         self.pending: dict[str, PendingCall] = {}
         self.active: dict[str, Any] = {}
 

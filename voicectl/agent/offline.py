@@ -486,7 +486,8 @@ class OfflineAgent:
             st["pending"] = "anything_else"
             if res.get("ok"):
                 booked["phone"] = res.get("customer_phone") or phone
-                return f"{P.PHONE_SAVED} {P.ANYTHING_ELSE}"
+                saved = P.PHONE_SAVED if res.get("confirmation", "whatsapp") else P.PHONE_NOTED
+                return f"{saved} {P.ANYTHING_ELSE}"
             return f"{P.PHONE_NOTED} {P.ANYTHING_ELSE}"
         if st["active"]:
             return self._advance(c)
@@ -1138,6 +1139,9 @@ class OfflineAgent:
         st["bookings"].append(st["booked"]["id"])
         text = P.booked(svc, P.day_label(started.date(), c.today), started, st["name"] or "")
         _reset_booking(st)
+        if res.get("confirmation", "whatsapp") is None:  # flows off: promise nothing
+            st["pending"] = "anything_else"
+            return f"{text} {P.ANYTHING_ELSE}"
         if phone:
             st["pending"] = "anything_else"
             full = f"{text} {P.WHATSAPP_WILL_SEND} {P.ANYTHING_ELSE}"

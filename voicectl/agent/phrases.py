@@ -116,10 +116,15 @@ def weekday_label(day: date, today: date) -> str:
     delta = (day - today).days
     if delta == 0:
         return "היום"
-    name = f"ביום {WEEKDAYS_HE[day.weekday()]}"
     if 0 < delta < 7:
-        return name
-    return f"{name}, {day.day} ב{MONTHS_HE[day.month - 1]}"
+        return f"ביום {WEEKDAYS_HE[day.weekday()]}"
+    return f"ב{date_words(day)}"
+
+
+def date_words(day: date) -> str:
+    """A date in words, not relative to today: "יום שבת, 21 בנובמבר" (for messages read
+    later, e.g. a WhatsApp confirmation)."""
+    return f"יום {WEEKDAYS_HE[day.weekday()]}, {day.day} ב{MONTHS_HE[day.month - 1]}"
 
 
 def join_or(items: Sequence[str]) -> str:

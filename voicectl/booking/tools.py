@@ -100,6 +100,10 @@ class BookingTools:
         session: the call session (object or dict with `caller_number`), read at each
             `create_appointment` for the third phone choice.
         on_trace: called with every `ToolTrace` (exceptions in it are logged, not raised).
+        confirms_bookings: whether the after-call flows send this business's bookings a
+            WhatsApp confirmation (`FlowRules.confirms_bookings`); successful
+            `create_appointment` / `attach_phone` results say so in `confirmation`
+            (`"whatsapp"` or None), so the agent promises only what will happen.
 
     Raises:
         UnknownBusinessError: the business does not exist (construction only).
@@ -117,8 +121,10 @@ class BookingTools:
         business_prompt: str | None = None,
         session: object | None = None,
         on_trace: Callable[[ToolTrace], None] | None = None,
+        confirms_bookings: bool = True,
     ) -> None:
         self.db = db
+        self.confirmation = "whatsapp" if confirms_bookings else None
         self.business_id = business_id
         self.now = now
         self.call_sid = call_sid
@@ -223,6 +229,8 @@ class BookingTools:
                 "message": (str(exc) or type(exc).__name__)[:120],
             }
         latency_ms = (time.perf_counter() - t0) * 1000.0
+        if result.get("ok") and tool in ("create_appointment", "attach_phone"):
+            result["confirmation"] = self.confirmation
         self._trace(tool, args, result, latency_ms)
         return result
 

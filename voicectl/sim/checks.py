@@ -11,6 +11,9 @@ The call record is the JSON-able dict the server keeps per call::
                        "end_iso": ..., "service": "swedish", "customer_name": "דני",
                        "customer_phone": None}],
      "events": [{"type": "appointment.created", "payload": {...}}],
+     "messages": [{"id": 1, "event": "appointment.created", "handler":
+                   "whatsapp_confirmation", "to": "+9725...", "text": ..., "status": "sent",
+                   "attempts": 1, ...}],   # voicectl.flows.messages.message_dict
      "log": ["INFO voicectl.call: ...", ...], "errors": ["..."]}
 
 Missing keys are read as empty. Each check gives a `Check` whose `detail` says what was
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from voicectl.sim.scenario import Expect, ExpectedAppointment
+from voicectl.sim.scenario import Expect, ExpectedAppointment, ExpectedMessage
 
 __all__ = ["Check", "check_bot_texts", "check_expectations", "normalise_text"]
 
@@ -200,6 +203,39 @@ def _log_level(line: str) -> str:
     return head[0].rstrip(":").upper() if head else ""
 
 
+def _message_label(m: Mapping[str, Any]) -> str:
+    return f"{m.get('handler')}->{m.get('to')} [{m.get('status')}] {_clip(str(m.get('text')), 50)}"
+
+
+def _message_problem(want: ExpectedMessage, got: Mapping[str, Any]) -> str | None:
+    to = str(got.get("to") or "").removeprefix("whatsapp:").replace(" ", "")
+    if want.to is not None and to != want.to:
+        return f"to {to or None!r}, expected {want.to!r}"
+    for field in ("handler", "event", "status"):
+        value = getattr(want, field)
+        if value is not None and got.get(field) != value:
+            return f"{field} {got.get(field)!r}, expected {value!r}"
+    text = normalise_text(str(got.get("text") or ""))
+    for needle in want.text_contains:
+        if normalise_text(needle) not in text:
+            return f"text lacks {needle!r}"
+    return None
+
+
+def _check_messages(expected: Sequence[ExpectedMessage], record: Mapping[str, Any]) -> Check:
+    messages = [m for m in _items(record, "messages") if isinstance(m, Mapping) and m.get("text")]
+    shown = "; ".join(_message_label(m) for m in messages) or "none"
+    if len(messages) != len(expected):
+        return Check(
+            "messages", False, f"expected {len(expected)} message(s); got {len(messages)}: {shown}"
+        )
+    for i, (want, got) in enumerate(zip(expected, messages, strict=True)):
+        problem = _message_problem(want, got)
+        if problem is not None:
+            return Check("messages", False, f"message {i + 1}: {problem}; got {shown}")
+    return Check("messages", True, f"{len(messages)} message(s) as expected: {shown}")
+
+
 def check_expectations(expect: Expect, record: Mapping[str, Any]) -> list[Check]:
     """Check a scenario's ``expect`` block against the call record.
 
@@ -215,6 +251,10 @@ def check_expectations(expect: Expect, record: Mapping[str, Any]) -> list[Check]
           written as null must be None. ``appointment: null``: no appointment at all.
         * ``caller_number``: equals ``record["caller_number"]`` (null = None).
         * ``events``: the types occur in this order in ``record["events"]``.
+        * ``messages``: the call's messages (``record["messages"]`` entries with a text)
+          match the expected entries one to one, in order: ``to`` (``whatsapp:`` prefix
+          and spaces ignored), every ``text_contains`` substring (NFC, case-folded),
+          ``handler``, ``event`` and ``status`` (default ``sent``).
         * ``log_contains``: one `Check` per substring (``log_contains[i]``), found in some
           log line (case-sensitive).
         * ``no_errors``: ``record["errors"]`` is empty and no log line is at ERROR or
@@ -251,6 +291,9 @@ def check_expectations(expect: Expect, record: Mapping[str, Any]) -> list[Check]
         types = [str(e.get("type")) if isinstance(e, Mapping) else str(e) for e in events]
         ok, detail = _order_detail("events", expect.events, types, types)
         checks.append(Check("events", ok, detail))
+
+    if expect.messages is not None:
+        checks.append(_check_messages(expect.messages, record))
 
     log = [str(line) for line in _items(record, "log")]
     for i, needle in enumerate(expect.log_contains):

@@ -140,6 +140,19 @@ def latency_tables(result: SimResult, width: int = 80) -> list[Table]:
     return tables
 
 
+def print_flows(console: Console, result: SimResult) -> None:
+    """The messages the after-call flows produced for the call, and its stored summary."""
+    from voicectl.flows.cli import messages_table
+
+    messages = result.record.get("messages") or []
+    if messages:
+        console.print(messages_table(messages, title="Flows: messages for this call"))
+    elif "messages" in result.record:
+        console.print("[bold]Flows:[/bold] no messages for this call")
+    if result.record.get("summary"):
+        console.print(Text(f"Call summary: {result.record['summary']}"))
+
+
 def print_result(console: Console, result: SimResult, show_log: bool = True) -> None:
     """Print the whole report for one simulated call."""
     sc = result.scenario
@@ -169,6 +182,7 @@ def print_result(console: Console, result: SimResult, show_log: bool = True) -> 
         console.print("[bold]Server log for this call[/bold]")
         for line in result.record["log"]:
             console.print(Text(f"  {line}", style="dim"))
+    print_flows(console, result)
     console.print("[bold]Checks[/bold]")
     for c in result.checks:
         mark = Text("  ✓ ", style="green") if c.ok else Text("  ✗ ", style="bold red")

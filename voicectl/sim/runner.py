@@ -1,7 +1,8 @@
 """`simulate`: one scenario as a real call, in-process or against a running server.
 
 In-process, the real server (`voicectl.telephony.twilio.app`) runs under uvicorn on a
-loopback port in its own thread and event loop, on a fresh SQLite file, and the Twilio
+loopback port in its own thread and event loop, on a fresh SQLite file (or the database
+the settings name: `simulate --db`, `VOICECTL_DATABASE`), and the Twilio
 emulator talks to it over a real WebSocket - the same code path as `voicectl serve`.
 """
 
@@ -141,19 +142,30 @@ def synthesize_caller(text: str) -> np.ndarray:
 
 
 async def fetch_record(
-    http_base: str, call_sid: str, admin_token: str | None = None, wait_s: float = 10.0
+    http_base: str,
+    call_sid: str,
+    admin_token: str | None = None,
+    wait_s: float = 10.0,
+    flows_wait_s: float = 10.0,
 ) -> dict[str, Any]:
-    """GET /calls/{call_sid} until the server has saved the ended call."""
+    """GET /calls/{call_sid} until the server has saved the ended call and its flows have
+    handled the call's events (`flows_settled`; at most `flows_wait_s` more seconds)."""
     headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + wait_s + flows_wait_s
+    flows_by = time.monotonic() + flows_wait_s
     last: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=10) as client:
         while True:
             r = await client.get(f"{http_base}/calls/{call_sid}", headers=headers)
             if r.status_code == 200:
                 last = r.json()
-                if not last.get("active") and last.get("status") != "in-progress":
+                ended = not last.get("active") and last.get("status") != "in-progress"
+                # After hang-up, wait (bounded) for the server's flows to handle the call's
+                # events, so the record shows the messages they produced.
+                if ended and (last.get("flows_settled", True) or time.monotonic() > flows_by):
                     return last
+                if not ended:
+                    flows_by = time.monotonic() + flows_wait_s
             if time.monotonic() > deadline:
                 if last:
                     return last
@@ -259,7 +271,14 @@ def simulate(
     t0 = time.monotonic()
     if url is None:
         with tempfile.TemporaryDirectory(prefix="voicectl-sim-") as tmp:
-            s = settings.model_copy(update={"database": str(Path(tmp) / "sim.db")})
+            # A throwaway database unless one was chosen (--db, VOICECTL_DATABASE or the
+            # settings file), so `voicectl flows list` can read the call's messages after.
+            chosen = "database" in settings.model_fields_set
+            s = (
+                settings
+                if chosen
+                else settings.model_copy(update={"database": str(Path(tmp) / "sim.db")})
+            )
             with InProcessServer(s) as server:
                 record, caller = asyncio.run(
                     run_call(

@@ -426,6 +426,30 @@ class ExpectedAppointment(_Model):
         return [f for f in type(self).model_fields if f in self.model_fields_set]
 
 
+class ExpectedMessage(_Model):
+    """One after-call message the flows must have produced for the call (``expect:
+    messages:``); only fields present are checked.
+
+    Attributes:
+        to: Recipient, E.164 (spaces and a ``whatsapp:`` prefix ignored).
+        text_contains: Substrings the message text must each contain.
+        handler: e.g. ``whatsapp_confirmation``, ``call_summary``.
+        event: e.g. ``appointment.created``, ``appointment.phone_attached``, ``call.ended``.
+        status: Delivery status; default ``sent``.
+    """
+
+    to: str | None = None
+    text_contains: Annotated[list[str], BeforeValidator(_listify)] = Field(default_factory=list)
+    handler: str | None = None
+    event: str | None = None
+    status: Literal["sent", "pending", "failed"] = "sent"
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str | None) -> str | None:
+        return None if v is None else _check_e164(v.removeprefix("whatsapp:"))
+
+
 class Expect(_Model):
     """What must be true after the call. Absent keys are not checked.
 
@@ -436,6 +460,8 @@ class Expect(_Model):
         caller_number: Expected stored caller number (E.164) or None; see
             `checks_caller_number`.
         events: Event types that must occur in this order (a subsequence).
+        messages: The call's outbox messages (deliveries with a text), one entry per
+            message in order - the count must match (``[]`` = no message at all).
         log_contains: Substrings that must each appear in some log line.
         no_errors: No exception, no error-level log line, no dropped turn.
     """
@@ -444,6 +470,7 @@ class Expect(_Model):
     appointment: ExpectedAppointment | None = None
     caller_number: str | None = None
     events: list[str] | None = None
+    messages: list[ExpectedMessage] | None = None
     log_contains: Annotated[list[str], BeforeValidator(_listify)] = Field(default_factory=list)
     no_errors: bool = True
 
@@ -557,6 +584,12 @@ _TEXT_PATHS = frozenset(
         ("steps", "*", "expect_bot", "text_contains", "*"),
         ("expect", "tool_calls", "*"),
         ("expect", "events", "*"),
+        ("expect", "messages", "*", "to"),
+        ("expect", "messages", "*", "text_contains"),
+        ("expect", "messages", "*", "text_contains", "*"),
+        ("expect", "messages", "*", "handler"),
+        ("expect", "messages", "*", "event"),
+        ("expect", "messages", "*", "status"),
         ("expect", "log_contains"),
         ("expect", "log_contains", "*"),
         ("expect", "caller_number"),

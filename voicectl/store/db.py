@@ -1,7 +1,8 @@
 """The database engine: one SQLAlchemy engine per process over a SQLite file (default).
 
 Tables live beside this module: `store/calls.py` (calls, turns, call log) and
-`store/booking.py` (businesses, services, appointments, leads, events, tool traces).
+`store/booking.py` (businesses, services, appointments, leads, events, tool traces) and
+`store/flows.py` (outbox deliveries, attempts, recorded messages).
 `Database(url)` creates every table at start-up (migrations run only at start-up, never
 inside a call - SEEDS.md seed 002 A).
 """
@@ -51,7 +52,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, calls  # noqa: F401
+        from voicectl.store import booking, calls, flows  # noqa: F401
 
         Base.metadata.create_all(self.engine)
 

@@ -27,6 +27,8 @@ from starlette.websockets import WebSocket
 from voicectl import __version__
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
+from voicectl.flows.dispatcher import Dispatcher, FlowWorker
+from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
@@ -178,6 +180,7 @@ def create_app(
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
         rec["active"] = call_sid in rt.active
+        rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
     async def media(ws: WebSocket) -> None:
@@ -187,9 +190,14 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
         await asyncio.to_thread(rt.warmup)
+        flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
+        if flows is not None:
+            flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         for runner in list(rt.active.values()):
             await runner.finish("server shutting down")
+        if flows is not None:
+            await flows.stop()
 
     app = Starlette(
         routes=[

@@ -195,6 +195,7 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
         call_sid=start.call_sid,
         policy_overrides=params.policy_overrides or None,
         session=session,
+        confirms_bookings=rt.flows.rules.confirms_bookings(business_id),
     )
     conversation = Conversation(
         call_sid=start.call_sid,

@@ -1,0 +1,204 @@
+"""Call summaries (SEEDS.md seed 002 G: `call.ended` -> `summarize.thread(...)`).
+
+`call_facts` gathers what the database knows about an ended call - the `call.ended`
+payload (outcome, duration, who ended it), the caller's turns, the tool calls and their
+results, the appointments it booked. A `Summarizer` turns those facts into one short
+Hebrew paragraph. `OfflineSummarizer` is deterministic (the same facts give the same
+text) and needs nothing; `make_summarizer` picks an LLM summariser only when one is
+configured and installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import select
+
+from voicectl.agent.phrases import date_words
+from voicectl.store.booking import AppointmentRow, BusinessRow, ServiceRow, ToolTraceRow
+from voicectl.store.calls import CallRow, TurnRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from voicectl.config import Settings
+
+OUTCOME_HE = {
+    "completed": "הסתיימה",
+    "busy": "תפוס",
+    "failed": "נכשלה",
+    "no-answer": "לא נענתה",
+    "canceled": "בוטלה",
+    "interrupted": "נקטעה (השרת הופעל מחדש)",
+}
+ENDED_BY_HE = {
+    "stop": "המתקשר ניתק",
+    "disconnect": "החיבור נותק",
+    "bot_hangup": "הבוט סיים את השיחה",
+    "status_callback": "לפי עדכון מ-Twilio",
+    "startup_recovery": "זוהתה בהפעלה מחדש",
+}
+TOOL_ERROR_HE = {
+    "slot_taken": "השעה תפוסה",
+    "off_grid": "שעה לא עגולה",
+    "too_soon": "קרוב מדי",
+    "outside_hours": "מחוץ לשעות הפתיחה",
+    "beyond_window": "רחוק מדי מראש",
+    "need_phone": "חסר טלפון",
+    "validation_error": "פרטים לא תקינים",
+    "not_found": "תור לא נמצא",
+}
+_QUOTE_CHARS = 60
+
+
+@dataclass
+class BookedFacts:
+    """One appointment the call booked."""
+
+    appointment_id: int
+    service_name: str
+    start: datetime
+    customer_name: str
+    customer_phone: str | None
+
+
+@dataclass
+class CallFacts:
+    """What is known about an ended call (shape of the `call.ended` payload, plus DB).
+
+    Attributes:
+        call_sid, business_id, business_name: ids and the business's display name.
+        caller_number: E.164 or None (withheld).
+        duration_s: seconds; outcome / ended_by: the payload's values.
+        caller_turns: what the caller said or typed, in order.
+        tool_results: `(tool, ok, error)` per tool call, in order.
+        booked: the appointments of the call.
+    """
+
+    call_sid: str
+    business_id: str | None
+    business_name: str
+    caller_number: str | None
+    duration_s: float | None
+    outcome: str | None
+    ended_by: str | None
+    caller_turns: list[str] = field(default_factory=list)
+    tool_results: list[tuple[str, bool, str | None]] = field(default_factory=list)
+    booked: list[BookedFacts] = field(default_factory=list)
+
+
+def call_facts(s: Session, payload: dict[str, Any]) -> CallFacts:
+    """Collect the facts of the call a `call.ended` payload names (reads only)."""
+    sid = str(payload.get("call_sid") or "")
+    call = s.get(CallRow, sid) if sid else None
+    business_id = payload.get("business_id") or (call.business_id if call else None)
+    business = s.get(BusinessRow, business_id) if business_id else None
+    turns = s.scalars(select(TurnRow).where(TurnRow.call_sid == sid).order_by(TurnRow.index)).all()
+    traces = s.scalars(
+        select(ToolTraceRow).where(ToolTraceRow.call_sid == sid).order_by(ToolTraceRow.id)
+    ).all()
+    ids = [i for i in payload.get("appointment_ids") or [] if isinstance(i, int)]
+    query = select(AppointmentRow).order_by(AppointmentRow.id)
+    query = (
+        query.where(AppointmentRow.id.in_(ids))
+        if ids
+        else query.where(AppointmentRow.call_sid == sid)
+    )
+    booked = []
+    for a in s.scalars(query).all() if sid or ids else []:
+        svc = s.get(ServiceRow, (a.business_id, a.service_id))
+        booked.append(
+            BookedFacts(
+                appointment_id=a.id,
+                service_name=svc.name if svc else a.service_id,
+                start=datetime.fromisoformat(a.start_iso),
+                customer_name=a.customer_name,
+                customer_phone=a.customer_phone,
+            )
+        )
+    duration = payload.get("duration_s")
+    return CallFacts(
+        call_sid=sid,
+        business_id=business_id,
+        business_name=business.name if business else str(business_id or ""),
+        caller_number=payload.get("caller_number") or (call.caller_number if call else None),
+        duration_s=float(duration) if isinstance(duration, int | float) else None,
+        outcome=payload.get("outcome"),
+        ended_by=payload.get("ended_by"),
+        caller_turns=[
+            t.user_text.strip()
+            for t in turns
+            if t.kind in ("speech", "dtmf_phone", "dtmf_invalid") and t.user_text.strip()
+        ],
+        tool_results=[(t.tool, bool(t.ok), t.error) for t in traces],
+        booked=booked,
+    )
+
+
+class Summarizer(Protocol):
+    """Turns `CallFacts` into a short Hebrew summary."""
+
+    name: str
+
+    def summarize(self, facts: CallFacts) -> str:
+        """The summary text. May raise; the dispatcher retries the delivery."""
+        ...
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    total = int(round(seconds))
+    return f"{total // 60}:{total % 60:02d} דקות"
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
+
+
+class OfflineSummarizer:
+    """A deterministic Hebrew summary: caller, length, what was asked, what was booked or
+    why not, how the call ended. Example::
+
+        שיחה מ-+972501234567, 1:45 דקות, 3 פניות. המתקשר/ת: "תקבע לי מחר ב-12 שוודי".
+        נקבע תור: שוודי, יום שבת, 21 בנובמבר ב-12:00, על שם דני, בלי טלפון (לחזור
+        ללקוח). השיחה הסתיימה: המתקשר ניתק.
+    """
+
+    name = "offline"
+
+    def summarize(self, facts: CallFacts) -> str:
+        """See the class docstring; the same facts always give the same text."""
+        head = [f"שיחה מ-{facts.caller_number}" if facts.caller_number else "שיחה ממספר חסוי"]
+        if facts.duration_s is not None:
+            head.append(_duration(facts.duration_s))
+        head.append(f"{len(facts.caller_turns)} פניות")
+        parts = [", ".join(head) + "."]
+        if facts.caller_turns:
+            parts.append(f'המתקשר/ת: "{_quote(facts.caller_turns[0])}".')
+        for b in facts.booked:
+            phone = f"טלפון {b.customer_phone}" if b.customer_phone else "בלי טלפון (לחזור ללקוח)"
+            parts.append(
+                f"נקבע תור: {b.service_name}, {date_words(b.start.date())} "
+                f"ב-{b.start:%H:%M}, על שם {b.customer_name}, {phone}."
+            )
+        if not facts.booked:
+            failed = [
+                TOOL_ERROR_HE.get(err or "", err or "שגיאה")
+                for tool, ok, err in facts.tool_results
+                if not ok and tool == "create_appointment"
+            ]
+            reason = f" ({', '.join(dict.fromkeys(failed))})" if failed else ""
+            parts.append(f"לא נקבע תור{reason}.")
+        end = OUTCOME_HE.get(facts.outcome or "", facts.outcome or "הסתיימה")
+        how = ENDED_BY_HE.get(facts.ended_by or "")
+        parts.append(f"השיחה {end}" + (f": {how}." if how else "."))
+        return " ".join(parts)
+
+
+def make_summarizer(settings: Settings | None = None) -> Summarizer:
+    """The summariser for these settings: the offline one (no LLM provider in this build)."""
+    return OfflineSummarizer()
