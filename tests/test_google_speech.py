@@ -13,7 +13,7 @@ from fakes.google_server import FakeGoogle
 from google.cloud import speech_v1, texttospeech_v1
 
 from voicectl import providers
-from voicectl.audio.g711 import ulaw_decode, ulaw_encode
+from voicectl.audio.g711 import ulaw_encode
 from voicectl.audio.wav import read_wav_8k
 from voicectl.config import Settings
 from voicectl.providers import ProviderError, Providers
