@@ -1,4 +1,5 @@
-"""Unit tests of the offline agent's Hebrew understanding (voicectl.agent.nlu) and phrases."""
+"""Unit tests of the offline agent's Hebrew understanding (voicectl.hebrew, voicectl.agent.nlu)
+and phrases."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ import pytest
 from voicectl.agent import nlu
 from voicectl.agent import phrases as P
 from voicectl.booking.policy import load_policies
+from voicectl.hebrew.acts import is_goodbye, is_greeting_only, is_no, is_thanks_only, is_yes
+from voicectl.hebrew.letters import fold
+from voicectl.hebrew.names import extract_name, trailing_name
+from voicectl.hebrew.prefixes import variants
+from voicectl.hebrew.services import match_service, mentions_generic_service
+from voicectl.hebrew.text import normalize
 
 SERVICES = load_policies()["demo-spa"].services
 
 
 def _sid(text: str) -> str | None:
-    svc = nlu.match_service(text, SERVICES)
+    svc = match_service(text, SERVICES)
     return svc.id if svc else None
 
 
@@ -23,17 +30,17 @@ def _sid(text: str) -> str | None:
 
 
 def test_normalize_strips_niqqud_punctuation_and_glues_prefixes() -> None:
-    assert nlu.normalize("תקבע לי מחר ב-12:30, השם דָּנִי!") == "תקבע לי מחר ב12:30 השם דני"
-    assert nlu.normalize("אחה\"צ") == "אחהצ"
-    assert nlu.normalize("ב 12") == "ב12"
-    assert nlu.normalize("מה  יש?") == "מה יש"  # two-letter words are not glued
-    assert nlu.normalize("") == ""
+    assert normalize("תקבע לי מחר ב-12:30, השם דָּנִי!") == "תקבע לי מחר ב12:30 השם דני"
+    assert normalize('אחה"צ') == "אחהצ"
+    assert normalize("ב 12") == "ב12"
+    assert normalize("מה  יש?") == "מה יש"  # two-letter words are not glued
+    assert normalize("") == ""
 
 
 def test_fold_and_variants() -> None:
-    assert nlu.fold("שלום") == "שלומ"
-    assert "שוודי" in nlu.variants("ובשוודי")
-    assert "12" in nlu.variants("ב12")
+    assert fold("שלום") == "שלומ"
+    assert "שוודי" in variants("ובשוודי")
+    assert "12" in variants("ב12")
 
 
 # -- services --------------------------------------------------------------------------
@@ -64,8 +71,8 @@ def test_match_service(text: str, sid: str | None) -> None:
 
 
 def test_generic_service_word() -> None:
-    assert nlu.mentions_generic_service("אני רוצה עיסוי")
-    assert not nlu.mentions_generic_service("מחר בעשר")
+    assert mentions_generic_service("אני רוצה עיסוי")
+    assert not mentions_generic_service("מחר בעשר")
 
 
 # -- names -----------------------------------------------------------------------------
@@ -94,58 +101,81 @@ def test_generic_service_word() -> None:
     ],
 )
 def test_extract_name_with_markers(text: str, name: str | None) -> None:
-    assert nlu.extract_name(text, SERVICES) == name
+    assert extract_name(text, SERVICES) == name
 
 
 @pytest.mark.parametrize(
     ("text", "name"),
-    [("דני", "דני"), ("דני כהן", "דני כהן"), ("כן, דני", "דני"), ("שני", "שני"),
-     ("מחר", None), ("כן", None), ("שוודי", None), ("ב-12", None)],
+    [
+        ("דני", "דני"),
+        ("דני כהן", "דני כהן"),
+        ("כן, דני", "דני"),
+        ("שני", "שני"),
+        ("מחר", None),
+        ("כן", None),
+        ("שוודי", None),
+        ("ב-12", None),
+    ],
 )
 def test_extract_bare_name_when_asked(text: str, name: str | None) -> None:
-    assert nlu.extract_name(text, SERVICES, bare=True) == name
+    assert extract_name(text, SERVICES, bare=True) == name
 
 
 def test_trailing_name_without_marker() -> None:
-    assert nlu.trailing_name("תקבע לי מחר ב-12 שוודי שעה. דני.", SERVICES) == "דני"
-    assert nlu.trailing_name("תקבע לי מחר ב-12 שוודי דני", SERVICES) == "דני"
-    assert nlu.trailing_name("תקבע לי שוודי מחר בבקשה", SERVICES) is None
+    assert trailing_name("תקבע לי מחר ב-12 שוודי שעה. דני.", SERVICES) == "דני"
+    assert trailing_name("תקבע לי מחר ב-12 שוודי דני", SERVICES) == "דני"
+    assert trailing_name("תקבע לי שוודי מחר בבקשה", SERVICES) is None
 
 
 # -- yes / no / goodbye ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "text", ["כן", "בסדר", "מאשר", "מאשרת", "נכון", "יאללה", "סגור", "כן, מתאים לי", "אוקיי",
-             "בטח", "אין בעיה", "זה מתאים", "סבבה"],
+    "text",
+    [
+        "כן",
+        "בסדר",
+        "מאשר",
+        "מאשרת",
+        "נכון",
+        "יאללה",
+        "סגור",
+        "כן, מתאים לי",
+        "אוקיי",
+        "בטח",
+        "אין בעיה",
+        "זה מתאים",
+        "סבבה",
+    ],
 )
 def test_yes(text: str) -> None:
-    assert nlu.is_yes(text)
-    assert not nlu.is_no(text)
+    assert is_yes(text)
+    assert not is_no(text)
 
 
 @pytest.mark.parametrize(
-    "text", ["לא", "לא, ביום שלישי", "ממש לא", "לא מתאים לי", "עדיף שלא", "לא תודה",
-             "אין לי"],
+    "text",
+    ["לא", "לא, ביום שלישי", "ממש לא", "לא מתאים לי", "עדיף שלא", "לא תודה", "אין לי"],
 )
 def test_no(text: str) -> None:
-    assert nlu.is_no(text)
-    assert not nlu.is_yes(text)
+    assert is_no(text)
+    assert not is_yes(text)
 
 
 @pytest.mark.parametrize(
-    "text", ["לא משנה לי", "אפשר לקבוע תור?", "תקבע לי מחר ב-12", "אין לי העדפה", "מה?"],
+    "text",
+    ["לא משנה לי", "אפשר לקבוע תור?", "תקבע לי מחר ב-12", "אין לי העדפה", "מה?"],
 )
 def test_neither_yes_nor_no(text: str) -> None:
-    assert not nlu.is_yes(text)
-    assert not nlu.is_no(text)
+    assert not is_yes(text)
+    assert not is_no(text)
 
 
 def test_phone_opener_is_not_a_yes() -> None:
-    assert not nlu.is_yes("כן שלום, רציתי לברר משהו לגבי אמא שלי")
-    assert not nlu.is_yes("כן הלו, מדברת מיכל")
-    assert nlu.is_yes("כן שלום, כן, מתאים לי")  # a yes after the opener still counts
-    assert nlu.is_yes("כן, בסדר")
+    assert not is_yes("כן שלום, רציתי לברר משהו לגבי אמא שלי")
+    assert not is_yes("כן הלו, מדברת מיכל")
+    assert is_yes("כן שלום, כן, מתאים לי")  # a yes after the opener still counts
+    assert is_yes("כן, בסדר")
 
 
 def test_vague_request_words() -> None:
@@ -155,27 +185,37 @@ def test_vague_request_words() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["תודה, ביי", "זהו, תודה", "לא, זה הכל", "להתראות", "תודה רבה, יום טוב",
-             "זה הכול תודה", "ביי ביי", "אוקיי, תודה, אני אחזור אליכם", "טוב, אני אחשוב על זה"],
+    "text",
+    [
+        "תודה, ביי",
+        "זהו, תודה",
+        "לא, זה הכל",
+        "להתראות",
+        "תודה רבה, יום טוב",
+        "זה הכול תודה",
+        "ביי ביי",
+        "אוקיי, תודה, אני אחזור אליכם",
+        "טוב, אני אחשוב על זה",
+    ],
 )
 def test_goodbye(text: str) -> None:
-    assert nlu.is_goodbye(text)
+    assert is_goodbye(text)
 
 
 @pytest.mark.parametrize(
-    "text", ["שלום", "שלום, אני רוצה לקבוע", "מה יש ביום טוב?", "לא", "תודה",
-             "לא, ביום שלישי"],
+    "text",
+    ["שלום", "שלום, אני רוצה לקבוע", "מה יש ביום טוב?", "לא", "תודה", "לא, ביום שלישי"],
 )
 def test_not_goodbye(text: str) -> None:
-    assert not nlu.is_goodbye(text)
+    assert not is_goodbye(text)
 
 
 def test_thanks_and_greeting_only() -> None:
-    assert nlu.is_thanks_only("תודה רבה")
-    assert not nlu.is_thanks_only("תודה, ומחר?")
-    assert nlu.is_greeting_only("שלום")
-    assert nlu.is_greeting_only("היי, מה נשמע?")
-    assert not nlu.is_greeting_only("שלום, אני רוצה תור")
+    assert is_thanks_only("תודה רבה")
+    assert not is_thanks_only("תודה, ומחר?")
+    assert is_greeting_only("שלום")
+    assert is_greeting_only("היי, מה נשמע?")
+    assert not is_greeting_only("שלום, אני רוצה תור")
 
 
 # -- intents ---------------------------------------------------------------------------
@@ -243,8 +283,14 @@ def test_clock_mentions(text: str, clocks: list[tuple[int, int]]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "idx"),
-    [("הראשונה", 0), ("את השנייה", 1), ("האחרונה", -1), ("ביום ראשון", None),
-     ("בראשון", None), ("כן", None)],
+    [
+        ("הראשונה", 0),
+        ("את השנייה", 1),
+        ("האחרונה", -1),
+        ("ביום ראשון", None),
+        ("בראשון", None),
+        ("כן", None),
+    ],
 )
 def test_ordinal_choice(text: str, idx: int | None) -> None:
     assert nlu.ordinal_choice(text) == idx
@@ -252,8 +298,16 @@ def test_ordinal_choice(text: str, idx: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "minutes"),
-    [("עיסוי שוודי לשעה אחת", 60), ("חצי שעה", 30), ("45 דקות", 45), ("שעה וחצי", 90),
-     ("שוודי שעה, דני", 60), ("בשעה אחת", None), ("בעוד שעה", None), ("לשעה שלוש", None)],
+    [
+        ("עיסוי שוודי לשעה אחת", 60),
+        ("חצי שעה", 30),
+        ("45 דקות", 45),
+        ("שעה וחצי", 90),
+        ("שוודי שעה, דני", 60),
+        ("בשעה אחת", None),
+        ("בעוד שעה", None),
+        ("לשעה שלוש", None),
+    ],
 )
 def test_extract_duration(text: str, minutes: int | None) -> None:
     assert nlu.extract_duration(text)[0] == minutes
@@ -266,7 +320,7 @@ def test_looks_like_phone() -> None:
 
 
 def test_analyze_never_raises_on_odd_input() -> None:
-    for text in ["", "   ", "!!!", "12345678901234567890", "ב", "ה-", "\u05BC\u05B8", "a" * 500]:
+    for text in ["", "   ", "!!!", "12345678901234567890", "ב", "ה-", "\u05bc\u05b8", "a" * 500]:
         u = nlu.analyze(text, SERVICES, expecting_name=True)
         assert isinstance(u, nlu.Understanding)
 

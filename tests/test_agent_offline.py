@@ -49,10 +49,12 @@ class Call:
         self.session = SimpleNamespace(caller_number=self.caller)
         now = datetime.fromisoformat(self.now)
         if self.tools is None:
-            self.tools = BookingTools(self.db, self.business, lambda: now, call_sid="CAtest",
-                                      session=self.session)
-        self.conv = Conversation(call_sid="CAtest", business_id=self.business, now=now,
-                                 caller_number=self.caller)
+            self.tools = BookingTools(
+                self.db, self.business, lambda: now, call_sid="CAtest", session=self.session
+            )
+        self.conv = Conversation(
+            call_sid="CAtest", business_id=self.business, now=now, caller_number=self.caller
+        )
 
     def turn(self, kind: str, text: str = "") -> AgentReply:
         if kind == "dtmf_phone":  # the call session stores the number before the turn
@@ -160,22 +162,47 @@ def test_one_shot_on_sunday_books_monday(db: Database) -> None:
 @pytest.mark.parametrize(
     ("lines", "start", "service", "name"),
     [
-        (["אפשר לקבוע תור?", "שוודי", "מחר", "ב-11", "דני כהן"],
-         "2026-11-20T11:00", "swedish", "דני כהן"),
-        (["קוראים לי יעל", "רקמות עמוקות", "ביום ראשון ב-10"],
-         "2026-11-22T10:00", "deep_tissue", "יעל"),
-        (["יש לכם מקום ביום ראשון?", "בעשר", "ספורט", "אני משה"],
-         "2026-11-22T10:00", "sports", "משה"),
-        (["מה יש ביום ראשון?", "הראשונה", "רפלקסולוגיה", "על שם גלית"],
-         "2026-11-22T09:00", "reflexology", "גלית"),
-        (["אני רוצה לקבוע עיסוי", "שוודי ביום שני", "12:30", "זה על שם אבי"],
-         "2026-11-23T12:30", "swedish", "אבי"),
-        (["שלום, מדברת מיכל, רציתי לקבוע עיסוי ספורט", "מחר בעשר"],
-         "2026-11-20T10:00", "sports", "מיכל"),
+        (
+            ["אפשר לקבוע תור?", "שוודי", "מחר", "ב-11", "דני כהן"],
+            "2026-11-20T11:00",
+            "swedish",
+            "דני כהן",
+        ),
+        (
+            ["קוראים לי יעל", "רקמות עמוקות", "ביום ראשון ב-10"],
+            "2026-11-22T10:00",
+            "deep_tissue",
+            "יעל",
+        ),
+        (
+            ["יש לכם מקום ביום ראשון?", "בעשר", "ספורט", "אני משה"],
+            "2026-11-22T10:00",
+            "sports",
+            "משה",
+        ),
+        (
+            ["מה יש ביום ראשון?", "הראשונה", "רפלקסולוגיה", "על שם גלית"],
+            "2026-11-22T09:00",
+            "reflexology",
+            "גלית",
+        ),
+        (
+            ["אני רוצה לקבוע עיסוי", "שוודי ביום שני", "12:30", "זה על שם אבי"],
+            "2026-11-23T12:30",
+            "swedish",
+            "אבי",
+        ),
+        (
+            ["שלום, מדברת מיכל, רציתי לקבוע עיסוי ספורט", "מחר בעשר"],
+            "2026-11-20T10:00",
+            "sports",
+            "מיכל",
+        ),
     ],
 )
-def test_multi_turn_slot_filling(db: Database, lines: list[str], start: str, service: str,
-                                 name: str) -> None:
+def test_multi_turn_slot_filling(
+    db: Database, lines: list[str], start: str, service: str, name: str
+) -> None:
     c = _call(db)
     for line in lines:
         c.say(line)
@@ -231,7 +258,7 @@ def test_follow_up_time_correction(db: Database) -> None:
     c = _call(db)
     c.say("רקמות עמוק ביום ראשון ב-12")
     r = c.say("רגע, בעצם בשתיים וחצי")
-    # 14:30 was inferred: said in words, with hebrew_numbers.day_period's part of day
+    # 14:30 was inferred: said in words, with hebrew.calendar.day_period's part of day
     assert "בשתיים וחצי בצהריים" in r.text
     c.say("השם מיכל")
     appt = c.appointments()[0]
@@ -248,7 +275,9 @@ def test_off_grid_then_suggestion_accepted(db: Database) -> None:
     assert "12:00" in r.text and "12:30" in r.text
     # With the name known the booking tool judges the start and suggests the times.
     assert [(t.name, t.result.get("error")) for t in r.tool_calls] == [
-        ("find_slots", None), ("create_appointment", "off_grid")]
+        ("find_slots", None),
+        ("create_appointment", "off_grid"),
+    ]
     r = c.say("הראשונה")
     assert "קבעתי" in r.text
     assert c.appointments()[0]["start_iso"].startswith("2026-11-20T12:00")
@@ -279,7 +308,9 @@ def test_too_soon_judged_by_the_tool_says_the_notice(db: Database) -> None:
     c = _call(db)
     r = c.say("השם שלי אבי, יש מצב להיכנס היום בעשר וחצי לעיסוי רקמות עמוק?")
     assert [(t.name, t.result.get("error")) for t in r.tool_calls] == [
-        ("find_slots", None), ("create_appointment", "too_soon")]
+        ("find_slots", None),
+        ("create_appointment", "too_soon"),
+    ]
     assert "שעה מראש" in r.text and "11:00" in r.text and "11:30" in r.text
     r = c.say("אוקיי, אז באחת עשרה")
     assert "קבעתי" in r.text
@@ -336,8 +367,10 @@ def test_suggestions_on_two_days_name_each_day(db: Database) -> None:
     assert r.text.endswith("אפשר היום ב-19:00 או מחר ב-13:00?")
     r = c.say("מחר באחת")
     assert "קבעתי" in r.text
-    assert any(a["start_iso"].startswith("2026-11-20T13:00") and a["customer_name"] == "רון"
-               for a in c.appointments())
+    assert any(
+        a["start_iso"].startswith("2026-11-20T13:00") and a["customer_name"] == "רון"
+        for a in c.appointments()
+    )
 
 
 def test_slot_taken_then_pick_by_hour(db: Database) -> None:
@@ -514,8 +547,11 @@ def test_validation_error_asks_name_and_retries(db: Database) -> None:
         def create_appointment(self, **k: Any) -> dict:
             calls.append(k["customer_name"])
             if len(calls) == 1:
-                return {"ok": False, "error": "validation_error",
-                        "message": "customer_name is empty"}
+                return {
+                    "ok": False,
+                    "error": "validation_error",
+                    "message": "customer_name is empty",
+                }
             return real.create_appointment(**k)
 
     c = _call(db, tools=Flaky())
@@ -547,10 +583,15 @@ def test_tool_exception_never_escapes(db: Database, caplog: pytest.LogCaptureFix
 
 def test_respond_survives_missing_tools(db: Database) -> None:
     agent = OfflineAgent()
-    conv = Conversation(call_sid="CAx", business_id="demo-spa",
-                        now=datetime.fromisoformat(THURSDAY))
-    for turn in [TurnInput("greeting"), TurnInput("speech", "שוודי מחר ב-12"),
-                 TurnInput("dtmf_phone", "+972501234567"), TurnInput("silence")]:
+    conv = Conversation(
+        call_sid="CAx", business_id="demo-spa", now=datetime.fromisoformat(THURSDAY)
+    )
+    for turn in [
+        TurnInput("greeting"),
+        TurnInput("speech", "שוודי מחר ב-12"),
+        TurnInput("dtmf_phone", "+972501234567"),
+        TurnInput("silence"),
+    ]:
         r = agent.respond(turn, conv, None)
         assert isinstance(r, AgentReply) and r.text
 
@@ -570,8 +611,9 @@ def test_respond_survives_missing_tools(db: Database) -> None:
         ("כמה זמן מראש צריך לקבוע?", "30 ימים"),
     ],
 )
-def test_policy_questions_answered_without_booking(db: Database, question: str,
-                                                   expect: str) -> None:
+def test_policy_questions_answered_without_booking(
+    db: Database, question: str, expect: str
+) -> None:
     c = _call(db)
     r = c.say(question)
     assert expect in r.text
@@ -709,13 +751,16 @@ def test_afternoon_today_offers_only_afternoon_slots(db: Database) -> None:
     assert "אין" not in r.text
 
 
-@pytest.mark.parametrize(("line", "lo", "hi"), [
-    ("שוודי מחר בבוקר", 5, 12),
-    ("שוודי ביום ראשון בבוקר", 5, 12),
-    ("שוודי ביום ראשון בצהריים", 12, 14),
-    ("שוודי ביום ראשון אחר הצהריים", 14, 18),
-    ("שוודי ביום ראשון, משהו בערב", 17, 24),
-])
+@pytest.mark.parametrize(
+    ("line", "lo", "hi"),
+    [
+        ("שוודי מחר בבוקר", 5, 12),
+        ("שוודי ביום ראשון בבוקר", 5, 12),
+        ("שוודי ביום ראשון בצהריים", 12, 14),
+        ("שוודי ביום ראשון אחר הצהריים", 14, 18),
+        ("שוודי ביום ראשון, משהו בערב", 17, 24),
+    ],
+)
 def test_part_of_day_slots_are_in_that_part(db: Database, line: str, lo: int, hi: int) -> None:
     c = _call(db)
     c.say(line)
@@ -766,7 +811,6 @@ def test_one_agent_serves_many_calls(db: Database) -> None:
     assert "קבעתי" not in r.text  # state of call 0 never leaks into call 1
     calls[0].say("השם רון")
     assert [a["customer_name"] for a in calls[0].appointments()] == ["רון"]
-
 
 
 # -- today's weekday named on that day ---------------------------------------------------

@@ -10,10 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voicectl.agent.base import AgentReply
+from voicectl.agent.base import AgentReply, TurnInput
 from voicectl.audio.g711 import ulaw_encode
 from voicectl.booking.phone import normalize_phone
-from voicectl.call.actions import RunTurn, SendClear, SendMark, SendMedia
+from voicectl.call.actions import (
+    AskPhoneByGather,
+    CancelReply,
+    RunTurn,
+    SendClear,
+    SendMark,
+    SendMedia,
+    Speak,
+)
 from voicectl.call.session import CallSession, CallState
 from voicectl.clock import FakeClock
 from voicectl.config import Settings
@@ -173,7 +181,9 @@ def test_dtmf_capture(keys: str, kind: str, number: str | None) -> None:
     assert call.turns[-1].turn.kind == kind
     assert call.session.caller_number == number
     if number:
-        assert f"INFO DTMF phone captured: {number}, waiting_for_dtmf=false" in call.lines
+        masked = number[:6] + "****" + number[-3:]
+        assert f"INFO DTMF phone captured: {masked}, waiting_for_dtmf=false" in call.lines
+        assert not any(number in line for line in call.lines)  # never the full number
         assert not call.session.waiting_for_dtmf
     else:
         assert not any("DTMF phone captured" in line for line in call.lines)
@@ -328,3 +338,159 @@ def test_a_sentence_pause_inside_one_utterance_makes_one_turn() -> None:
     assert [t.turn.text for t in speech] == ["שלום. אני רוצה תור"]
     marks = call.session.turn_marks(call.session.turns[-1])
     assert marks["STT_FIRST_PARTIAL_MS"] < 400  # measured from the first segment's start
+
+
+# -- issue 7: every input returns its actions; barge-in keeps what was heard; DTMF limits
+
+
+def _speak_phrases(call: Call, index: int, text: str, seconds_per_phrase: float, **kw: object):
+    """Feed a reply the way the runner does: `Speak` -> audio + mark per phrase -> done."""
+    actions = call.session.reply_text(index, AgentReply(text, **kw), {})
+    speak = [a for a in actions if isinstance(a, Speak)]
+    assert speak, actions
+    for k, _ in enumerate(speak[0].phrases):
+        pcm = np.full(int(8000 * seconds_per_phrase), 3000, np.int16)
+        assert call.session.reply_audio(index, pcm, k) == []
+        assert call.session.phrase_done(index, k) == []
+    assert call.session.reply_done(index) == []
+    return speak[0]
+
+
+def _echo_marks_sent(call: Call) -> None:
+    """Twilio echoes every mark it was sent (the audio before it has played)."""
+    for a in [a for a in call.sent if isinstance(a, SendMark)]:
+        call.handle(call.session.mark(a.name))
+
+
+def test_reply_text_answers_with_speak_phrases_and_each_phrase_gets_a_mark() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    speak = _speak_phrases(call, 0, "שלום, הגעתם לספא. איך אפשר לעזור?", 0.2)
+    assert speak.phrases == ("שלום,", "הגעתם לספא.", "איך אפשר לעזור?")
+    call.frame(QUIET, 60)
+    marks = [a.name for a in call.sent if isinstance(a, SendMark)]
+    assert marks == ["turn-0.0", "turn-0.1", "turn-0.2", "turn-0"]
+
+
+def test_barge_in_cancels_the_reply_and_keeps_only_what_was_heard() -> None:
+    call = Call(script=["רגע"])
+    call.handle(call.session.begin())
+    _speak_phrases(call, 0, "משפט ראשון קצר. ועכשיו משפט שני ארוך עם הרבה מילים בתוכו.", 1.0)
+    call.frame(QUIET, 60)  # 1.2 s: phrase 0 played (its mark echoed), phrase 1 under way
+    call.handle(call.session.mark("turn-0.0"))
+    call.frame(QUIET, 10)
+    call.sent.clear()
+    cancel: list[CancelReply] = []
+    for _ in range(10):
+        call.clock.advance(20)
+        actions = call.session.media(TONE, call.ts)
+        call.ts += 20
+        cancel += [a for a in actions if isinstance(a, CancelReply)]
+        call.handle(actions)
+    assert SendClear() in call.sent
+    assert len(cancel) == 1 and cancel[0].turn_index == 0
+    heard = cancel[0].heard or ""
+    assert heard.startswith("משפט ראשון קצר.")
+    rest = heard[len("משפט ראשון קצר.") :].split()
+    # About 0.4 s of the 1 s second phrase had played: some of its words, not all.
+    assert 0 < len(rest) < len("ועכשיו משפט שני ארוך עם הרבה מילים בתוכו.".split())
+    assert call.session.turns[0].barged_in
+
+
+def test_a_newer_caller_turn_cancels_the_reply_still_being_produced() -> None:
+    call = Call(script=["אחת", "שתיים"])
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.1)
+    call.frame(QUIET, 10)
+    _echo_marks_sent(call)
+    call.frame(TONE, 20)
+    call.frame(QUIET, 15)  # turn 1 starts; its reply never comes
+    call.sent.clear()
+    call.frame(TONE, 20)
+    actions: list[object] = []
+    for _ in range(15):
+        call.clock.advance(20)
+        actions += call.session.media(QUIET, call.ts)
+        call.ts += 20
+    assert CancelReply(1, "") in actions
+    assert [a.turn_index for a in actions if isinstance(a, RunTurn)] == [2]
+
+
+def _dtmf_prompt(call: Call, index: int = 0) -> None:
+    call.reply(index, "הקלידו את המספר וסיימו בסולמית", seconds=0.3, wants_dtmf=True)
+    call.frame(QUIET, 30)
+    _echo_marks_sent(call)
+    assert call.session.state is CallState.WAITING_FOR_DTMF
+
+
+def test_dtmf_inter_digit_timeout_reprompts_once_then_goes_on_without_a_phone() -> None:
+    call = Call(dtmf_interdigit_timeout_ms=6000)
+    call.handle(call.session.begin())
+    _dtmf_prompt(call)
+    for key in "050":
+        call.handle(call.session.dtmf(key))
+    call.frame(QUIET, 290)  # 5.8 s: not yet
+    assert [t.turn.kind for t in call.turns] == ["greeting"]
+    call.frame(QUIET, 15)
+    assert call.turns[-1].turn.kind == "dtmf_timeout"
+    assert any("re-prompt" in line for line in call.lines)
+    _dtmf_prompt(call, call.turns[-1].turn_index)
+    for key in "05":  # the buffer was cleared: these start a new number
+        call.handle(call.session.dtmf(key))
+    call.frame(QUIET, 305)
+    assert call.turns[-1].turn.kind == "dtmf_skipped"
+    assert not call.session.waiting_for_dtmf
+    assert call.session.caller_number is None
+
+
+def test_dtmf_inter_digit_timeout_is_configurable() -> None:
+    call = Call(dtmf_interdigit_timeout_ms=2000)
+    call.handle(call.session.begin())
+    _dtmf_prompt(call)
+    call.handle(call.session.dtmf("0"))
+    call.frame(QUIET, 105)
+    assert call.turns[-1].turn.kind == "dtmf_timeout"
+
+
+def test_more_than_15_digits_asks_again_with_the_buffer_cleared() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    _dtmf_prompt(call)
+    for key in "0501234567890123":  # 16 digits: no E.164 number is that long
+        call.handle(call.session.dtmf(key))
+    assert call.turns[-1].turn.kind == "dtmf_invalid"
+    assert any("more than 15 digits" in line for line in call.lines)
+    for key in "0501234567#":  # a fresh buffer: the next number is read whole
+        call.handle(call.session.dtmf(key))
+    assert call.session.caller_number == "+972501234567"
+
+
+def test_gather_mode_moves_the_call_once_the_prompt_has_played() -> None:
+    call = Call(dtmf_mode="gather")
+    call.handle(call.session.begin())
+    call.reply(0, "הקלידו את המספר וסיימו בסולמית", seconds=0.3, wants_dtmf=True)
+    call.frame(QUIET, 30)
+    actions: list[object] = []
+    for a in [a for a in call.sent if isinstance(a, SendMark)]:
+        actions += call.session.mark(a.name)
+    assert actions == [AskPhoneByGather(0)]
+    assert not call.session.ended  # the call goes on in the Gather
+
+
+def test_a_resumed_stream_continues_the_numbering_without_a_greeting() -> None:
+    call = Call()
+    call.session.first_turn = 4
+    actions = call.session.begin(resume=TurnInput("dtmf_phone", "+972501234567"))
+    assert actions == [RunTurn(4, TurnInput("dtmf_phone", "+972501234567"))]
+    call.reply(4, "תודה, המספר נשמר.", seconds=0.2)
+    call.frame(QUIET, 20)
+    assert SendMark("turn-4") in call.sent
+    assert call.session.record()["turns"][0]["index"] == 4
+
+
+def test_stop_ends_the_stream_once() -> None:
+    call = Call()
+    call.handle(call.session.begin())
+    assert call.session.stop("caller hung up") == [CancelReply(0)]
+    assert call.session.stop("again") == []
+    assert call.session.end_reason == "caller hung up"

@@ -1,4 +1,4 @@
-"""Hebrew number, time, date and digit words (voicectl.speech.hebrew_numbers)."""
+"""Hebrew number, time, date and digit words (voicectl.hebrew.numbers, .calendar)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ import datetime as dt
 
 import pytest
 
-from voicectl.speech.hebrew_numbers import (
-    count_noun,
-    date_to_words,
-    digits_to_words,
-    number_to_words,
-    spoken_date,
-    time_to_words,
-    weekday_to_words,
-)
+from voicectl.hebrew.calendar import date_to_words, spoken_date, time_to_words, weekday_to_words
+from voicectl.hebrew.numbers import count_noun, digits_to_words, number_to_words
 
 # n, feminine, masculine
 NUMBERS = [

@@ -1,7 +1,7 @@
 """Tests for the Hebrew date/time resolver (SEEDS.md seed 001 item 6).
 
 The corpus tests/data/hebrew_time_corpus.yaml pins the expected reading of every phrasing,
-including the documented ambiguity choices (module docstring of hebrew_time). Hypothesis
+including the documented ambiguity choices (docstring of voicectl.hebrew.when). Hypothesis
 checks the invariants: never raises, dates never before today, spans inside the text.
 """
 
@@ -16,14 +16,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicectl.booking import hebrew_time as ht
-from voicectl.booking.hebrew_time import (
-    HOURS_FIXTURES,
-    WhenResolution,
-    date_iso,
-    resolve_when,
-)
-from voicectl.booking.hebrew_words import words_to_int
+from voicectl.hebrew.calendar import PART_OF_DAY
+from voicectl.hebrew.lexicon import words_to_int
+from voicectl.hebrew.when import WhenResolution, date_iso, resolve_when
+from voicectl.hebrew.when.cli import HOURS_FIXTURES, bench
+from voicectl.hebrew.when.resolve import resolve_unguarded
 
 TZ = ZoneInfo("Asia/Jerusalem")
 CORPUS_PATH = Path(__file__).parent / "data" / "hebrew_time_corpus.yaml"
@@ -53,7 +50,7 @@ def test_corpus_size_and_coverage() -> None:
 )
 def test_corpus(entry: dict) -> None:
     now = _now(entry["now"])
-    res = ht._resolve(entry["text"], now, HOURS_FIXTURES[entry["hours"]])  # no safety net
+    res = resolve_unguarded(entry["text"], now, HOURS_FIXTURES[entry["hours"]])  # no safety net
     exp = entry["expect"]
     got_date = res.date.isoformat() if res.date else None
     got_time = res.time.strftime("%H:%M") if res.time else None
@@ -72,8 +69,13 @@ def test_corpus(entry: dict) -> None:
         assert res.time_span == tuple(exp["time_span"]), res
     if not res.ambiguous:
         assert res.candidates == ()
-    assert res.found == bool(want_date or exp.get("time") or exp.get("candidates")
-                             or exp.get("ambiguous") and "past_date" not in exp["ambiguous"])
+    assert res.found == bool(
+        want_date
+        or exp.get("time")
+        or exp.get("candidates")
+        or exp.get("ambiguous")
+        and "past_date" not in exp["ambiguous"]
+    )
 
 
 def test_spans_point_at_the_words() -> None:
@@ -125,7 +127,7 @@ _ALPHABET = st.sampled_from(
 _WORDS = st.sampled_from(
     "מחר היום מחרתיים ביום יום שלישי ראשון שני הבא הקרוב השבוע בשבוע שבוע בעוד עוד ימים "
     "שעה שעות דקות בשלוש שלוש וחצי ורבע רבע לשלוש לחמישי בשתים עשרה שתיים עשרה אחת עשרים "
-    "וחמש בבוקר בערב בצהריים אחר הצהריים אחה\"צ בלילה חצות ב-12 ב12 12:30 16:00 25/11 "
+    'וחמש בבוקר בערב בצהריים אחר הצהריים אחה"צ בלילה חצות ב-12 ב12 12:30 16:00 25/11 '
     "25.11 31/02 29/2 1/1/2020 בנובמבר לחודש או לא בין ל-6 עד ב 5 0501234567 050-123 "
     "שבת מוצ\"ש ערב הערב הבוקר יום א' 99:99 00:00 24:00 ה-25 בשעה".split()
 )
@@ -134,18 +136,24 @@ _TEXTS = st.one_of(
     st.lists(_WORDS, max_size=12).map(" ".join),
     st.text(max_size=40),
 )
-_NOWS = st.datetimes(min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2098, 12, 1),
-                     timezones=st.just(TZ))
+_NOWS = st.datetimes(
+    min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2098, 12, 1), timezones=st.just(TZ)
+)
 _HOURS = st.sampled_from(
-    [None, HOURS_FIXTURES["spa"], HOURS_FIXTURES["24_7"], lambda _d: [],
-     lambda d: [(dt.time(22), dt.time(2))] if d.weekday() < 5 else []]
+    [
+        None,
+        HOURS_FIXTURES["spa"],
+        HOURS_FIXTURES["24_7"],
+        lambda _d: [],
+        lambda d: [(dt.time(22), dt.time(2))] if d.weekday() < 5 else [],
+    ]
 )
 
 
 @settings(max_examples=600, deadline=None)
 @given(text=_TEXTS, now=_NOWS, hours=_HOURS)
 def test_never_raises_and_never_returns_the_past(text, now, hours) -> None:
-    res = ht._resolve(text, now, hours)  # the unguarded core: bugs surface here
+    res = resolve_unguarded(text, now, hours)  # the unguarded core: bugs surface here
     today = now.date()
     if res.date is not None:
         assert res.date >= today
@@ -157,7 +165,7 @@ def test_never_raises_and_never_returns_the_past(text, now, hours) -> None:
             assert 0 <= span[0] < span[1] <= len(text)
     if res.ambiguous:
         assert res.candidates or "past_date" in res.ambiguous
-    assert res.part_of_day in (None, *ht.PART_OF_DAY)
+    assert res.part_of_day in (None, *PART_OF_DAY)
     assert resolve_when(text, now, hours) == res
 
 
@@ -169,5 +177,5 @@ def test_public_function_survives_any_input(obj) -> None:
 
 
 def test_bench_runs() -> None:
-    r = ht.bench(CORPUS_PATH, repeat=1)
+    r = bench(CORPUS_PATH, repeat=1)
     assert r["phrases"] == len(CORPUS) and r["us_per_phrase"] > 0

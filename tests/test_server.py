@@ -72,13 +72,16 @@ def test_health_and_metrics(server: InProcessServer) -> None:
     assert "voicectl_active_calls" in metrics
 
 
-def test_status_callback_and_gather_fallback(server: InProcessServer) -> None:
+def test_status_callback_and_gather_result_for_unknown_calls(server: InProcessServer) -> None:
     base = server.http_base
     r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
+    assert r.status_code == 404  # a call this server never answered
+    _voice(base, "CAx")
+    r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
     assert r.status_code == 204
+    # Deny by default: a Gather result for a call this server never streamed changes nothing.
     r = httpx.post(f"{base}/webhook/dtmf_done", data={"CallSid": "CAg", "Digits": "0501234567"})
-    url, params = _stream(r.text)  # back to the stream, with the typed number
-    assert params["caller"] == "+972501234567"
+    assert r.status_code == 404
 
 
 def test_signatures_are_enforced_when_a_token_is_configured(signed_server: InProcessServer) -> None:

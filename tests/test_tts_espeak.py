@@ -11,7 +11,8 @@ import threading
 import numpy as np
 import pytest
 
-from voicectl.speech import hebrew_numbers as hn
+from voicectl.hebrew.calendar import date_to_words, time_to_words, weekday_to_words
+from voicectl.hebrew.numbers import number_to_words
 from voicectl.speech.tts import TTSError
 from voicectl.speech.tts.espeak import (
     EspeakTTS,
@@ -159,11 +160,11 @@ def test_to_espeak_input_uses_phonemes_for_number_words() -> None:
 
 def test_every_generated_number_word_has_phonemes() -> None:
     samples: list[str] = []
-    samples += [hn.number_to_words(n, g) for n in range(0, 2100) for g in ("f", "m")]
-    samples += [hn.number_to_words(n, g) for n in range(2100, 1_000_000, 997) for g in "fm"]
-    samples += ["ב" + hn.time_to_words(h, m, period=True) for h in range(24) for m in range(60)]
-    samples += ["ה" + hn.date_to_words(d, m, 2026) for m in range(1, 13) for d in range(1, 32)]
-    samples += [hn.weekday_to_words(d) for d in range(7)]
+    samples += [number_to_words(n, g) for n in range(0, 2100) for g in ("f", "m")]
+    samples += [number_to_words(n, g) for n in range(2100, 1_000_000, 997) for g in "fm"]
+    samples += ["ב" + time_to_words(h, m, period=True) for h in range(24) for m in range(60)]
+    samples += ["ה" + date_to_words(d, m, 2026) for m in range(1, 13) for d in range(1, 32)]
+    samples += [weekday_to_words(d) for d in range(7)]
     for text in samples:
         left = re.sub(r"\[\[.*?\]\]", "", to_espeak_input(text))
         assert not re.search("[\u05d0-\u05ea]", left), (text, to_espeak_input(text))

@@ -68,12 +68,36 @@ def serve(
     db: Annotated[str | None, typer.Option(help="SQLite file (default from settings).")] = None,
     config: ConfigOpt = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING.")] = None,
+    accept_sim_params: Annotated[
+        bool | None,
+        typer.Option(
+            "--accept-sim-params",
+            help="Honour the simulator's voicectl.* stream parameters and open "
+            "/calls/{CallSid} without an admin token: for `simulate --url` only, never for "
+            "real calls (env VOICECTL_ACCEPT_SIM_PARAMS).",
+        ),
+    ] = None,
+    require_signatures: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signatures",
+            help="Refuse to start without TWILIO_AUTH_TOKEN (production; env "
+            "VOICECTL_REQUIRE_SIGNATURES).",
+        ),
+    ] = None,
 ) -> None:
     """Run the Twilio bridge: POST /voice, WS /media, webhooks, /healthz, /metrics.
 
-    One process, one worker, no auto-reload (seed 002 A).
+    One process, one worker, no auto-reload (seed 002 A). Deny by default: see README
+    "Security and production".
     """
-    settings = _settings(config, database=db, log_level=log_level)
+    settings = _settings(
+        config,
+        database=db,
+        log_level=log_level,
+        accept_sim_params=accept_sim_params or None,
+        require_signatures=require_signatures or None,
+    )
     setup_logging(settings.log_level)
     import uvicorn
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,6 +64,11 @@ class Settings(BaseModel):
     # Silence handling: nudge after this long with nothing said, while listening.
     silence_timeout_ms: int = Field(8000, ge=1000, le=120000)
     dtmf_timeout_ms: int = Field(15000, ge=1000, le=120000)
+    # Keys stopped mid-number for this long: buffer cleared, one re-prompt (issue 7).
+    dtmf_interdigit_timeout_ms: int = Field(6000, ge=1000, le=60000)
+    # How the phone number is typed: on the media stream (Twilio `dtmf` events) or, as
+    # seed 000's path B fallback, in a TwiML <Gather> the live call is moved to by REST.
+    dtmf_mode: Literal["stream", "gather"] = "stream"
 
     # Business routing and storage.
     business: str = "demo-spa"
@@ -73,10 +78,26 @@ class Settings(BaseModel):
     # Twilio.
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
+    # Twilio REST API (hang-up, Gather). None = https://api.twilio.com; tests and the
+    # simulator point the real `twilio` client at a loopback fake of the API.
+    twilio_api_base_url: str | None = None
+    twilio_rest_timeout_sec: float = Field(5.0, gt=0, le=60)
     public_url: str | None = Field(None, description="https://host as Twilio sees it")
-    stream_secret: str | None = None
+    #: Bearer token for `GET /calls/{CallSid}`; unset = that route is off (404) unless
+    #: `accept_sim_params` (deny by default: it returns transcripts and phone numbers).
     admin_token: str | None = None
-    accept_sim_params: bool = True
+    #: Honour the simulator's `voicectl.*` stream parameters (business, clock, policy,
+    #: transcript script). Only for simulation: `serve --accept-sim-params`.
+    accept_sim_params: bool = False
+    #: Refuse to start without `TWILIO_AUTH_TOKEN` (production: `serve --require-signatures`).
+    require_signatures: bool = False
+
+    # Limits: no input from the network may grow memory or hold a socket forever.
+    max_concurrent_calls: int = Field(50, ge=1, le=100000)
+    stream_start_timeout_sec: float = Field(10.0, gt=0, le=600)
+    pending_calls_max: int = Field(1000, ge=1, le=1000000)
+    pending_call_ttl_sec: float = Field(120.0, gt=0, le=3600)
+    record_wait_sec: float = Field(5.0, gt=0, le=120)
 
     # OpenAI (agent: openai). Key and endpoint as the openai library reads them.
     openai_api_key: str | None = None

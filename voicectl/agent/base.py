@@ -15,17 +15,27 @@ from typing import Any, Literal, Protocol
 Role = Literal["system", "user", "assistant", "tool"]
 
 #: What started a turn: the call was answered, the caller spoke, the caller finished typing
-#: a phone number by DTMF (`#`), or typed one that does not normalise, or stayed silent.
-TurnKind = Literal["greeting", "speech", "dtmf_phone", "dtmf_invalid", "silence"]
+#: a phone number by DTMF (`#`), or typed one that does not normalise (or too long), or
+#: stayed silent; `dtmf_timeout`: the keys stopped mid-number (re-prompt once);
+#: `dtmf_skipped`: no number this time (timed out again, or a `<Gather>` got no input) -
+#: go on without a phone and say it can be typed later.
+TurnKind = Literal[
+    "greeting", "speech", "dtmf_phone", "dtmf_invalid", "dtmf_timeout", "dtmf_skipped", "silence"
+]
 
 
 @dataclass
 class Message:
-    """One history entry. `name` is the tool name for role == "tool"."""
+    """One history entry. `name` is the tool name for role == "tool".
+
+    `interrupted` marks an assistant reply the caller barged in on: `content` then holds
+    only what the caller heard (see `Conversation.cut_reply`).
+    """
 
     role: Role
     content: str
     name: str | None = None
+    interrupted: bool = False
 
 
 @dataclass
@@ -47,6 +57,12 @@ class TurnInput:
 
 
 @dataclass
+class CallerId:
+    """Holds a caller number for a conversation that has no call session."""
+
+    caller_number: str | None = None
+
+
 class Conversation:
     """Per-call memory the agent reads and writes.
 
@@ -54,23 +70,56 @@ class Conversation:
         call_sid: Twilio CallSid.
         business_id: the business this call is for (a key of the policy file).
         now: the business clock at the start of this turn (timezone-aware).
-        caller_number: the session's caller number in E.164 (Twilio caller id or DTMF), or None.
+        caller: where the call's caller number lives - the call session, the one source
+            of truth; `caller_number` reads and writes it. A conversation built without
+            one (tests, a text chat) holds `caller_number` in a `CallerId` of its own.
         turn_index: 0 for the greeting, then +1 per caller turn.
         history: every message so far, oldest first.
         state: free-form per-call state owned by the agent implementation.
     """
 
-    call_sid: str
-    business_id: str
-    now: datetime
-    caller_number: str | None = None
-    turn_index: int = 0
-    history: list[Message] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        call_sid: str,
+        business_id: str,
+        now: datetime,
+        caller_number: str | None = None,
+        turn_index: int = 0,
+        history: list[Message] | None = None,
+        state: dict[str, Any] | None = None,
+        *,
+        caller: Any = None,
+    ) -> None:
+        self.call_sid = call_sid
+        self.business_id = business_id
+        self.now = now
+        self.caller: Any = caller if caller is not None else CallerId(caller_number)
+        self.turn_index = turn_index
+        self.history: list[Message] = history if history is not None else []
+        self.state: dict[str, Any] = state if state is not None else {}
+
+    @property
+    def caller_number(self) -> str | None:
+        """The call's caller number in E.164 (Twilio caller id or DTMF), or None; read from
+        `caller` (an object with `caller_number`, e.g. the `CallSession`)."""
+        return getattr(self.caller, "caller_number", None)
+
+    @caller_number.setter
+    def caller_number(self, number: str | None) -> None:
+        # Written through to the one holder (the session); a standalone conversation
+        # (tests, a text chat) gets a holder of its own.
+        self.caller.caller_number = number
 
     def recent(self, n: int = 12) -> list[Message]:
         """The last `n` messages (SEEDS.md seed 000: send the last 8-12 every turn)."""
         return self.history[-n:]
+
+    def cut_reply(self, reply: Message, heard: str) -> None:
+        """The caller barged in on `reply` (an assistant message of this history): keep
+        only what was `heard` and flag it interrupted, so the next turn knows what the
+        caller actually heard (issue 7). An empty `heard` keeps an empty, flagged entry."""
+        reply.content = heard
+        reply.interrupted = True
 
 
 @dataclass

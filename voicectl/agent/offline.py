@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -34,6 +33,9 @@ from voicectl.agent import nlu
 from voicectl.agent import phrases as P
 from voicectl.agent.base import AgentReply, Conversation, Message, ToolCallRecord, TurnInput
 from voicectl.clock import Clock, MonotonicClock
+from voicectl.hebrew.calendar import PART_SAID, PART_WINDOWS, WEEKDAYS
+from voicectl.hebrew.vocab import has_phrase
+from voicectl.hebrew.when import HoursOn, resolve_when
 from voicectl.logs import get_logger, mask_phone, mask_phones_in
 
 log = get_logger("agent")
@@ -46,45 +48,22 @@ MAX_VALIDATION_RETRIES = 2
 MAX_DTMF_TRIES = 3
 """Invalid DTMF numbers before the agent gives up asking."""
 
-# Part-of-day windows (local hours, [start, end)) for "משהו בבוקר" etc. What a caller asks
-# for is a window to search; how the agent says an hour is hebrew_numbers.day_period.
-# "אחר הצהריים" starts at 14:00: 12:00-13:30 is "בצהריים", not what the caller asked for.
-_PARTS: dict[str, tuple[int, int]] = {
-    "morning": (5, 12),
-    "noon": (12, 14),
-    "afternoon": (14, 18),
-    "evening": (17, 24),
-    "night": (20, 24),
-}
-_PART_SYNONYMS = {
-    "בוקר": "morning", "morning": "morning", "am": "morning",
-    "צהריים": "noon", "צהרים": "noon", "noon": "noon", "midday": "noon",
-    "אחר הצהריים": "afternoon", "אחהצ": "afternoon", "afternoon": "afternoon", "pm": "afternoon",
-    "ערב": "evening", "evening": "evening",
-    "לילה": "night", "night": "night",
-}
-_PART_HE = {
-    "morning": "בבוקר", "noon": "בצהריים", "afternoon": "אחר הצהריים", "evening": "בערב",
-    "night": "בלילה",
-}
-
-
 # ---------------------------------------------------------------------------------------
-# Date/time resolution (adapter over voicectl.booking.hebrew_time, with a small fallback)
+# Date/time facts of one utterance
 # ---------------------------------------------------------------------------------------
 
 
 @dataclass
 class When:
-    """Date/time facts of one utterance, independent of the resolver's exact types.
+    """Date/time facts of one utterance, as the agent adjusts them in context.
 
     Attributes:
         date: the local date named, or None.
         time: the clock time named (24 h), or None.
-        part: a part of the day ("morning", "noon", "afternoon", "evening", "night") or None.
+        part: a part of the day (`voicectl.hebrew.calendar.PART_OF_DAY`) or None.
         inferred: the time was chosen by the resolver (e.g. 15:00 for "בשלוש").
-        ambiguous: what the resolver could not decide (its own labels).
-        candidates: the resolver's alternative readings (free-form).
+        ambiguous: what the resolver could not decide (`WhenResolution.ambiguous`).
+        candidates: the resolver's alternative readings.
     """
 
     date: date | None = None
@@ -92,7 +71,7 @@ class When:
     part: str | None = None
     inferred: bool = False
     ambiguous: tuple[str, ...] = ()
-    candidates: tuple[Any, ...] = ()
+    candidates: tuple[datetime | time, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -100,128 +79,18 @@ class When:
         return self.date is not None or self.time is not None or self.part is not None
 
 
-def _as_date(v: Any) -> date | None:
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
-    if isinstance(v, str):
-        try:
-            return date.fromisoformat(v[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _as_time(v: Any) -> time | None:
-    if isinstance(v, datetime):
-        return v.time().replace(tzinfo=None)
-    if isinstance(v, time):
-        return v.replace(tzinfo=None)
-    if isinstance(v, str):
-        try:
-            return time.fromisoformat(v).replace(tzinfo=None)
-        except ValueError:
-            return None
-    return None
-
-
-def _as_part(v: Any) -> str | None:
-    if not v:
-        return None
-    s = nlu.normalize(str(v)).replace("_", " ")
-    if s in _PARTS:
-        return s
-    for key, part in sorted(_PART_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
-        if key in s:
-            return part
-    return None
-
-
-_resolver: Callable[..., Any] | None = None
-_resolver_missing = False
-
-
-def _get_resolver() -> Callable[..., Any] | None:
-    global _resolver, _resolver_missing
-    if _resolver is None and not _resolver_missing:
-        try:
-            from voicectl.booking.hebrew_time import resolve_when
-
-            _resolver = resolve_when
-        except Exception:  # noqa: BLE001 - the fallback below keeps the agent working
-            _resolver_missing = True
-            log.warning("hebrew_time.resolve_when unavailable; using the agent's fallback")
-    return _resolver
-
-
-def resolve(text: str, now: datetime, hours_on: Callable[[date], Any] | None) -> When:
-    """Resolve the dates/times in `text` against the business clock `now`.
-
-    Uses `voicectl.booking.hebrew_time.resolve_when`; when it is missing or fails, a small
-    built-in reader (today/tomorrow/weekdays, clock times, parts of day) answers instead.
-    Never raises.
-    """
-    fn = _get_resolver()
-    if fn is not None:
-        try:
-            r = fn(text, now, hours_on=hours_on)
-            amb = getattr(r, "ambiguous", ()) or ()
-            cands = getattr(r, "candidates", ()) or ()
-            return When(
-                date=_as_date(getattr(r, "date", None)),
-                time=_as_time(getattr(r, "time", None)),
-                part=_as_part(getattr(r, "part_of_day", None)),
-                inferred=bool(getattr(r, "inferred", False)),
-                ambiguous=tuple(str(a) for a in amb) if not isinstance(amb, str) else (amb,),
-                candidates=tuple(cands) if not isinstance(cands, str) else (cands,),
-            )
-        except Exception:  # noqa: BLE001
-            log.warning("resolve_when failed on %r; using the fallback", text[:60], exc_info=True)
-    return fallback_resolve(text, now, hours_on)
-
-
-_REL_DAYS = {"היום": 0, "מחר": 1, "מחרתיים": 2}
-_WEEKDAY_WORDS = {"ראשון": 6, "שני": 0, "שלישי": 1, "רביעי": 2, "חמישי": 3, "שישי": 4, "שבת": 5}
-
-
-def fallback_resolve(text: str, now: datetime, hours_on: Callable[[date], Any] | None) -> When:
-    """A minimal Hebrew date/time reader used only when the real resolver is unavailable."""
-    toks = nlu.tokens(text)
-    w = When()
-    today = now.date()
-    for i, t in enumerate(toks):
-        vs = nlu.variants(t)
-        for word, delta in _REL_DAYS.items():
-            if nlu.fold(word) in vs:
-                w.date = today + timedelta(days=delta)
-        prev = nlu.fold(toks[i - 1]) if i > 0 else ""
-        for word, wd in _WEEKDAY_WORDS.items():
-            f = nlu.fold(word)
-            is_day = prev in (nlu.fold("יום"), nlu.fold("ביום"), nlu.fold("ליום")) or (
-                f in vs and nlu.fold(t) != f
-            ) or word in ("שבת",)
-            if f in vs and is_day:
-                ahead = (wd - today.weekday()) % 7 or 7
-                w.date = today + timedelta(days=ahead)
-    for key, part in _PART_SYNONYMS.items():
-        if nlu.has_phrase(toks, key):
-            w.part = part
-    clocks = nlu.clock_mentions(text)
-    if clocks:
-        h, m = clocks[0]
-        day = w.date or today
-        open_ranges = list(hours_on(day)) if hours_on else []
-
-        def is_open(hh: int) -> bool:
-            return any(a <= time(hh, m) < b for a, b in open_ranges) if open_ranges else False
-
-        if h < 12 and not is_open(h) and is_open(h + 12):
-            h, w.inferred = h + 12, True
-        elif h < 8 and w.part in (None, "afternoon", "evening", "noon"):
-            h, w.inferred = h + 12, w.part is None
-        w.time = time(h % 24, m)
-    return w
+def resolve(text: str, now: datetime, hours_on: HoursOn | None) -> When:
+    """Resolve the dates/times in `text` against the business clock `now`
+    (`voicectl.hebrew.when.resolve_when`, which never raises)."""
+    r = resolve_when(text, now, hours_on=hours_on)
+    return When(
+        date=r.date,
+        time=r.time,
+        part=r.part_of_day,
+        inferred=r.inferred,
+        ambiguous=r.ambiguous,
+        candidates=r.candidates,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,8 +129,16 @@ def _new_state() -> dict[str, Any]:
 def _reset_booking(st: dict[str, Any], keep_name: bool = True) -> None:
     for k in ("service", "date", "time", "part"):
         st[k] = None
-    st.update(inferred=False, earliest=False, latest=False, options=[], validation=0, ampm=[],
-              day_options=[], time_alts=[])
+    st.update(
+        inferred=False,
+        earliest=False,
+        latest=False,
+        options=[],
+        validation=0,
+        ampm=[],
+        day_options=[],
+        time_alts=[],
+    )
     st["active"] = False
     if not keep_name:
         st["name"] = None
@@ -301,16 +178,18 @@ class _Turn:
             log.warning("tool %s raised: %s", name, str(exc)[:120])
             result = {"ok": False, "error": "validation_error", "message": str(exc)[:120]}
         latency = max(self.clock.now_ms() - t0, 0.0)
-        self.calls.append(ToolCallRecord(name=name, args=dict(args), result=result,
-                                         latency_ms=round(latency, 3)))
+        self.calls.append(
+            ToolCallRecord(name=name, args=dict(args), result=result, latency_ms=round(latency, 3))
+        )
         return result
 
     def find_slots(self, day: date, service: str | None) -> dict[str, Any]:
         """`find_slots` for a day, called at most once per turn per (day, service)."""
         key = (day.isoformat(), service)
         if key not in self.slot_cache:
-            self.slot_cache[key] = self.tool("find_slots", date_iso=day.isoformat(),
-                                             service=service)
+            self.slot_cache[key] = self.tool(
+                "find_slots", date_iso=day.isoformat(), service=service
+            )
         return self.slot_cache[key]
 
 
@@ -370,11 +249,16 @@ class OfflineAgent:
         try:
             ctx = self._context(turn, conversation, tools)
             text = self._dispatch(ctx)
-            reply = AgentReply(text=text, tool_calls=ctx.calls, wants_dtmf=ctx.wants_dtmf,
-                               end_call=ctx.end_call)
+            reply = AgentReply(
+                text=text, tool_calls=ctx.calls, wants_dtmf=ctx.wants_dtmf, end_call=ctx.end_call
+            )
         except Exception:  # noqa: BLE001 - respond must never raise
-            log.warning("offline agent failed on turn %s of %s", conversation.turn_index,
-                        conversation.call_sid, exc_info=True)
+            log.warning(
+                "offline agent failed on turn %s of %s",
+                conversation.turn_index,
+                conversation.call_sid,
+                exc_info=True,
+            )
             reply = AgentReply(text=P.APOLOGY, tool_calls=ctx.calls if ctx else [])
             st = conversation.state.get(STATE_KEY)
             if isinstance(st, dict) and st.get("pending") in ("need_phone", "whatsapp"):
@@ -399,33 +283,50 @@ class OfflineAgent:
             tz = ZoneInfo("Asia/Jerusalem")
         now = conv.now if isinstance(conv.now, datetime) else datetime.now(tz)
         now = now.astimezone(tz) if now.tzinfo else now.replace(tzinfo=tz)
-        return _Turn(turn=turn, conv=conv, tools=tools, policy=policy, tz=tz, now=now, st=st,
-                     clock=self.clock)
+        return _Turn(
+            turn=turn,
+            conv=conv,
+            tools=tools,
+            policy=policy,
+            tz=tz,
+            now=now,
+            st=st,
+            clock=self.clock,
+        )
 
     def _remember(self, turn: TurnInput, conv: Conversation, reply: AgentReply) -> None:
         if turn.kind == "speech":
             conv.history.append(Message("user", turn.text or ""))
         elif turn.kind == "dtmf_phone":
             conv.history.append(Message("user", f"[DTMF] {mask_phone(turn.text)}"))
+        elif turn.kind in ("dtmf_timeout", "dtmf_skipped"):
+            conv.history.append(Message("user", f"[DTMF] ({turn.kind})"))
         elif turn.kind == "dtmf_invalid":
             conv.history.append(Message("user", "[DTMF] (invalid number)"))
         elif turn.kind == "silence":
             conv.history.append(Message("user", "[silence]"))
         for c in reply.tool_calls:
-            summary = {k: c.result.get(k) for k in ("ok", "error", "appointment_id", "start_iso",
-                                                    "reason") if k in c.result}
+            summary = {
+                k: c.result.get(k)
+                for k in ("ok", "error", "appointment_id", "start_iso", "reason")
+                if k in c.result
+            }
             if "slots" in c.result:
                 summary["slots"] = len(c.result.get("slots") or [])
-            conv.history.append(Message(
-                "tool", mask_phones_in(json.dumps(summary, ensure_ascii=False, default=str)),
-                name=c.name))
+            conv.history.append(
+                Message(
+                    "tool",
+                    mask_phones_in(json.dumps(summary, ensure_ascii=False, default=str)),
+                    name=c.name,
+                )
+            )
         conv.history.append(Message("assistant", reply.text))
 
     def _other_weekday(self, c: _Turn, u: nlu.Understanding) -> bool:
         """ "ומה עם יום ראשון?" said on a Sunday: the resolver reads today (documented rule);
         it means next week's when a later date was under discussion or today has no free
         slot left."""
-        if not nlu.has_phrase(u.norm, P.WEEKDAYS_HE[c.today.weekday()]) or nlu.has_phrase(
+        if not has_phrase(u.norm, WEEKDAYS[c.today.weekday()]) or has_phrase(
             u.norm, "היום", "עכשיו", "הבוקר", "הערב", "הלילה", "השבוע", "הזה", "הזאת"
         ):
             return False
@@ -446,6 +347,12 @@ class OfflineAgent:
             return self._dtmf_phone(c)
         if kind == "dtmf_invalid":
             return self._dtmf_invalid(c)
+        if kind == "dtmf_timeout":  # keys stopped mid-number: one short re-prompt
+            c.wants_dtmf = True
+            return P.DTMF_RETRY
+        if kind == "dtmf_skipped":  # no number this time: go on, it can be typed later
+            c.st["pending"] = "anything_else"
+            return f"{P.PHONE_LATER} {P.ANYTHING_ELSE}"
         return self._speech(c)
 
     # -- non-speech turns ----------------------------------------------------------------
@@ -523,19 +430,15 @@ class OfflineAgent:
         pending = st["pending"]
         expecting_name = pending == "name" or (pending == "confirm" and not st["name"])
         u = nlu.analyze(text, services, expecting_name=expecting_name)
-        if u.service is None and getattr(c.policy, "service_by_name", None):
-            try:
-                u.service = c.policy.service_by_name(text) if u.norm else None
-            except Exception:  # noqa: BLE001
-                u.service = None
         time_text = text
         if u.name:
             for w in u.name.split():
-                time_text = re.sub(rf"(?<![\w\u05B0-\u05C7]){re.escape(w)}(?![\w\u05B0-\u05C7])",
-                                   " ", time_text)
+                time_text = re.sub(
+                    rf"(?<![\w\u05B0-\u05C7]){re.escape(w)}(?![\w\u05B0-\u05C7])", " ", time_text
+                )
         hours_on = getattr(c.policy, "hours_on", None)
         when = resolve(time_text, c.now, hours_on) if u.norm else When()
-        if when.date is None and when.time is not None and nlu.has_phrase(u.norm, "עכשיו"):
+        if when.date is None and when.time is not None and has_phrase(u.norm, "עכשיו"):
             when.date = c.today  # "יש משהו עכשיו בעשר וחצי?" is today
         if u.duration_min is not None and when.time is not None and not u.clocks:
             # "לשעה אחת" read as a clock time by the resolver: it was a duration.
@@ -550,8 +453,9 @@ class OfflineAgent:
         questions = u.questions
         if "human" in intents:
             questions = [*questions, "human"]
-        booking_words = bool({"book", "availability", "earliest", "any_time", "latest",
-                              "another"} & intents)
+        booking_words = bool(
+            {"book", "availability", "earliest", "any_time", "latest", "another"} & intents
+        )
         content = bool(u.service or when.found or u.name or booking_words or u.generic_service)
 
         # Repeat the last question ("מה?", "לא שמעתי").
@@ -564,8 +468,12 @@ class OfflineAgent:
             return self._close(c)
         if u.thanks_only and (st.get("booked") or pending in ("anything_else", "whatsapp")):
             return self._close(c)
-        if pending in ("anything_else", "whatsapp", "offer_booking") and u.no and not content \
-                and not questions:
+        if (
+            pending in ("anything_else", "whatsapp", "offer_booking")
+            and u.no
+            and not content
+            and not questions
+        ):
             return self._close(c)
 
         # Waiting for a typed phone number.
@@ -597,8 +505,13 @@ class OfflineAgent:
             return self._cancel(c, u)
 
         # "רציתי לברר משהו" without saying what: ask what, keep the current question.
-        if "inquire" in intents and not content and not questions and not u.no and (
-                not u.yes or pending in (None, "anything_else")):
+        if (
+            "inquire" in intents
+            and not content
+            and not questions
+            and not u.no
+            and (not u.yes or pending in (None, "anything_else"))
+        ):
             st["unclear"] = 0
             return P.WHAT_TO_ASK
 
@@ -615,19 +528,28 @@ class OfflineAgent:
                 start = _parse_iso(b["start_iso"], c.tz)
                 day = P.day_label(start.date(), c.today) if start else ""
                 st["pending"] = "anything_else"
-                return (f"התור כבר נקבע {day} {P.at(start) if start else ''}. "
-                        f"{P.CANNOT_CHANGE_EXISTING}").replace("  ", " ")
+                return (
+                    f"התור כבר נקבע {day} {P.at(start) if start else ''}. "
+                    f"{P.CANNOT_CHANGE_EXISTING}"
+                ).replace("  ", " ")
 
         picked = self._apply(c, u, when)
         if isinstance(picked, str):  # a follow-up question was needed
             return " ".join([*answers, picked])
 
-        soft_book = booking_words and intents & {"book", "availability", "earliest", "any_time",
-                                                 "latest", "another"} == {"book"}
+        soft_book = booking_words and intents & {
+            "book",
+            "availability",
+            "earliest",
+            "any_time",
+            "latest",
+            "another",
+        } == {"book"}
         question_only = bool(questions) and not (
-            u.name or picked or when.time is not None
-            or (booking_words and not ("notice_q" in questions and soft_book
-                                       and not u.service))
+            u.name
+            or picked
+            or when.time is not None
+            or (booking_words and not ("notice_q" in questions and soft_book and not u.service))
         )
         if not st["active"] and (content or picked) and not question_only:
             st["active"] = True
@@ -670,8 +592,11 @@ class OfflineAgent:
 
         if st["options"] and pending == "choose":
             opt = self._pick_option(c, u, when)
-            if opt is None and not new_time and not when.date and (
-                (u.yes and len(st["options"]) == 1) or "any_time" in u.intents
+            if (
+                opt is None
+                and not new_time
+                and not when.date
+                and ((u.yes and len(st["options"]) == 1) or "any_time" in u.intents)
             ):
                 opt = _parse_iso(st["options"][0], c.tz)
             if opt is not None:
@@ -682,8 +607,7 @@ class OfflineAgent:
             elif pending == "choose" and u.yes and not new_time and not when.date:
                 times = [d for d in (_parse_iso(o, c.tz) for o in st["options"]) if d]
                 return P.which_of(times)
-            elif pending == "choose" and u.no and not new_time and not when.found \
-                    and not u.service:
+            elif pending == "choose" and u.no and not new_time and not when.found and not u.service:
                 offered_days = {o[:10] for o in st["options"]}
                 st.update(options=[], time=None, inferred=False)
                 st["pending"] = "time"
@@ -693,8 +617,7 @@ class OfflineAgent:
                 st["pending"] = "date"
                 return P.ASK_DAY_AND_TIME
 
-        if pending == "choose" and st["options"] and not picked and new_time \
-                and when.date is None:
+        if pending == "choose" and st["options"] and not picked and new_time and when.date is None:
             # "כן, בעשר זה טוב" after "סגורים בשבת, אפשר ביום ראשון ב-9:00?": another time
             # on the day that was offered, not on the day first asked for.
             days = {o[:10] for o in st["options"]}
@@ -728,8 +651,7 @@ class OfflineAgent:
         finally:
             c.slot_changed = before != (st["service"], st["date"], st["time"])
 
-    def _apply_slots(self, c: _Turn, u: nlu.Understanding, when: When,
-                     picked: bool) -> bool | str:
+    def _apply_slots(self, c: _Turn, u: nlu.Understanding, when: When, picked: bool) -> bool | str:
         st = c.st
         pending = st["pending"]
         if u.service is not None:
@@ -743,8 +665,9 @@ class OfflineAgent:
             st["inferred"] = _needs_confirmation(u, when)
             st.update(part=None, earliest=False, latest=False, options=[], time_alts=[])
         elif when.part is not None and not picked and pending != "ampm":
-            st.update(part=when.part, time=None, inferred=False, earliest=False, options=[],
-                      time_alts=[])
+            st.update(
+                part=when.part, time=None, inferred=False, earliest=False, options=[], time_alts=[]
+            )
         elif when.ambiguous and not picked:
             asked = self._ambiguous(c, when)
             if asked:
@@ -781,16 +704,16 @@ class OfflineAgent:
         if "which_week" in amb and len(set(cand_dates)) >= 2:
             days = sorted(set(cand_dates))[:2]
             st.update(day_options=[d.isoformat() for d in days], pending="which_week")
-            return (f"הכוונה ל{P.day_label(days[0], c.today).removeprefix('ב')} "
-                    f"או לשבוע שאחריו?")
+            return f"הכוונה ל{P.day_label(days[0], c.today).removeprefix('ב')} או לשבוע שאחריו?"
         if "time_range" in amb and len(cand_times) >= 2:
             a, b = cand_times[0], cand_times[-1]
             st.update(part=f"{_hhmm(a)}-{_hhmm(b)}", time=None, inferred=False, options=[])
             return None
         if "alternatives" in amb:
             if cand_times:
-                st.update(time_alts=[_hhmm(t) for t in cand_times], time=None, inferred=False,
-                          options=[])
+                st.update(
+                    time_alts=[_hhmm(t) for t in cand_times], time=None, inferred=False, options=[]
+                )
             days = [d for d in cand_dates if d >= c.today]
             if days:
                 st["date"] = days[0].isoformat()
@@ -843,8 +766,10 @@ class OfflineAgent:
         day = date.fromisoformat(st["date"]) if st["date"] else None
 
         if st["service"] is None and services:
-            if day is not None and st["time"] is None and (
-                availability or st["earliest"] or st["latest"] or st["part"]
+            if (
+                day is not None
+                and st["time"] is None
+                and (availability or st["earliest"] or st["latest"] or st["part"])
             ):
                 return self._offer_day(c, day, None)
             st["pending"] = "service"
@@ -911,8 +836,9 @@ class OfflineAgent:
             return self._create(c, start)
         return self._not_available(c, day, start, res)
 
-    def _offer_day(self, c: _Turn, day: date, service: str | None,
-                   search_ahead: bool = False) -> str:
+    def _offer_day(
+        self, c: _Turn, day: date, service: str | None, search_ahead: bool = False
+    ) -> str:
         """Call find_slots for `day` and offer up to three times (or the next open day)."""
         st = c.st
         res = c.find_slots(day, service)
@@ -934,7 +860,7 @@ class OfflineAgent:
             if in_part:
                 chosen = in_part[:MAX_OFFERED]
             else:
-                prefix = f"{label} {_PART_HE.get(st['part'], 'בשעות האלה')} אין תורים פנויים."
+                prefix = f"{label} {PART_SAID.get(st['part'], 'בשעות האלה')} אין תורים פנויים."
                 chosen = _nearest_to_window(starts, lo, hi, 2)
         else:
             chosen = starts[:MAX_OFFERED]
@@ -945,8 +871,14 @@ class OfflineAgent:
             return f"{prefix} {P.suggest_times('', chosen)}"
         return P.offer_times(label, chosen)
 
-    def _offer_alternative(self, c: _Turn, day: date, res: dict[str, Any],
-                           quiet: bool = False, want: time | None = None) -> str:
+    def _offer_alternative(
+        self,
+        c: _Turn,
+        day: date,
+        res: dict[str, Any],
+        quiet: bool = False,
+        want: time | None = None,
+    ) -> str:
         """`day` has no free slot: say why and offer the next open day (find_slots'
         `alternatives`), at the time the caller asked for (`want`) or in the part of the
         day they named when that day has it."""
@@ -1018,8 +950,9 @@ class OfflineAgent:
                 why = _grid_sentence(int(getattr(c.policy, "slot_size_min", 30)))
             else:
                 why = P.TIME_TAKEN
-        st.update(time=None, inferred=False, options=[s.isoformat() for s in chosen],
-                  pending="choose")
+        st.update(
+            time=None, inferred=False, options=[s.isoformat() for s in chosen], pending="choose"
+        )
         return P.suggest_times(why, chosen)
 
     def _too_soon_sentence(self, c: _Turn, start: datetime) -> str:
@@ -1045,8 +978,10 @@ class OfflineAgent:
             ranges = list(policy.hours_on(day))
         except Exception:  # noqa: BLE001
             ranges = []
-        inside = any(a <= t and (end <= b or b == time.max or end == time(0, 0) and b >= t)
-                     for a, b in ranges)
+        inside = any(
+            a <= t and (end <= b or b == time.max or end == time(0, 0) and b >= t)
+            for a, b in ranges
+        )
         if not inside:
             return "outside_hours"
         return "taken"
@@ -1325,10 +1260,9 @@ def _pick_ampm(readings: list[str], part: str | None, u: nlu.Understanding) -> s
 
 def _pick_week(days: list[str], u: nlu.Understanding) -> date | None:
     """Choose between this week's and next week's day ("הקרוב" / "הבא" / "השני")."""
-    if nlu.has_phrase(u.norm, "שבוע הבא", "בשבוע הבא", "שאחריו", "אחריו", "הבא", "השני",
-                      "המאוחר"):
+    if has_phrase(u.norm, "שבוע הבא", "בשבוע הבא", "שאחריו", "אחריו", "הבא", "השני", "המאוחר"):
         return date.fromisoformat(days[-1])
-    if nlu.has_phrase(u.norm, "הקרוב", "הזה", "השבוע", "הראשון", "הקרובה", "הזאת") or u.yes:
+    if has_phrase(u.norm, "הקרוב", "הזה", "השבוע", "הראשון", "הקרובה", "הזאת") or u.yes:
         return date.fromisoformat(days[0])
     return None
 
@@ -1349,8 +1283,8 @@ def _nearest_to_window(starts: list[datetime], lo: float, hi: float, n: int) -> 
 
 def _part_window(part: str) -> tuple[float, float]:
     """Hours [lo, hi) of a part of day, or of a "HH:MM-HH:MM" range the caller said."""
-    if part in _PARTS:
-        lo, hi = _PARTS[part]
+    if part in PART_WINDOWS:
+        lo, hi = PART_WINDOWS[part]
         return float(lo), float(hi)
     try:
         a, b = part.split("-")

@@ -33,7 +33,7 @@ from typing import Any
 
 from voicectl.agent.base import AgentReply, Conversation, Message, ToolCallRecord, TurnInput
 from voicectl.agent.offline import OfflineAgent
-from voicectl.booking.hebrew_time import resolve_when
+from voicectl.hebrew.when import resolve_when
 from voicectl.logs import get_logger, mask_phone, mask_phones_in
 
 _log = get_logger("agent.openai")

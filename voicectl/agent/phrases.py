@@ -13,13 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from voicectl.speech.hebrew_numbers import day_period
+from voicectl.hebrew.calendar import MONTHS, WEEKDAYS, day_period, time_to_words
 
-WEEKDAYS_HE = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")  # date.weekday()
-MONTHS_HE = ("ינואר", "פברואר", "מרץ", "אפריל", "מאי", "יוני", "יולי", "אוגוסט", "ספטמבר",
-             "אוקטובר", "נובמבר", "דצמבר")
-_HOURS_HE = ("שתים עשרה", "אחת", "שתיים", "שלוש", "ארבע", "חמש", "שש", "שבע", "שמונה", "תשע",
-             "עשר", "אחת עשרה")
 _GENERIC_PREFIXES = ("עיסוי", "טיפול")
 
 # --- fixed sentences ------------------------------------------------------------------
@@ -36,6 +31,8 @@ TYPE_PHONE = "הקלידו את המספר וסיימו בסולמית."
 INVALID_PHONE = "המספר לא תקין. הקלידו שוב וסיימו בסולמית."
 PHONE_BY_KEYPAD = "את המספר צריך להקליד. הקלידו אותו וסיימו בסולמית."
 NO_PHONE_NO_BOOKING = "בלי מספר טלפון לא אוכל לקבוע. אם תרצו, הקלידו אותו וסיימו בסולמית."
+DTMF_RETRY = "לא קלטתי את כל הספרות. הקלידו שוב וסיימו בסולמית."
+PHONE_LATER = "נמשיך בלי מספר, אפשר להקליד אותו גם בהמשך."
 PHONE_GAVE_UP = "לא הצלחתי לקלוט את המספר. אפשר להתקשר שוב מאוחר יותר. להתראות."
 WHATSAPP_OFFER = "אם תרצו אישור בוואטסאפ, הקלידו את המספר וסיימו בסולמית."
 WHATSAPP_WILL_SEND = "אישור יישלח בוואטסאפ."
@@ -81,23 +78,21 @@ def clock(t: time | datetime) -> str:
 
 
 def at(t: time | datetime) -> str:
-    """"ב-12:30"."""
+    """ "ב-12:30"."""
     return f"ב-{clock(t)}"
 
 
 def part_of_day(hour: int) -> str:
     """The part of the day for an hour: בבוקר, בצהריים, אחר הצהריים, בערב, בלילה
-    (`voicectl.speech.hebrew_numbers.day_period`: one definition for the agent and TTS)."""
+    (`voicectl.hebrew.calendar.day_period`: one definition for the agent and TTS)."""
     return day_period(hour)
 
 
 def spoken_time(t: time | datetime) -> str:
     """A time in words with the part of day: "בשלוש אחר הצהריים", "בתשע וחצי בבוקר"."""
-    word = _HOURS_HE[t.hour % 12]
-    minute = {0: "", 15: " ורבע", 30: " וחצי"}.get(t.minute)
-    if minute is None:
+    if t.minute not in (0, 15, 30):
         return f"{at(t)} {part_of_day(t.hour)}"
-    return f"ב{word}{minute} {part_of_day(t.hour)}"
+    return f"ב{time_to_words(t.hour, t.minute)} {part_of_day(t.hour)}"
 
 
 def day_label(day: date, today: date) -> str:
@@ -117,18 +112,18 @@ def weekday_label(day: date, today: date) -> str:
     if delta == 0:
         return "היום"
     if 0 < delta < 7:
-        return f"ביום {WEEKDAYS_HE[day.weekday()]}"
+        return f"ביום {WEEKDAYS[day.weekday()]}"
     return f"ב{date_words(day)}"
 
 
 def date_words(day: date) -> str:
     """A date in words, not relative to today: "יום שבת, 21 בנובמבר" (for messages read
     later, e.g. a WhatsApp confirmation)."""
-    return f"יום {WEEKDAYS_HE[day.weekday()]}, {day.day} ב{MONTHS_HE[day.month - 1]}"
+    return f"יום {WEEKDAYS[day.weekday()]}, {day.day} ב{MONTHS[day.month]}"
 
 
 def join_or(items: Sequence[str]) -> str:
-    """"א", "א או ב", "א, ב או ג"."""
+    """ "א", "א או ב", "א, ב או ג"."""
     items = list(items)
     if len(items) <= 1:
         return "".join(items)
@@ -136,7 +131,7 @@ def join_or(items: Sequence[str]) -> str:
 
 
 def join_and(items: Sequence[str]) -> str:
-    """"א", "א וב", "א, ב וג" (Hebrew "ו" attaches to the last item)."""
+    """ "א", "א וב", "א, ב וג" (Hebrew "ו" attaches to the last item)."""
     items = list(items)
     if len(items) <= 1:
         return "".join(items)
@@ -159,7 +154,7 @@ def service_phrase(service: Any) -> str:
 
 
 def service_names(services: Sequence[Any]) -> str:
-    """"שוודי, רקמות עמוק, ספורט ורפלקסולוגיה"."""
+    """ "שוודי, רקמות עמוק, ספורט ורפלקסולוגיה"."""
     return join_and([str(getattr(s, "name", None) or getattr(s, "name_he", "")) for s in services])
 
 
@@ -172,19 +167,19 @@ def greeting(business: str) -> str:
 
 
 def ask_service(services: Sequence[Any]) -> str:
-    """"איזה טיפול תרצו? יש שוודי, רקמות עמוק, ספורט ורפלקסולוגיה."."""
+    """ "איזה טיפול תרצו? יש שוודי, רקמות עמוק, ספורט ורפלקסולוגיה."."""
     return f"{WHICH_SERVICE} יש {service_names(services)}."
 
 
 def services_answer(services: Sequence[Any]) -> str:
-    """"יש לנו עיסוי שוודי, רקמות עמוק, ספורט ורפלקסולוגיה."."""
+    """ "יש לנו עיסוי שוודי, רקמות עמוק, ספורט ורפלקסולוגיה."."""
     if not services:
         return "אין לי כרגע רשימת טיפולים."
     return f"יש לנו {service_names(services)}."
 
 
 def durations_answer(services: Sequence[Any]) -> str:
-    """"שוודי 60 דקות, ספורט 45 דקות ...". One service -> just its length."""
+    """ "שוודי 60 דקות, ספורט 45 דקות ...". One service -> just its length."""
     parts = [
         f"{getattr(s, 'name', None) or getattr(s, 'name_he', '')} {s.duration_min} דקות"
         for s in services
@@ -193,20 +188,25 @@ def durations_answer(services: Sequence[Any]) -> str:
 
 
 def ask_time(day: str) -> str:
-    """"באיזו שעה מחר?"."""
+    """ "באיזו שעה מחר?"."""
     return f"באיזו שעה {day}?"
 
 
 def offer_times(day: str, times: Sequence[time | datetime]) -> str:
-    """"מחר יש ב-9:00, 9:30 או 10:00. מה מתאים?" / one time: "... אפשר ב-9:00. מתאים?"."""
+    """ "מחר יש ב-9:00, 9:30 או 10:00. מה מתאים?" / one time: "... אפשר ב-9:00. מתאים?"."""
     if len(times) == 1:
         return f"{day} אפשר {at(times[0])}. מתאים?"
     return f"{day} יש ב-{join_or([clock(t) for t in times])}. מה מתאים?"
 
 
-def suggest_times(reason: str, times: Sequence[time | datetime], day: str = "",
-                  today: date | None = None, asked_day: date | None = None) -> str:
-    """"השעה הזאת לא פנויה. אפשר ב-12:30 או ב-13:00?" in one sentence.
+def suggest_times(
+    reason: str,
+    times: Sequence[time | datetime],
+    day: str = "",
+    today: date | None = None,
+    asked_day: date | None = None,
+) -> str:
+    """ "השעה הזאת לא פנויה. אפשר ב-12:30 או ב-13:00?" in one sentence.
 
     Args:
         reason: the short reason said first ("" for none).
@@ -216,8 +216,13 @@ def suggest_times(reason: str, times: Sequence[time | datetime], day: str = "",
             day label: "אפשר היום ב-19:00 או מחר ב-13:00?".
     """
     dated = [t for t in times if isinstance(t, datetime)]
-    if (today is not None and asked_day is not None and not day and dated
-            and any(t.date() != asked_day for t in dated)):
+    if (
+        today is not None
+        and asked_day is not None
+        and not day
+        and dated
+        and any(t.date() != asked_day for t in dated)
+    ):
         labels = [
             f"{day_label(t.date(), today)} {at(t)}" if isinstance(t, datetime) else at(t)
             for t in times
@@ -231,32 +236,32 @@ def suggest_times(reason: str, times: Sequence[time | datetime], day: str = "",
 
 
 def free_at(day: str, t: time | datetime, spoken: bool = False) -> str:
-    """"מחר ב-12:00 פנוי." / spoken (an inferred time): "מחר בשתיים אחר הצהריים פנוי."."""
+    """ "מחר ב-12:00 פנוי." / spoken (an inferred time): "מחר בשתיים אחר הצהריים פנוי."."""
     return f"{day} {spoken_time(t) if spoken else at(t)} פנוי.".strip()
 
 
 def closed_on(day: str) -> str:
-    """"ביום שבת אנחנו סגורים."."""
+    """ "ביום שבת אנחנו סגורים."."""
     return f"{day} אנחנו סגורים."
 
 
 def no_slots_on(day: str) -> str:
-    """"מחר אין תורים פנויים."."""
+    """ "מחר אין תורים פנויים."."""
     return f"{day} אין תורים פנויים."
 
 
 def offer_alternative(day: str, t: time | datetime) -> str:
-    """"אפשר ביום ראשון ב-9:00?"."""
+    """ "אפשר ביום ראשון ב-9:00?"."""
     return f"אפשר {day} {at(t)}?"
 
 
 def open_until(day: str, ranges: Sequence[tuple[time, time]]) -> str:
-    """"ביום שישי אנחנו פתוחים מ-9:00 עד 14:00."."""
+    """ "ביום שישי אנחנו פתוחים מ-9:00 עד 14:00."."""
     return f"{day} אנחנו פתוחים {ranges_text(ranges)}."
 
 
 def ranges_text(ranges: Sequence[tuple[time, time]]) -> str:
-    """"מ-9:00 עד 13:00 ומ-14:00 עד 19:00"."""
+    """ "מ-9:00 עד 13:00 ומ-14:00 עד 19:00"."""
     parts = [f"מ-{clock(a)} עד {clock(b)}" for a, b in ranges]
     return " ו".join(parts)
 
@@ -267,28 +272,28 @@ def confirm_time(day: str, t: time | datetime) -> str:
 
 
 def which_of(times: Sequence[time | datetime]) -> str:
-    """"איזו מהשעות, 12:30 או 13:00?"."""
+    """ "איזו מהשעות, 12:30 או 13:00?"."""
     return f"איזו מהשעות, {join_or([clock(t) for t in times])}?"
 
 
 def am_or_pm(hour: int) -> str:
     """Ask about an ambiguous hour: "בשמונה בבוקר או בערב?"."""
-    return f"ב{_HOURS_HE[hour % 12]} בבוקר או בערב?"
+    return f"ב{time_to_words(hour % 24, 0)} בבוקר או בערב?"
 
 
 def booked(service: Any, day: str, t: time | datetime, name: str) -> str:
-    """"קבעתי לכם עיסוי שוודי מחר ב-12:00, על שם דני."."""
+    """ "קבעתי לכם עיסוי שוודי מחר ב-12:00, על שם דני."."""
     svc = service_phrase(service) if service is not None else "תור"
     return f"קבעתי לכם {svc} {day} {at(t)}, על שם {name}."
 
 
 def beyond_window(days: int) -> str:
-    """"אפשר לקבוע עד 30 ימים מראש. לאיזה יום?"."""
+    """ "אפשר לקבוע עד 30 ימים מראש. לאיזה יום?"."""
     return f"אפשר לקבוע עד {days} ימים מראש. לאיזה יום?"
 
 
 def too_soon(notice_min: int) -> str:
-    """"צריך לקבוע לפחות שעה מראש."."""
+    """ "צריך לקבוע לפחות שעה מראש."."""
     if notice_min % 60 == 0 and notice_min >= 60:
         hours = notice_min // 60
         span = "שעה" if hours == 1 else ("שעתיים" if hours == 2 else f"{hours} שעות")
@@ -298,14 +303,14 @@ def too_soon(notice_min: int) -> str:
 
 
 def outside_hours(day: str, ranges: Sequence[tuple[time, time]]) -> str:
-    """"מחר אנחנו פתוחים מ-9:00 עד 14:00." (closed day -> "... סגורים")."""
+    """ "מחר אנחנו פתוחים מ-9:00 עד 14:00." (closed day -> "... סגורים")."""
     if not ranges:
         return closed_on(day)
     return open_until(day, ranges)
 
 
 def who_am_i(business: str) -> str:
-    """"אני העוזרת הדיגיטלית של ספא דמו, אפשר לקבוע איתי תור."."""
+    """ "אני העוזרת הדיגיטלית של ספא דמו, אפשר לקבוע איתי תור."."""
     return f"אני העוזרת הדיגיטלית של {business}, אפשר לקבוע איתי תור."
 
 
@@ -329,7 +334,7 @@ def hours_summary(week: Sequence[tuple[int, list[tuple[time, time]]]], all_day: 
     open_parts: list[str] = []
     closed: list[str] = []
     for days, ranges in groups:
-        first, last = WEEKDAYS_HE[days[0]], WEEKDAYS_HE[days[-1]]
+        first, last = WEEKDAYS[days[0]], WEEKDAYS[days[-1]]
         label = first if len(days) == 1 else f"{first} עד {last}"
         if ranges:
             open_parts.append(f"{label} {ranges_text(ranges)}")

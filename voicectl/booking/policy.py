@@ -19,11 +19,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, time
-from functools import cached_property
-from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from voicectl.booking.phone import normalize_phone
+from voicectl.hebrew.services import match_service
 
 if TYPE_CHECKING:
     from voicectl.store.db import Database
@@ -175,55 +174,16 @@ class BusinessPolicy:
     def service_by_name(self, text: str | None) -> Service | None:
         """Find a service by id, Hebrew name or alias, as a caller or the agent says it.
 
-        Tolerant of case, niqqud, punctuation, a leading/trailing "עיסוי"/"טיפול" ("massage",
-        "treatment"), the one-letter prefixes ב/ל/ה/ו/מ/ש on each word ("לעיסוי השוודי") and
-        surrounding words ("עיסוי שוודי של שעה"). When two different services match equally
-        well ("שוודי או ספורט") the answer is None.
+        The one service matcher, `voicectl.hebrew.services.match_service`: tolerant of
+        case, niqqud, punctuation, the generic "עיסוי"/"טיפול", prefixes ("לעיסוי השוודי")
+        and surrounding words ("עיסוי שוודי של שעה").
 
         Returns:
             The service, or None when nothing (or more than one service) matches.
         """
         if not isinstance(text, str):
             return None
-        words = _norm(text).split()
-        if not words:
-            return None
-        index = self._service_index
-        # 1. the whole phrase (with massage words dropped, prefixes stripped)
-        for variant in _phrase_variants(words):
-            if variant in index:
-                return index[variant]
-        # 2. the longest key found as a run of words inside the text
-        best_len = 0
-        best: set[str] = set()
-        n_words = len(words)
-        for i in range(n_words):
-            for j in range(i + 1, min(n_words, i + 4) + 1):
-                for combo in product(*(_word_variants(w) for w in words[i:j])):
-                    key = " ".join(combo)
-                    svc = index.get(key)
-                    if svc is None or len(key) < 3:
-                        continue
-                    if len(key) > best_len:
-                        best_len, best = len(key), {svc.id}
-                    elif len(key) == best_len:
-                        best.add(svc.id)
-        if len(best) == 1:
-            return self.service(best.pop())
-        return None
-
-    @cached_property
-    def _service_index(self) -> dict[str, Service]:
-        index: dict[str, Service] = {}
-        for svc in self.services:
-            for name in (svc.id, svc.name, *svc.aliases):
-                words = _norm(name).split()
-                if not words:
-                    continue
-                for key in (" ".join(words), " ".join(_drop_generic(words))):
-                    if key:
-                        index.setdefault(key, svc)
-        return index
+        return match_service(text, self.services)
 
     # -- conversions ---------------------------------------------------------------------
 
@@ -598,53 +558,6 @@ def prompt_overrides(text: str | None) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-_NIQQUD = re.compile(r"[\u0591-\u05c7]")
-_NON_WORD = re.compile(r"[^\w\s/]+")
-_HEB_PREFIXES = "בלהומש"
-_GENERIC = frozenset({"עיסוי", "עיסויי", "עיסויים", "טיפול", "טיפולי", "massage", "treatment"})
-
-
-def _norm(text: str) -> str:
-    s = _NIQQUD.sub("", text).lower().replace("_", " ").replace("-", " ")
-    s = _NON_WORD.sub(" ", s)
-    return " ".join(s.split())
-
-
-def _word_variants(word: str) -> tuple[str, ...]:
-    """The word, then with one and two leading Hebrew prefix letters removed."""
-    out = [word]
-    w = word
-    for _ in range(2):
-        if len(w) > 2 and w[0] in _HEB_PREFIXES:
-            w = w[1:]
-            out.append(w)
-        else:
-            break
-    return tuple(out)
-
-
-def _is_generic(word: str) -> bool:
-    return any(v in _GENERIC for v in _word_variants(word))
-
-
-def _drop_generic(words: list[str]) -> list[str]:
-    kept = [w for w in words if not _is_generic(w)]
-    return kept or words
-
-
-def _phrase_variants(words: list[str]) -> Iterable[str]:
-    seen: set[str] = set()
-    for base in (words, _drop_generic(words)):
-        if len(base) > 4:
-            candidates: Iterable[tuple[str, ...]] = [tuple(base)]
-        else:
-            candidates = product(*(_word_variants(w) for w in base))
-        for combo in candidates:
-            key = " ".join(combo)
-            if key not in seen:
-                seen.add(key)
-                yield key
 
 
 def parse_time_of_day(value: object) -> time:

@@ -100,6 +100,8 @@ class BookingTools:
         session: the call session (object or dict with `caller_number`), read at each
             `create_appointment` for the third phone choice.
         on_trace: called with every `ToolTrace` (exceptions in it are logged, not raised).
+        policy: the call's effective policy, already loaded (then `policy_overrides` and
+            `business_prompt` are not applied again).
         confirms_bookings: whether the after-call flows send this business's bookings a
             WhatsApp confirmation (`FlowRules.confirms_bookings`); successful
             `create_appointment` / `attach_phone` results say so in `confirmation`
@@ -121,6 +123,7 @@ class BookingTools:
         business_prompt: str | None = None,
         session: object | None = None,
         on_trace: Callable[[ToolTrace], None] | None = None,
+        policy: BusinessPolicy | None = None,
         confirms_bookings: bool = True,
     ) -> None:
         self.db = db
@@ -130,7 +133,7 @@ class BookingTools:
         self.call_sid = call_sid
         self.session = session
         self.on_trace = on_trace
-        self.policy: BusinessPolicy = get_business_policy(
+        self.policy: BusinessPolicy = policy or get_business_policy(
             business_id, business_prompt, db=db, overrides=policy_overrides
         )
         self.traces: list[ToolTrace] = []

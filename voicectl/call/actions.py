@@ -1,5 +1,9 @@
 """What the call core asks its adapter to do. The adapter (Twilio WebSocket bridge,
-simulator, microphone) turns these into I/O; the core never does I/O itself."""
+simulator, microphone) turns these into I/O; the core never does I/O itself.
+
+Every `CallSession` input returns a list of these (h11/wsproto style: events in, actions
+out); the driver (`voicectl.call.runner.CallRunner`) reads nothing else.
+"""
 
 from __future__ import annotations
 
@@ -29,18 +33,53 @@ class SendClear:
 
 @dataclass(frozen=True)
 class RunTurn:
-    """Produce the bot's reply to `turn` off the hot path (agent, then TTS) and feed it
-    back with `CallSession.reply_text / reply_audio / reply_done`."""
+    """Produce the bot's reply to `turn` off the hot path (the agent) and feed it back
+    with `CallSession.reply_text` (which answers with `Speak`)."""
 
     turn_index: int
     turn: TurnInput
 
 
 @dataclass(frozen=True)
+class Speak:
+    """Synthesize `phrases` (the reply of turn `turn_index`, in order) off the hot path;
+    feed each phrase back with `CallSession.reply_audio` then `phrase_done`, and the end
+    with `reply_done`."""
+
+    turn_index: int
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CancelReply:
+    """Stop producing turn `turn_index`'s reply now (agent result dropped, synthesis in
+    flight abandoned). `heard` is what the caller actually heard of the reply (phrases whose
+    marks were echoed, plus the played part of the current one); when it is not None the
+    reply in the conversation history is cut to it and flagged interrupted."""
+
+    turn_index: int
+    heard: str | None = None
+
+
+@dataclass(frozen=True)
+class AskPhoneByGather:
+    """`dtmf_mode: gather`: move the live call to a TwiML `<Gather>` for the phone number
+    (REST `Calls(sid).update(twiml=…)`, which ends this stream). Sent once the DTMF
+    prompt has played; the stream closes without ending the call."""
+
+    turn_index: int
+
+
+@dataclass(frozen=True)
 class Hangup:
-    """End the call: close the stream and hang up through the REST API."""
+    """End the call: hang up through the REST API, then close the stream.
+
+    `ended_by` is the `call.ended` cause ("bot_hangup")."""
 
     reason: str
+    ended_by: str = "bot_hangup"
 
 
-Action = SendMedia | SendMark | SendClear | RunTurn | Hangup
+Action = (
+    SendMedia | SendMark | SendClear | RunTurn | Speak | CancelReply | AskPhoneByGather | Hangup
+)

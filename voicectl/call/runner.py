@@ -1,9 +1,14 @@
 """`CallRunner`: drives one `CallSession` on an asyncio loop for any transport.
 
-It owns the three per-call tasks - the 20 ms pacer, the sender (a bounded queue, so a slow
+It owns the per-call tasks - the 20 ms pacer, the sender (a bounded queue, so a slow
 socket never lets memory grow: seed 001 item 3 "non-blocking send queue"), and the reply
-pipeline (agent, then TTS, in worker threads so no call blocks the event loop: DESIGN
-lessons, Pipecat #3092) - and turns the session's actions into transport calls.
+pipeline (agent, then TTS phrase by phrase, in worker threads so no call blocks the event
+loop: DESIGN lessons, Pipecat #3092) - and turns the session's actions into transport and
+call-control calls. It reads nothing from the session but the actions it returns.
+
+The call's end is decided here, once (`finish`): whichever of `stop`, a dropped socket,
+the bot's hang-up or a status callback comes first wins; later ones wait for it and change
+nothing. A hand-off to a `<Gather>` closes the stream without ending the call.
 """
 
 from __future__ import annotations
@@ -12,13 +17,24 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message
 from voicectl.audio.frames import FRAME_MS
 from voicectl.audio.resample import resample
-from voicectl.call.actions import Action, Hangup, RunTurn, SendClear, SendMark, SendMedia
+from voicectl.call.actions import (
+    Action,
+    AskPhoneByGather,
+    CancelReply,
+    Hangup,
+    RunTurn,
+    SendClear,
+    SendMark,
+    SendMedia,
+    Speak,
+)
 from voicectl.call.session import CallSession
 from voicectl.clock import Clock
 from voicectl.logs import get_logger
@@ -28,6 +44,11 @@ _log = get_logger("call")
 
 #: Spoken when the reply pipeline itself fails (the agent never raises, TTS might).
 FALLBACK_REPLY_HE = "סליחה, הייתה לי תקלה קטנה. אפשר לחזור על זה?"
+
+#: `call.ended` causes (the shared contract; issue 9's flows read them).
+ENDED_BY = ("stop", "disconnect", "bot_hangup", "status_callback", "startup_recovery")
+#: `call.ended` outcomes.
+OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
 
 
 class Transport(Protocol):
@@ -40,6 +61,27 @@ class Transport(Protocol):
     async def send_clear(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class CallControl(Protocol):
+    """What a telephony provider can do to the call itself (Twilio: REST `Calls`).
+
+    Both methods return True on success, never raise, and bound their own wait.
+    """
+
+    async def hang_up(self) -> bool: ...
+
+    async def gather_phone(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How this stream ended. `ended_by` is None when the call goes on without it (moved
+    to a `<Gather>`); otherwise one of `ENDED_BY`, with `outcome` one of `OUTCOMES`."""
+
+    reason: str
+    ended_by: str | None
+    outcome: str = "completed"
 
 
 class BusinessClock:
@@ -58,7 +100,7 @@ class BusinessClock:
 
 
 class CallRunner:
-    """Runs one call until `finish()`.
+    """Runs one call's stream until `finish()`.
 
     Args:
         session: the call's state machine.
@@ -67,7 +109,11 @@ class CallRunner:
         tools: this call's `BookingTools`.
         conversation: this call's memory.
         business_now: the business clock.
-        on_end: awaited once when the call is over (persist the record, flows).
+        send_queue_max_frames: bound of the outbound queue (messages).
+        control: hang-up / Gather through the provider (None: closing the stream is all).
+        on_end: awaited once when the stream is over, with the `Ending`.
+        on_turn: called on the loop thread when a turn's reply is done (spoken, or text
+            only), with the turn index - e.g. to save the call so far. Must not block.
     """
 
     def __init__(
@@ -80,7 +126,10 @@ class CallRunner:
         tools: Any,
         conversation: Conversation,
         business_now: Callable[[], datetime],
-        on_end: Callable[[CallRunner], Awaitable[None]] | None = None,
+        send_queue_max_frames: int = 50,
+        control: CallControl | None = None,
+        on_end: Callable[[CallRunner, Ending], Awaitable[None]] | None = None,
+        on_turn: Callable[[CallRunner, int], None] | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -89,20 +138,26 @@ class CallRunner:
         self.tools = tools
         self.conversation = conversation
         self.business_now = business_now
+        self.control = control
         self._on_end = on_end
-        max_frames = session.settings.send_queue_max_frames
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=max_frames)
+        self._on_turn = on_turn
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=send_queue_max_frames)
         self._turn_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._closing = False
+        self._speaking: dict[int, asyncio.Task[Any]] = {}
+        self._cancelled: dict[int, str | None] = {}  # turn -> heard text (None: keep)
+        self._replies: dict[int, Message] = {}  # turn -> its assistant message
+        self._handoff = False  # a <Gather> hand-off is under way: the stop it causes
+        self._finishing = False
         self._finished = asyncio.Event()
+        self.ending: Ending | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        """Start the pacer and sender, and the greeting."""
+    def start(self, actions: list[Action]) -> None:
+        """Start the pacer and sender, and carry out the session's `begin()` actions."""
         self._spawn(self._pacer())
         self._spawn(self._sender())
-        self.dispatch(self.session.begin())
+        self.dispatch(actions)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -116,25 +171,46 @@ class CallRunner:
             exc = task.exception()
             self.session.log("ERROR", f"internal task failed: {exc!r}")
 
-    async def finish(self, reason: str = "caller hung up") -> None:
-        """End the call (idempotent): stop the session, cancel tasks, run `on_end`."""
-        if self._finished.is_set():
-            return
-        self._finished.set()
-        self.session.stop(reason)
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
+    async def finish(
+        self, reason: str = "caller hung up", ended_by: str | None = "stop", outcome: str = ""
+    ) -> Ending:
+        """End this stream (idempotent): the first call decides the `Ending`; later calls
+        wait until it is fully handled (record saved, `call.ended` written) and return it.
+
+        Args:
+            reason: for the call log.
+            ended_by: a `call.ended` cause, or None = the call continues elsewhere.
+            outcome: a `call.ended` outcome ("" = "completed").
+        """
+        if self._finishing:
+            await self._finished.wait()
+            assert self.ending is not None
+            return self.ending
+        self._finishing = True
+        if self._handoff and ended_by in ("stop", "disconnect"):
+            ended_by, reason = None, f"{reason} (moved to <Gather>)"
+        self.ending = Ending(reason, ended_by, outcome or "completed")
+        try:
+            self.dispatch(self.session.stop(reason))
+            current = asyncio.current_task()
+            tasks = [t for t in list(self._tasks) if t is not current]
+            for task in tasks:
                 task.cancel()
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        if self._on_end is not None:
-            await self._on_end(self)
+            with contextlib.suppress(Exception):
+                await self.transport.close()  # e.g. a status callback closes a live stream
+            if self._on_end is not None:
+                await self._on_end(self, self.ending)
+        finally:
+            self._finished.set()
+        return self.ending
 
     @property
     def finished(self) -> bool:
-        return self._finished.is_set()
+        """True once `finish` has started (the stream is over)."""
+        return self._finishing
 
     # ------------------------------------------------------------------ actions
     def dispatch(self, actions: list[Action]) -> None:
@@ -151,18 +227,32 @@ class CallRunner:
                 self._enqueue(("clear", None))
             elif isinstance(action, RunTurn):
                 self._spawn(self._run_turn(action))
+            elif isinstance(action, Speak):
+                self._speaking[action.turn_index] = self._spawn(self._speak(action))
+            elif isinstance(action, CancelReply):
+                self._cancel(action)
             elif isinstance(action, Hangup):
-                self._spawn(self._hangup(action.reason))
+                self._spawn(self._hangup(action))
+            elif isinstance(action, AskPhoneByGather):
+                self._spawn(self._gather(action))
+
+    def _cancel(self, action: CancelReply) -> None:
+        self._cancelled[action.turn_index] = action.heard
+        task = self._speaking.pop(action.turn_index, None)
+        if task is not None:
+            task.cancel()  # synthesis in flight is abandoned now, not at the next phrase
+        msg = self._replies.get(action.turn_index)
+        if msg is not None and action.heard is not None:
+            self.conversation.cut_reply(msg, action.heard)
 
     def _enqueue(self, item: tuple[str, Any]) -> None:
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             # tick() is given the room left, so only marks/clear can land here.
-            self.session.metrics["SEND_QUEUE_FULL"] += 1
-            self.session.log("WARNING", "Send queue full: dropped an outbound message")
+            self.dispatch(self.session.queue_full())
             return
-        self.session.note_queue_depth(self._queue.qsize())
+        self.dispatch(self.session.queue_depth(self._queue.qsize()))
 
     async def _sender(self) -> None:
         while True:
@@ -178,13 +268,13 @@ class CallRunner:
                 self.session.log(
                     "INFO", f"transport closed while sending: {exc.__class__.__name__}"
                 )
-                self._spawn(self.finish("connection lost"))
+                self._spawn(self.finish("connection lost", ended_by="disconnect"))
                 return
 
     async def _pacer(self) -> None:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        while not self.session.ended:
+        while not self._finishing:
             room = self._queue.maxsize - self._queue.qsize()
             self.dispatch(self.session.tick(room))
             next_tick += FRAME_MS / 1000
@@ -194,33 +284,57 @@ class CallRunner:
                 delay = 0
             await asyncio.sleep(max(delay, 0))
 
-    async def _hangup(self, reason: str) -> None:
-        # Let the sender flush what is queued (the goodbye's mark already echoed).
-        await asyncio.sleep(0.05)
-        await self.finish(reason)
-        with contextlib.suppress(Exception):
-            await self.transport.close()
+    async def _flush(self, timeout_s: float = 1.0) -> None:
+        """Give the sender a moment to write what is queued (the goodbye's mark echoed)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self._queue.empty() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
+
+    async def _hangup(self, action: Hangup) -> None:
+        await self._flush()
+        if self.control is not None:
+            await self.control.hang_up()  # logs its own failure; the socket closes anyway
+        await self.finish(action.reason, ended_by=action.ended_by)
+
+    async def _gather(self, action: AskPhoneByGather) -> None:
+        await self._flush()
+        self._handoff = True
+        ok = self.control is not None and await self.control.gather_phone()
+        if not ok:
+            self._handoff = False
+            self.session.log(
+                "WARNING", "could not move the call to <Gather>; keys are read on the stream"
+            )
+            self.dispatch(self.session.gather_failed())
+            return
+        await self.finish("moved to <Gather> for the phone number", ended_by=None)
 
     # ------------------------------------------------------------------ turns
     async def _run_turn(self, action: RunTurn) -> None:
         """Agent then TTS for one turn, off the loop; turns of a call run in order."""
         async with self._turn_lock:
-            session, index = self.session, action.turn_index
-            if session.ended or session.turns[index].superseded:
+            index = action.turn_index
+            if index in self._cancelled or self._finishing:
                 return
             conv = self.conversation
             conv.now = self.business_now()
-            conv.caller_number = session.caller_number
             conv.turn_index = index
             n_traces = len(getattr(self.tools, "traces", []))
+            n_history = len(conv.history)
             try:
                 reply: AgentReply = await asyncio.to_thread(
                     self.agent.respond, action.turn, conv, self.tools
                 )
             except Exception as exc:  # the Agent contract forbids this; stay on the call
-                session.log("ERROR", f"agent raised: {exc!r}")
+                self.session.log("ERROR", f"agent raised: {exc!r}")
                 reply = AgentReply(FALLBACK_REPLY_HE)
                 conv.history.append(Message("assistant", reply.text))
+            mine = [m for m in conv.history[n_history:] if m.role == "assistant"]
+            if mine:
+                self._replies[index] = mine[-1]
+                if self._cancelled.get(index) is not None:
+                    conv.cut_reply(mine[-1], self._cancelled[index] or "")
             tool_ms: dict[str, float] = {}
             labels: list[str] = []
             for trace in getattr(self.tools, "traces", [])[n_traces:]:
@@ -228,30 +342,43 @@ class CallRunner:
                 outcome = "ok" if trace.ok else f"error={trace.error}"
                 labels.append(f"{trace.tool} {outcome}")
                 args = json.dumps(trace.args, ensure_ascii=False)  # phones already masked
-                session.log(
+                self.session.log(
                     "INFO", f"tool {trace.tool} {args} -> {outcome} {trace.latency_ms:.1f} ms"
                 )
-            session.reply_text(index, reply, tool_ms, labels)
-            if session.turns[index].superseded or session.ended:
-                session.reply_done(index)
-                return
-            try:
-                await self._speak(index, reply.text)
-            except Exception as exc:
-                session.log("ERROR", f"TTS failed: {exc!r}")
-            session.reply_done(index)
+            self.dispatch(self.session.reply_text(index, reply, tool_ms, labels))
+            speaking = self._speaking.get(index)
+            if speaking is not None:
+                # Keep the call's replies in order: the next turn waits for this audio.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(speaking)
+            self._turn_done(index)
 
-    async def _speak(self, index: int, text: str) -> None:
-        if not text.strip():
+    def _turn_done(self, index: int) -> None:
+        if self._on_turn is None or self._finishing:
             return
-        chunks = iter(self.tts.synthesize(text))
+        try:
+            self._on_turn(self, index)
+        except Exception as exc:  # saving progress must never break the call
+            self.session.log("WARNING", f"turn hook failed: {exc!r}")
+
+    async def _speak(self, action: Speak) -> None:
+        index, session = action.turn_index, self.session
         rate = self.tts.sample_rate
-        while True:
-            chunk = await asyncio.to_thread(next, chunks, None)
-            if chunk is None:
-                return
-            turn = self.session.turns[index]
-            if turn.superseded or turn.barged_in or self.session.ended:
-                return
-            pcm = await asyncio.to_thread(resample, chunk, rate, 8000) if rate != 8000 else chunk
-            self.session.reply_audio(index, pcm)
+        try:
+            for k, phrase in enumerate(action.phrases):
+                chunks = iter(self.tts.synthesize(phrase))
+                while True:
+                    chunk = await asyncio.to_thread(next, chunks, None)
+                    if chunk is None:
+                        break
+                    if rate != 8000:
+                        chunk = await asyncio.to_thread(resample, chunk, rate, 8000)
+                    self.dispatch(session.reply_audio(index, chunk, k))
+                self.dispatch(session.phrase_done(index, k))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            session.log("ERROR", f"TTS failed: {exc!r}")
+        finally:
+            self._speaking.pop(index, None)
+        self.dispatch(session.reply_done(index))

@@ -1,19 +1,26 @@
-"""`CallSession`: one phone call as a sans-I/O state machine.
+"""`CallSession`: one phone call (one media stream of it) as a sans-I/O state machine.
 
 Events in (all stamped by the injected clock): `begin`, `media`, `dtmf`, `mark`, `stop`,
-`tick` (every ~20 ms), and the reply pipeline's `reply_text` / `reply_audio` /
-`reply_done`. Actions out: `SendMedia`, `SendMark`, `SendClear`, `RunTurn`, `Hangup`
-(`voicectl.call.actions`). The session owns no socket and reads no wall clock, so the
-Twilio bridge, the simulator and tests drive the very same code.
+`tick` (every ~20 ms), the reply pipeline's `reply_text` / `reply_audio` / `phrase_done` /
+`reply_done` / `reply_failed`, and the adapter's `queue_depth` / `queue_full`. Every input
+returns the actions it causes (`voicectl.call.actions`): `SendMedia`, `SendMark`,
+`SendClear`, `RunTurn`, `Speak`, `CancelReply`, `AskPhoneByGather`, `Hangup`. The session
+owns no socket and reads no wall clock, and its driver reads nothing but those actions
+(the h11/wsproto pattern), so the Twilio bridge, the simulator and tests drive the very
+same code.
 
 States (DESIGN.md): GREETING -> LISTENING <-> THINKING -> SPEAKING -> LISTENING |
 WAITING_FOR_DTMF -> ... -> ENDED. Rules it enforces:
 - barge-in (caller speech over bot audio) sends `clear` and drops every queued frame in the
-  same tick (DESIGN lessons: Pipecat #3077, Vocode #477); it is OFF while
-  `waiting_for_dtmf` (seed 000 item 2);
+  same tick (DESIGN lessons: Pipecat #3077, Vocode #477), cancels the reply being produced
+  and cuts the reply to what was heard (phrases whose marks were echoed, plus the played
+  part of the current phrase); it is OFF while `waiting_for_dtmf` (seed 000 item 2);
 - outbound audio is paced: 20 ms frames, never more than `playback_lead_ms` ahead of the
   modelled playback position (seed 001 item 3, seed 002 E.1);
-- "played" is known only from echoed marks (DESIGN lessons: Pipecat #5662).
+- "played" is known only from echoed marks (DESIGN lessons: Pipecat #5662): a mark
+  `turn-<n>.<k>` follows every phrase, `turn-<n>` the whole reply;
+- DTMF: an inter-digit timeout clears the buffer and re-prompts once, then the call goes
+  on without a phone; more than 15 digits or digits that do not normalise ask once more.
 """
 
 from __future__ import annotations
@@ -31,12 +38,23 @@ from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechStart
 from voicectl.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES
 from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 from voicectl.audio.vad import VAD
-from voicectl.call.actions import Action, Hangup, RunTurn, SendClear, SendMark, SendMedia
+from voicectl.call.actions import (
+    Action,
+    AskPhoneByGather,
+    CancelReply,
+    Hangup,
+    RunTurn,
+    SendClear,
+    SendMark,
+    SendMedia,
+    Speak,
+)
 from voicectl.call.dtmf import DtmfCollector
 from voicectl.call.marks import TurnTimes
 from voicectl.clock import Clock
 from voicectl.config import Settings
 from voicectl.logs import get_logger
+from voicectl.speech.phrases import split_phrases
 from voicectl.speech.stt.base import STTResult, STTStream
 
 _log = get_logger("call")
@@ -56,6 +74,16 @@ class CallState(enum.Enum):
 
 
 @dataclass
+class Phrase:
+    """One synthesized phrase of a reply: its text, audio queued (ms), and whether its
+    mark came back (the caller heard all of it)."""
+
+    text: str
+    audio_ms: float = 0.0
+    heard: bool = False
+
+
+@dataclass
 class Turn:
     """One exchange: what started it, what the bot answered, and its timings."""
 
@@ -71,17 +99,36 @@ class Turn:
     tool_ms: dict[str, float] = field(default_factory=dict)
     tools: list[str] = field(default_factory=list)
     audio_done: bool = False
+    phrases: list[Phrase] = field(default_factory=list)
+    heard_text: str | None = None  # set when the reply was cut by a barge-in
+
+    @property
+    def cancelled(self) -> bool:
+        return self.superseded or self.barged_in
 
 
-def mark_name(turn_index: int) -> str:
-    """The mark sent after a turn's last frame: `turn-<index>`."""
-    return f"{MARK_PREFIX}{turn_index}"
+def mark_name(turn_index: int, phrase: int | None = None) -> str:
+    """The mark after a turn's last frame (`turn-<index>`) or after one of its phrases
+    (`turn-<index>.<phrase>`)."""
+    base = f"{MARK_PREFIX}{turn_index}"
+    return base if phrase is None else f"{base}.{phrase}"
 
 
 def turn_of_mark(name: str) -> int | None:
-    """Inverse of `mark_name`; None for marks this project did not send."""
+    """Inverse of `mark_name` for whole-turn marks; None for phrase marks and for marks
+    this project did not send."""
     if name.startswith(MARK_PREFIX) and name[len(MARK_PREFIX) :].isdigit():
         return int(name[len(MARK_PREFIX) :])
+    return None
+
+
+def phrase_of_mark(name: str) -> tuple[int, int] | None:
+    """`turn-3.1` -> (3, 1); None for anything else."""
+    if not name.startswith(MARK_PREFIX):
+        return None
+    turn, _, phrase = name[len(MARK_PREFIX) :].partition(".")
+    if turn.isdigit() and phrase.isdigit():
+        return int(turn), int(phrase)
     return None
 
 
@@ -90,13 +137,17 @@ class CallSession:
 
     Args:
         clock: monotonic ms.
-        settings: knobs (hangover, min utterance, barge-in, pacing, timeouts).
+        settings: knobs (hangover, min utterance, barge-in, pacing, timeouts, dtmf_mode).
         vad: a fresh VAD for this call.
         open_stt: called once with the result callback; returns this call's STT stream.
         normalize_phone: DTMF digits -> E.164 or None.
         call_sid, stream_sid, business_id: identity of the call.
-        caller_number: Twilio caller id in E.164, or None when withheld.
+        caller_number: Twilio caller id (or a number typed earlier in the call) in E.164,
+            or None when withheld. The session is the one holder of this fact: tools and
+            the agent read it from here.
         log: called as `log(level, message)` for every call log line (INFO and above).
+        first_turn: index of this stream's first turn; a call resumed after a `<Gather>`
+            continues the numbering of the streams before it.
     """
 
     def __init__(
@@ -112,6 +163,7 @@ class CallSession:
         business_id: str,
         caller_number: str | None = None,
         log: Callable[[str, str], None] | None = None,
+        first_turn: int = 0,
     ) -> None:
         self.clock = clock
         self.settings = settings
@@ -122,8 +174,10 @@ class CallSession:
         self.state = CallState.GREETING
         self.waiting_for_dtmf = False
         self.turns: list[Turn] = []
+        self.first_turn = first_turn
         self.errors: list[str] = []
         self.metrics: dict[str, float] = {"QUEUE_MAX_DEPTH": 0, "SEND_QUEUE_FULL": 0}
+        self.end_reason: str | None = None
         self._log_sink = log
         self._endpointer = Endpointer(
             vad, hangover_ms=settings.vad_hangover_ms, min_utt_ms=settings.min_utt_ms
@@ -131,8 +185,10 @@ class CallSession:
         self._stt_results: list[STTResult] = []
         self._stt = open_stt(self._stt_results.append)
         self._dtmf = DtmfCollector(normalize_phone)
-        # Outbound: (turn_index, frame bytes) or (turn_index, None) = that turn's mark.
-        self._outbox: deque[tuple[int, bytes | None]] = deque()
+        self._dtmf_timeouts = 0  # inter-digit timeouts so far (1 -> re-prompt, 2 -> skip)
+        self._last_key_ms: float | None = None
+        # Outbound, in order: (turn, frame bytes, phrase) or (turn, None, mark name).
+        self._outbox: deque[tuple[int, bytes | None, Any]] = deque()
         self._pcm_tail: dict[int, np.ndarray] = {}
         self._buffer_end_ms = 0.0  # modelled end of playback of everything sent so far
         self._pending_marks: set[str] = set()
@@ -143,9 +199,9 @@ class CallSession:
         self._awaiting_final = False  # a kept utterance ended; its final has not come yet
         self._last_frame_end_ts = 0
         self._last_activity_ms = clock.now_ms()
-        self._silence_nudges = 0
         self._barge_in_armed = True
         self._hangup_after: int | None = None
+        self._gather_after: int | None = None
 
     # ------------------------------------------------------------------ helpers
     def log(self, level: str, message: str) -> None:
@@ -168,34 +224,79 @@ class CallSession:
     def ended(self) -> bool:
         return self.state is CallState.ENDED
 
+    @property
+    def next_turn(self) -> int:
+        """The index the next turn of this call will get."""
+        return self.first_turn + len(self.turns)
+
     def _turn(self, index: int) -> Turn | None:
-        return self.turns[index] if 0 <= index < len(self.turns) else None
+        i = index - self.first_turn
+        return self.turns[i] if 0 <= i < len(self.turns) else None
 
     def _new_turn(self, turn: TurnInput) -> list[Action]:
+        actions: list[Action] = []
         if self._thinking is not None:
-            old = self.turns[self._thinking]
-            old.superseded = True
-            self.log("INFO", f"turn {old.index} superseded by a newer caller turn")
-        t = Turn(index=len(self.turns), kind=turn.kind, user_text=turn.text)
+            old = self._turn(self._thinking)
+            if old is not None:
+                old.superseded = True
+                self.log("INFO", f"turn {old.index} superseded by a newer caller turn")
+                actions.append(self._cancel(old))
+        t = Turn(index=self.next_turn, kind=turn.kind, user_text=turn.text)
         self.turns.append(t)
         self._thinking = t.index
         if self.state is not CallState.GREETING:
             self.state = CallState.THINKING
-        return [RunTurn(t.index, turn)]
+        actions.append(RunTurn(t.index, turn))
+        return actions
+
+    def _cancel(self, t: Turn) -> CancelReply:
+        """Cancel `t`'s reply; what the caller heard of it is cut into the history."""
+        heard = self._heard_text(t)
+        t.heard_text = heard
+        return CancelReply(t.index, heard)
+
+    def _heard_text(self, t: Turn) -> str:
+        """The part of `t`'s reply the caller heard: every phrase whose mark was echoed,
+        then the words of the current phrase in proportion to its audio that played
+        (estimated from the playback model: sent minus still buffered)."""
+        now = self.clock.now_ms()
+        in_flight = max(0.0, self._buffer_end_ms - now)
+        queued = sum(FRAME_MS for i, f, _ in self._outbox if i == t.index and f is not None)
+        sent_ms = sum(p.audio_ms for p in t.phrases) - queued
+        played_ms = max(0.0, sent_ms - in_flight)
+        words: list[str] = []
+        for p in t.phrases:
+            if p.heard:
+                words.append(p.text)
+                played_ms -= p.audio_ms
+                continue
+            if played_ms > 0 and p.audio_ms > 0:
+                part = p.text.split()
+                n = int(len(part) * min(1.0, played_ms / p.audio_ms))
+                if n:
+                    words.append(" ".join(part[:n]))
+            break
+        return " ".join(words)
 
     # ------------------------------------------------------------------ events
-    def begin(self) -> list[Action]:
-        """The stream started: produce the greeting."""
+    def begin(self, resume: TurnInput | None = None) -> list[Action]:
+        """The stream started: produce the greeting, or - for a call resumed after a
+        `<Gather>` - answer `resume` (e.g. the typed number) without greeting again."""
+        how = "resumed" if resume is not None else "started"
         self.log(
             "INFO",
-            f"call started business={self.business_id} caller="
+            f"call {how} business={self.business_id} caller="
             f"{_masked(self.caller_number)} stream={self.stream_sid}",
         )
-        t = Turn(index=0, kind="greeting")
+        t = Turn(
+            index=self.next_turn,
+            kind=resume.kind if resume else "greeting",
+            user_text=resume.text if resume else "",
+        )
         t.times.anchor = self.clock.now_ms()
         self.turns.append(t)
-        self._thinking = 0
-        return [RunTurn(0, TurnInput("greeting"))]
+        self._thinking = t.index
+        return [RunTurn(t.index, resume or TurnInput("greeting"))]
 
     def media(self, payload: bytes, ts_ms: int) -> list[Action]:
         """One inbound frame of caller audio (μ-law) at stream time `ts_ms` (ms).
@@ -224,7 +325,7 @@ class CallSession:
                 self._stt.utterance_start(ev.ts_ms)
                 self._last_activity_ms = now
             elif isinstance(ev, SpeechEnd):
-                actions += self._speech_end(ev, now)
+                self._speech_end(ev, now)
         if self._endpointer.in_speech:
             self._stt.feed(pcm, ts_ms)
             self._last_activity_ms = now
@@ -238,37 +339,43 @@ class CallSession:
         if self._endpointer.voiced_ms_in_current < self.settings.barge_in_min_ms:
             return []
         self._barge_in_armed = False
-        dropped = sum(1 for _, f in self._outbox if f is not None)
-        for idx in {i for i, _ in self._outbox} | {
+        dropped = sum(1 for _, f, _ in self._outbox if f is not None)
+        hit = {i for i, _, _ in self._outbox} | {
             i for i in (turn_of_mark(m) for m in self._pending_marks) if i is not None
-        }:
+        }
+        if self._thinking is not None:
+            # The reply being produced is for what the caller is now talking over.
+            hit.add(self._thinking)
+        actions: list[Action] = [SendClear()]
+        for idx in sorted(hit):
             t = self._turn(idx)
-            if t is not None:
-                t.barged_in = True
+            if t is None:
+                continue
+            t.barged_in = True
+            actions.append(self._cancel(t))
+            if t.heard_text is not None and t.bot_text:
+                self.log("INFO", f"turn {idx} cut by barge-in; caller heard {t.heard_text!r}")
         self._outbox.clear()
         self._pcm_tail.clear()
         self._pending_marks.clear()  # `clear` echoes them all; late echoes are harmless
-        if self._thinking is not None:
-            # The reply being produced is for what the caller is now talking over.
-            self.turns[self._thinking].superseded = True
-            self._thinking = None
+        self._thinking = None
         self._buffer_end_ms = now
         self._hangup_after = None
+        self._gather_after = None
         self.state = CallState.LISTENING
         self.log(
             "INFO", f"barge-in: caller spoke over the bot; clear sent, {dropped} frames dropped"
         )
-        return [SendClear()]
+        return actions
 
-    def _speech_end(self, ev: SpeechEnd, now: float) -> list[Action]:
+    def _speech_end(self, ev: SpeechEnd, now: float) -> None:
         self._stt.utterance_end(ev.speech_end_ms, ev.discarded)
         self._barge_in_armed = True
         if ev.discarded:
-            return []
+            return
         self._awaiting_final = True
         t_end = self._clock_of(ev.speech_end_ms, now)
         self._pending_utterance = (self._utterance_start_clock, t_end)
-        return []
 
     def _drain_stt(self, now: float) -> list[Action]:
         actions: list[Action] = []
@@ -306,20 +413,28 @@ class CallSession:
             return []
         now = self.clock.now_ms()
         self._last_activity_ms = now
+        self._last_key_ms = now
         commit = self._dtmf.press(digit)
         if commit is None:
             return []
+        self._last_key_ms = None
         if commit.number is None:
-            self.log(
-                "INFO", f"DTMF digits did not form a phone number ({len(commit.digits)} digits)"
+            why = (
+                f"more than {commit.max_digits} digits"
+                if commit.too_long
+                else f"did not form a phone number ({len(commit.digits)} digits)"
             )
+            self.log("INFO", f"DTMF digits {why}; buffer cleared")
             actions = self._new_turn(TurnInput("dtmf_invalid", commit.digits))
         else:
             self.caller_number = commit.number
             self.waiting_for_dtmf = False
+            self._dtmf_timeouts = 0
             self.log(
                 "INFO",
-                f"DTMF phone captured: {commit.number}, waiting_for_dtmf=false",
+                # The seed's line, with the number masked like every log line (DESIGN.md
+                # conventions); the full number is stored on the call, not logged.
+                f"DTMF phone captured: {_masked(commit.number)}, waiting_for_dtmf=false",
             )
             actions = self._new_turn(TurnInput("dtmf_phone", commit.number))
         self.turns[-1].times.anchor = now
@@ -327,7 +442,15 @@ class CallSession:
 
     def mark(self, name: str) -> list[Action]:
         """Twilio echoed a mark: everything sent before it has played (or was cleared)."""
+        if name not in self._pending_marks:
+            return []  # a late echo of a cleared mark, or a mark we never sent
         self._pending_marks.discard(name)
+        phrase = phrase_of_mark(name)
+        if phrase is not None:
+            t = self._turn(phrase[0])
+            if t is not None and phrase[1] < len(t.phrases):
+                t.phrases[phrase[1]].heard = True
+            return []
         idx = turn_of_mark(name)
         t = self._turn(idx) if idx is not None else None
         if t is None or self.ended:
@@ -337,7 +460,12 @@ class CallSession:
         if self.bot_audible:
             return []
         if self._hangup_after == idx:
-            return self._end("bot ended the call")
+            self.stop("bot ended the call")
+            return [Hangup("bot ended the call")]
+        if self._gather_after == idx:
+            self._gather_after = None
+            self.log("INFO", "DTMF prompt played; moving the call to <Gather> (dtmf_mode=gather)")
+            return [AskPhoneByGather(idx)]
         if self.state in (CallState.SPEAKING, CallState.GREETING) or (
             self.state is CallState.THINKING and self._thinking is None
         ):
@@ -347,17 +475,14 @@ class CallSession:
         return []
 
     def stop(self, reason: str = "caller hung up") -> list[Action]:
-        """Twilio `stop` or a dropped connection: the call is over."""
+        """Twilio `stop`, a dropped connection, or any other end of this stream."""
         if self.ended:
             return []
         self.state = CallState.ENDED
+        self.end_reason = reason
         self._stt.close()
-        self.log("INFO", f"call ended: {reason}")
-        return []
-
-    def _end(self, reason: str) -> list[Action]:
-        self.stop(reason)
-        return [Hangup(reason)]
+        self.log("INFO", f"stream ended: {reason}")
+        return [CancelReply(t.index) for t in self.turns if self._thinking == t.index]
 
     # ------------------------------------------------------------------ replies
     def reply_text(
@@ -366,7 +491,7 @@ class CallSession:
         reply: AgentReply,
         tool_ms: dict[str, float],
         tools: list[str] | None = None,
-    ) -> None:
+    ) -> list[Action]:
         """The agent answered turn `turn_index`.
 
         Args:
@@ -374,18 +499,22 @@ class CallSession:
             reply: the agent's reply.
             tool_ms: tool latency per mark name (ms), summed over the turn's calls.
             tools: one label per tool call, e.g. `create_appointment error=need_phone`.
+
+        Returns:
+            `[Speak(turn, phrases)]` to synthesize, or nothing (the turn was cancelled,
+            the call ended, or the reply is silent).
         """
         t = self._turn(turn_index)
         if t is None:
-            return
+            return []
         t.times.reply_text = self.clock.now_ms()
         t.bot_text = reply.text
         t.wants_dtmf = reply.wants_dtmf
         t.end_call = reply.end_call
         t.tool_ms = tool_ms
         t.tools = list(tools or [])
-        if t.superseded or self.ended:
-            return
+        if t.cancelled or self.ended:
+            return []
         self.log("INFO", f"bot: {reply.text!r}")
         if reply.wants_dtmf != self.waiting_for_dtmf:
             # Each reply decides: a prompt to type turns barge-in off; any other reply
@@ -393,14 +522,20 @@ class CallSession:
             self.waiting_for_dtmf = reply.wants_dtmf
             state = "true (barge-in off)" if reply.wants_dtmf else "false"
             self.log("INFO", f"waiting_for_dtmf={state}")
+        if reply.wants_dtmf and self.settings.dtmf_mode == "gather":
+            self._gather_after = turn_index
         if reply.end_call:
             self._hangup_after = turn_index
+        t.phrases = [Phrase(p) for p in split_phrases(reply.text)]
+        if not t.phrases:
+            return self._finish_reply(t)
+        return [Speak(turn_index, tuple(p.text for p in t.phrases))]
 
-    def reply_audio(self, turn_index: int, pcm: np.ndarray) -> None:
-        """A chunk of the reply's speech: int16 PCM at 8 kHz."""
+    def reply_audio(self, turn_index: int, pcm: np.ndarray, phrase: int = 0) -> list[Action]:
+        """A chunk of phrase `phrase` of the reply's speech: int16 PCM at 8 kHz."""
         t = self._turn(turn_index)
-        if t is None or t.superseded or t.barged_in or self.ended:
-            return
+        if t is None or t.cancelled or self.ended:
+            return []
         if t.times.first_audio is None:
             t.times.first_audio = self.clock.now_ms()
         tail = self._pcm_tail.pop(turn_index, np.zeros(0, np.int16))
@@ -411,35 +546,78 @@ class CallSession:
         if whole:
             data = ulaw_encode(pcm[:whole])
             for i in range(0, len(data), FRAME_BYTES):
-                self._outbox.append((turn_index, data[i : i + FRAME_BYTES]))
-            t.times.audio_ms += whole * 1000 / 8000
+                self._outbox.append((turn_index, data[i : i + FRAME_BYTES], phrase))
+            ms = whole * 1000 / 8000
+            t.times.audio_ms += ms
+            if not t.phrases:
+                t.phrases = [Phrase(t.bot_text)]
+            t.phrases[min(phrase, len(t.phrases) - 1)].audio_ms += ms
+        return []
 
-    def reply_done(self, turn_index: int) -> None:
+    def phrase_done(self, turn_index: int, phrase: int) -> list[Action]:
+        """Phrase `phrase` of the reply is fully synthesized: its mark follows it."""
+        t = self._turn(turn_index)
+        if t is None or t.cancelled or self.ended:
+            return []
+        self._flush_tail(t, phrase)
+        self._outbox.append((turn_index, None, mark_name(turn_index, phrase)))
+        return []
+
+    def _flush_tail(self, t: Turn, phrase: int) -> None:
+        tail = self._pcm_tail.pop(t.index, None)
+        if tail is not None and len(tail):
+            pad = np.zeros(FRAME_SAMPLES - len(tail), np.int16)
+            self._outbox.append((t.index, ulaw_encode(np.concatenate([tail, pad])), phrase))
+            t.times.audio_ms += FRAME_MS
+            if t.phrases:
+                t.phrases[min(phrase, len(t.phrases) - 1)].audio_ms += FRAME_MS
+
+    def reply_done(self, turn_index: int) -> list[Action]:
         """The reply's audio is complete; its mark follows its last frame."""
         t = self._turn(turn_index)
         if t is None:
-            return
-        if self._thinking == turn_index:
-            self._thinking = None
-        if t.superseded or t.barged_in or self.ended:
-            return
-        tail = self._pcm_tail.pop(turn_index, None)
-        if tail is not None and len(tail):
-            pad = np.zeros(FRAME_SAMPLES - len(tail), np.int16)
-            self._outbox.append((turn_index, ulaw_encode(np.concatenate([tail, pad]))))
-            t.times.audio_ms += FRAME_MS
-        t.audio_done = True
-        self._outbox.append((turn_index, None))
-        if not t.times.audio_ms and t.end_call:
-            self._hangup_after = turn_index
+            return []
+        if t.cancelled or self.ended:
+            if self._thinking == turn_index:
+                self._thinking = None
+            return []
+        return self._finish_reply(t)
 
-    def reply_failed(self, turn_index: int, error: str) -> None:
+    def _finish_reply(self, t: Turn) -> list[Action]:
+        if self._thinking == t.index:
+            self._thinking = None
+        self._flush_tail(t, max(len(t.phrases) - 1, 0))
+        t.audio_done = True
+        self._outbox.append((t.index, None, mark_name(t.index)))
+        return []
+
+    def reply_failed(self, turn_index: int, error: str) -> list[Action]:
         """The reply pipeline failed for this turn (logged as a call error)."""
         self.log("ERROR", f"turn {turn_index} failed: {error}")
         if self._thinking == turn_index:
             self._thinking = None
         if self.state is CallState.THINKING:
             self.state = CallState.LISTENING
+        return []
+
+    def gather_failed(self) -> list[Action]:
+        """The move to `<Gather>` failed: keys are read on the stream instead."""
+        if not self.ended and self.waiting_for_dtmf:
+            self.state = CallState.WAITING_FOR_DTMF
+        return []
+
+    # ------------------------------------------------------------------ adapter
+    def queue_depth(self, depth: int) -> list[Action]:
+        """The adapter's send queue holds `depth` messages after an enqueue."""
+        if depth > self.metrics["QUEUE_MAX_DEPTH"]:
+            self.metrics["QUEUE_MAX_DEPTH"] = depth
+        return []
+
+    def queue_full(self) -> list[Action]:
+        """The adapter's send queue refused a message (seed 001 item 3 "Send queue full")."""
+        self.metrics["SEND_QUEUE_FULL"] += 1
+        self.log("WARNING", "Send queue full: dropped an outbound message")
+        return []
 
     # ------------------------------------------------------------------ pacing
     def tick(self, room: int | None = None) -> list[Action]:
@@ -455,35 +633,33 @@ class CallSession:
         actions: list[Action] = []
         lead = self.settings.playback_lead_ms
         while self._outbox:
-            turn_index, frame = self._outbox[0]
-            t = self.turns[turn_index]
+            turn_index, frame, extra = self._outbox[0]
             if room is not None and len(actions) >= room:
                 self.metrics["SEND_QUEUE_FULL"] += 1
                 break
             if frame is None:
                 self._outbox.popleft()
-                name = mark_name(turn_index)
-                self._pending_marks.add(name)
-                actions.append(SendMark(name))
+                self._pending_marks.add(extra)
+                actions.append(SendMark(extra))
                 continue
             if self._buffer_end_ms - now >= lead:
                 break
             self._outbox.popleft()
             self._buffer_end_ms = max(self._buffer_end_ms, now) + FRAME_MS
-            if t.times.first_frame is None:
-                t.times.first_frame = now
-                self.state = CallState.SPEAKING
-            t.times.last_frame = now
+            t = self._turn(turn_index)
+            if t is not None:
+                if t.times.first_frame is None:
+                    t.times.first_frame = now
+                    self.state = CallState.SPEAKING
+                t.times.last_frame = now
             actions.append(SendMedia(frame))
         actions += self._timers(now)
         return actions
 
-    def note_queue_depth(self, depth: int) -> None:
-        """The adapter reports its send queue's depth (frames) after enqueueing."""
-        if depth > self.metrics["QUEUE_MAX_DEPTH"]:
-            self.metrics["QUEUE_MAX_DEPTH"] = depth
-
     def _timers(self, now: float) -> list[Action]:
+        if self._thinking is None and self._last_key_ms is not None and self._dtmf.buffer:
+            if now - self._last_key_ms >= self.settings.dtmf_interdigit_timeout_ms:
+                return self._interdigit_timeout(now)
         if self.bot_audible or self._thinking is not None or self._endpointer.in_speech:
             self._last_activity_ms = max(self._last_activity_ms, now if self.bot_audible else 0)
             return []
@@ -497,6 +673,24 @@ class CallSession:
             return []
         self._last_activity_ms = now
         actions = self._new_turn(TurnInput("silence"))
+        self.turns[-1].times.anchor = now
+        return actions
+
+    def _interdigit_timeout(self, now: float) -> list[Action]:
+        """Keys stopped mid-number: clear the buffer; re-prompt once, then go on without."""
+        typed = self._dtmf.clear()
+        self._last_key_ms = None
+        self._last_activity_ms = now
+        self._dtmf_timeouts += 1
+        secs = self.settings.dtmf_interdigit_timeout_ms / 1000
+        if self._dtmf_timeouts == 1:
+            self.log("INFO", f"DTMF: no key for {secs:g} s after {len(typed)} digits; re-prompt")
+            kind = "dtmf_timeout"
+        else:
+            self.log("INFO", "DTMF: timed out again; going on without a phone number")
+            self.waiting_for_dtmf = False
+            kind = "dtmf_skipped"
+        actions = self._new_turn(TurnInput(kind, ""))  # type: ignore[arg-type]
         self.turns[-1].times.anchor = now
         return actions
 

@@ -34,18 +34,14 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from voicectl.speech.hebrew_numbers import (
-    Gender,
-    date_to_words,
-    digits_to_words,
-    number_to_words,
-    time_to_words,
-)
+from voicectl.hebrew.calendar import WEEKDAY_LETTERS, WEEKDAYS, date_to_words, time_to_words
+from voicectl.hebrew.letters import HEBREW_LETTERS, PREFIX_LETTERS
+from voicectl.hebrew.numbers import Gender, digits_to_words, number_to_words
 
 __all__ = ["normalize_for_tts"]
 
-_HEB = "\u05d0-\u05ea"  # Hebrew letters alef..tav
-_PREFIX = "ובכלמהש"  # one-letter prefixes that attach to the next word
+_HEB = HEBREW_LETTERS
+_PREFIX = PREFIX_LETTERS
 
 # Nouns that commonly follow a number in booking replies: (singular, plural, gender).
 _NOUNS: tuple[tuple[str, str, Gender], ...] = (
@@ -271,7 +267,8 @@ def _money(m: re.Match[str]) -> str:
 # --- symbols -----------------------------------------------------------------------------
 
 
-_DAY_LETTERS = {"א": "ראשון", "ב": "שני", "ג": "שלישי", "ד": "רביעי", "ה": "חמישי", "ו": "שישי"}
+# "א'" .. "ו'": the weekday letters the agent's replies use (Saturday is always "שבת").
+_DAY_LETTERS = {k[0]: WEEKDAYS[wd] for k, wd in WEEKDAY_LETTERS.items() if k[0] != "ש"}
 _DAY_LETTER = "([\u05d0-\u05d5])'"
 
 

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from voicectl.speech.hebrew_numbers import number_to_words, weekday_to_words
+from voicectl.hebrew.calendar import weekday_to_words
+from voicectl.hebrew.numbers import number_to_words
 
 MAX_PHRASES = 5000
 MAX_PHRASE_CHARS = 100

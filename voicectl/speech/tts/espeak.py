@@ -43,6 +43,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from voicectl.speech.phrases import split_phrases
 from voicectl.speech.text_normalize import normalize_for_tts
 from voicectl.speech.tts.base import TTSError
 
@@ -69,9 +70,6 @@ _FINAL_PAUSE_MS = 60  # after the last phrase of a reply
 _SILENCE_THRESHOLD = 64  # |sample| at or below this counts as silence (full scale 32767)
 
 _VOICE_NAME = re.compile(r"^[A-Za-z0-9_-]{2,20}$")
-_PHRASE_END = re.compile(r"(?<=[.!?;:,])\s+")
-
-
 # --- espeak-specific input: phonemes for the words numbers are spoken with -------------
 #
 # espeak-ng's Hebrew voice ("status testing", a ~70-entry dictionary) reads most unpointed
@@ -343,19 +341,6 @@ def _engine_locked() -> _Engine:
     if _ENGINE is None:
         _ENGINE = _Engine()
     return _ENGINE
-
-
-def split_phrases(text: str) -> list[str]:
-    """Split normalised text at sentence and clause punctuation (kept on the phrase).
-
-    Args:
-        text: text after `normalize_for_tts`.
-
-    Returns:
-        Non-empty phrases in order, e.g. "שלום, מה שלומך? תודה." ->
-        ["שלום,", "מה שלומך?", "תודה."].
-    """
-    return [p.strip() for p in _PHRASE_END.split(text) if re.search(r"\w", p)]
 
 
 def _trim(pcm: np.ndarray, sample_rate: int, pause_ms: int) -> np.ndarray:

@@ -1,29 +1,32 @@
 """The Media Streams WebSocket handler: Twilio frames in, `CallSession` events; actions out.
 
-Bad input never ends a call (TWILIO.md errors, issue "Bad input"): a non-JSON or binary
-frame, an unknown event, `media` before `start`, or a bad base64 payload is logged once
-per kind and ignored. `stop` or a dropped connection ends the session cleanly and the
-call's record is saved.
+No input ends a call (issue 6): every frame goes through the defensive parser
+(`messages.parse_inbound`); a frame it rejects - binary, oversized, too deep, not JSON,
+an unknown event, mistyped fields, a bad payload - is logged (first of each kind,
+clipped, at most `_ConnectionLog.MAX_LINES` lines per connection) and ignored. Media
+timestamps are checked against the stream's own progress. A socket that sends no `start`
+within `stream_start_timeout_sec` is closed. A `start` must carry the token issued for
+its CallSid (by `/voice`, or by the `<Gather>` action that resumes the call), which is
+accepted once; a second stream for a live call is refused. `stop` or a dropped connection
+ends the session cleanly and the call's record is saved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voicectl.agent.base import Conversation
-from voicectl.booking.phone import normalize_phone, usable_phone
-from voicectl.call.runner import BusinessClock, CallRunner
-from voicectl.call.session import CallSession
-from voicectl.clock import MonotonicClock
-from voicectl.logs import get_logger
+from voicectl.booking.phone import usable_phone
+from voicectl.call.compose import CallSpec, open_call
+from voicectl.call.runner import CallRunner
+from voicectl.logs import clip, get_logger
 from voicectl.runtime import Runtime, split_params
-from voicectl.speech.stt.hints import service_hints
-from voicectl.store import records
 from voicectl.telephony.twilio import messages as m
+from voicectl.telephony.twilio import twiml
+from voicectl.telephony.twilio.rest import TwilioRest
 from voicectl.telephony.twilio.security import (
     TOKEN_PARAM,
     public_url,
@@ -55,16 +58,33 @@ class TwilioTransport:
             await self._ws.close()
 
 
-class _Once:
-    """Log each kind of protocol problem once per connection."""
+class _ConnectionLog:
+    """Rate-limited warnings for one connection: the first problem of each kind is
+    logged (caller-supplied text clipped to 200 characters), at most `MAX_LINES` lines in
+    all; the rest are only counted and summed up once when the connection ends. Kinds are
+    a fixed vocabulary (`ProtocolError.kind`), so the set cannot grow with input."""
+
+    MAX_LINES = 10
+    MAX_KINDS = 64
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.lines = 0
 
     def warn(self, kind: str, detail: str) -> None:
-        if kind not in self.seen:
-            self.seen.add(kind)
-            _log.warning("media stream: %s (ignored; further ones not logged)", detail)
+        if kind not in self.counts and len(self.counts) >= self.MAX_KINDS:
+            kind = "other"
+        n = self.counts.get(kind, 0)
+        self.counts[kind] = n + 1
+        if n == 0 and self.lines < self.MAX_LINES:
+            self.lines += 1
+            _log.warning("media stream: %s (ignored; further ones counted)", clip(detail))
+
+    def summary(self) -> None:
+        ignored = sum(self.counts.values())
+        if ignored > self.lines:
+            kinds = ", ".join(f"{k}={n}" for k, n in sorted(self.counts.items()))
+            _log.warning("media stream: %d bad message(s) ignored in all (%s)", ignored, kinds)
 
 
 async def media_stream(ws: WebSocket, rt: Runtime) -> None:
@@ -79,146 +99,162 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             await ws.close(code=1008)
             return
     await ws.accept()
-    once = _Once()
+    conn_log = _ConnectionLog()
     runner: CallRunner | None = None
     stream_sid: str | None = None
+    stamps: m.StreamTimestamps | None = None
+    loop = asyncio.get_running_loop()
+    start_deadline = loop.time() + settings.stream_start_timeout_sec
     try:
         while True:
             try:
-                msg = await ws.receive()
+                if runner is None:
+                    left = start_deadline - loop.time()
+                    if left <= 0:
+                        raise TimeoutError
+                    msg = await asyncio.wait_for(ws.receive(), left)
+                else:
+                    msg = await ws.receive()
+            except TimeoutError:
+                _log.warning(
+                    "media stream closed: no start within %.0f s", settings.stream_start_timeout_sec
+                )
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1008)
+                return
             except (WebSocketDisconnect, RuntimeError):
                 break
             if msg["type"] == "websocket.disconnect":
                 break
-            if msg.get("text") is None:
-                once.warn("binary", "binary frame (Twilio error 31950)")
-                continue
             try:
-                ev = m.parse_inbound(msg["text"])
+                ev = m.parse_inbound(msg["text"] if msg.get("text") is not None else b"")
             except m.ProtocolError as exc:
-                once.warn(str(exc).split(":")[0], str(exc))
+                conn_log.warn(exc.kind, str(exc))
                 continue
             if isinstance(ev, m.Connected):
                 continue
             if isinstance(ev, m.Start):
                 if runner is not None:
-                    once.warn("start", "second start on one stream")
+                    conn_log.warn("second-start", "second start on one stream")
                     continue
                 runner = await _start_call(ws, rt, ev)
                 if runner is None:
                     return
                 stream_sid = ev.stream_sid
+                stamps = m.StreamTimestamps(runner.session.clock.now_ms)
                 continue
             if runner is None:
-                once.warn(f"early-{type(ev).__name__}", f"{type(ev).__name__} before start")
+                conn_log.warn("early", f"{type(ev).__name__} before start")
                 continue
             if getattr(ev, "stream_sid", stream_sid) not in (stream_sid, ""):
-                once.warn("sid", "message for another streamSid")
+                conn_log.warn("sid", "message for another streamSid")
                 continue
             if isinstance(ev, m.Stop):
+                await runner.finish("caller hung up (stop)", ended_by="stop")
                 break
             session = runner.session
             try:
                 if isinstance(ev, m.Media):
-                    runner.dispatch(session.media(ev.payload, ev.timestamp_ms))
+                    assert stamps is not None
+                    ts, ok = stamps.place(ev.timestamp_ms)
+                    if not ok:
+                        conn_log.warn(
+                            "timestamp",
+                            f"media timestamp {ev.timestamp_ms} ms out of line with the "
+                            "stream's progress; placed after the previous frame",
+                        )
+                    runner.dispatch(session.media(ev.payload, ts))
                 elif isinstance(ev, m.Dtmf):
                     runner.dispatch(session.dtmf(ev.digit))
                 elif isinstance(ev, m.Mark):
                     runner.dispatch(session.mark(ev.name))
             except ValueError as exc:  # e.g. a frame that is not 20 ms: skip it
-                once.warn(f"bad-{type(ev).__name__}", str(exc))
+                conn_log.warn(f"bad-{type(ev).__name__}", str(exc))
             if runner.finished:
                 break
     finally:
+        conn_log.summary()
         if runner is not None:
-            await runner.finish("caller hung up" if not runner.finished else "ended")
+            # Without `stop` first, the socket dropped (a no-op when the call already ended).
+            await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+async def _refuse(rt: Runtime, start: m.Start) -> str | None:
+    """Why this `start` may not open a stream (None = it may).
+
+    A stream of the same call that is still ending (e.g. moved to a `<Gather>`) is waited
+    for, within `record_wait_sec`, so the resumed stream sees what it saved.
+    """
+    live = rt.active.get(start.call_sid)
+    if live is not None and live.finished:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(live.finish()), rt.settings.record_wait_sec)
+    if start.call_sid in rt.active:
+        return "a stream for this call is already live"
+    pending = rt.pending.get(start.call_sid)
+    given = start.custom_parameters.get(TOKEN_PARAM)
+    if pending is None or not valid_stream_token(pending.stream_token, given):
+        return "missing, used or bad stream token"
+    if len(rt.active) >= rt.settings.max_concurrent_calls:
+        return f"{len(rt.active)} calls already live (max_concurrent_calls)"
+    return None
+
+
+def http_url_of(ws_url: str, path: str, public_base: str | None) -> str:
+    """The absolute http(s) URL of `path` on the server that `ws_url` reached (TwiML sent
+    through the REST API needs absolute action URLs: TWILIO.md)."""
+    parts = urlsplit(public_url(ws_url, public_base))
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class TwilioCallControl:
+    """`CallControl` over Twilio REST for one call: hang up, or move it to `<Gather>`."""
+
+    def __init__(self, rest: TwilioRest, call_sid: str, gather_action_url: str) -> None:
+        self._rest = rest
+        self._sid = call_sid
+        self._action = gather_action_url
+
+    async def hang_up(self) -> bool:
+        return await self._rest.hang_up(self._sid)
+
+    async def gather_phone(self) -> bool:
+        return await self._rest.redirect(self._sid, twiml.gather_phone(self._action))
 
 
 async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
     settings = rt.settings
     if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000:
-        _log.warning("media stream: unsupported format %s/%s", start.encoding, start.sample_rate)
-    if not valid_stream_token(rt.secret, start.call_sid, start.custom_parameters.get(TOKEN_PARAM)):
-        _log.warning("media stream rejected for %s: missing or bad stream token", start.call_sid)
+        _log.warning(
+            "media stream: unsupported format %s/%s", clip(start.encoding, 40), start.sample_rate
+        )
+    refused = await _refuse(rt, start)
+    if refused:
+        _log.warning("media stream refused for %s: %s", clip(start.call_sid, 64), refused)
         await ws.close(code=1008)
         return None
+    pending = rt.forget(start.call_sid)
     try:
         params = split_params(start.custom_parameters, settings.accept_sim_params)
     except ValueError as exc:
-        _log.warning("media stream: bad simulator parameter: %s (ignored)", exc)
+        _log.warning("media stream: bad simulator parameter: %s (ignored)", clip(exc))
         params = split_params(start.custom_parameters, accept_sim=False)
-    pending = rt.pending.pop(start.call_sid, None)
     business_id = params.business_id or (pending.business_id if pending else settings.business)
     caller = usable_phone(params.public.get("caller")) if params.public.get("caller") else None
-    if pending and pending.gather_digits:
-        caller = normalize_phone(pending.gather_digits) or caller
-
-    clock = MonotonicClock()
-    from voicectl.booking.policy import get_business_policy
-    from voicectl.booking.tools import BookingTools
-
-    try:
-        policy = get_business_policy(
-            business_id, overrides=params.policy_overrides or None, db=rt.db
-        )
-    except ValueError as exc:
-        _log.warning(
-            "unknown business %r for %s (%s); using %s",
-            business_id,
-            start.call_sid,
-            exc,
-            settings.business,
-        )
-        business_id = settings.business
-        policy = get_business_policy(business_id, db=rt.db)
-    business_now = BusinessClock(params.now or datetime.now(policy.tz), clock)
-    log_lines: list[tuple[str, str]] = []
-
-    session = CallSession(
-        clock=clock,
-        settings=settings,
-        vad=rt.providers.new_vad(),
-        open_stt=lambda cb: rt.open_stt(params.script, cb, hints=service_hints(policy)),
-        normalize_phone=normalize_phone,
+    spec = CallSpec(
         call_sid=start.call_sid,
         stream_sid=start.stream_sid,
         business_id=business_id,
         caller_number=caller,
-        log=lambda level, msg: log_lines.append((level, msg)),
+        from_number=pending.from_number if pending else None,
+        now=params.now,
+        script=params.script,
+        policy_overrides=params.policy_overrides,
+        settings_overrides={"dtmf_mode": params.dtmf_mode} if params.dtmf_mode else {},
     )
-    tools = BookingTools(
-        rt.db,
-        business_id,
-        business_now,
-        call_sid=start.call_sid,
-        policy_overrides=params.policy_overrides or None,
-        session=session,
-        confirms_bookings=rt.flows.rules.confirms_bookings(business_id),
-    )
-    conversation = Conversation(
-        call_sid=start.call_sid,
-        business_id=business_id,
-        now=business_now(),
-        caller_number=caller,
-    )
-    records.call_started(rt.db, session, from_number=pending.from_number if pending else None)
-
-    async def on_end(r: CallRunner) -> None:
-        rt.active.pop(start.call_sid, None)
-        await asyncio.to_thread(records.call_ended, rt.db, r.session, log_lines)
-
-    runner = CallRunner(
-        session=session,
-        transport=TwilioTransport(ws, start.stream_sid),
-        agent=rt.agent,
-        tts=rt.tts,
-        tools=tools,
-        conversation=conversation,
-        business_now=business_now,
-        on_end=on_end,
-    )
-    rt.active[start.call_sid] = runner
-    runner.start()
-    return runner
+    action = http_url_of(str(ws.url), "/webhook/dtmf_done", settings.public_url)
+    control = TwilioCallControl(rt.rest, start.call_sid, action)
+    return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)

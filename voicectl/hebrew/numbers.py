@@ -1,9 +1,11 @@
-"""Hebrew words for numbers, clock times, dates and phone digits, for speech synthesis.
+"""Hebrew number words, in both directions: reading what a caller said, saying a number.
 
-Everything here returns unvocalised Hebrew text meant to be *spoken* by a TTS engine, in the
-register an Israeli receptionist uses on the phone, e.g. ``number_to_words(21)`` ->
-``"עשרים ואחת"``, ``time_to_words(14, 45)`` -> ``"רבע לשלוש"``,
-``date_to_words(21, 11)`` -> ``"עשרים ואחד בנובמבר"``.
+Saying (`number_to_words`, `count_noun`, `digits_to_words`) returns unvocalised Hebrew
+meant to be *spoken* by a TTS engine, in the register an Israeli receptionist uses on the
+phone, e.g. ``number_to_words(21)`` -> ``"עשרים ואחת"``. Reading: `CARDINALS` lists what a
+recogniser writes - both genders, both spellings (שתיים/שתים, שלוש/שלש) and the construct
+forms (שתי, שני) - and `voicectl.hebrew.lexicon.parse_number_words` reads a number in a
+transcript with it (prefixes, teens as one word or two, tens with "ו": "עשרים וחמש").
 
 Grammar rules (source: standard Hebrew grammar as taught by the Academy of the Hebrew
 Language; the spoken choices are the everyday Israeli ones):
@@ -21,23 +23,24 @@ Language; the spoken choices are the everyday Israeli ones):
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Literal
 
 Gender = Literal["f", "m"]
 
 __all__ = [
+    "BOTH",
+    "CARDINALS",
+    "FEM",
     "Gender",
-    "MONTHS",
-    "WEEKDAYS",
+    "MASC",
+    "TEEN_WORDS",
+    "TENS_WORDS",
     "count_noun",
-    "date_to_words",
     "digits_to_words",
     "number_to_words",
-    "spoken_date",
-    "time_to_words",
-    "weekday_to_words",
 ]
+
+# -- saying a number ----------------------------------------------------------------------
 
 _UNITS_F = ("אפס", "אחת", "שתיים", "שלוש", "ארבע", "חמש", "שש", "שבע", "שמונה", "תשע", "עשר")
 _UNITS_M = (
@@ -104,25 +107,6 @@ _THOUSANDS = (
     "תשעת אלפים",
     "עשרת אלפים",
 )
-
-#: Month names, index 1..12 (index 0 unused).
-MONTHS: tuple[str, ...] = (
-    "",
-    "ינואר",
-    "פברואר",
-    "מרץ",
-    "אפריל",
-    "מאי",
-    "יוני",
-    "יולי",
-    "אוגוסט",
-    "ספטמבר",
-    "אוקטובר",
-    "נובמבר",
-    "דצמבר",
-)
-#: Day names indexed like `datetime.date.weekday()` (Monday = 0 ... Sunday = 6).
-WEEKDAYS: tuple[str, ...] = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")
 
 _MAX = 999_999
 
@@ -220,71 +204,6 @@ def count_noun(n: int, noun: str, gender: Gender) -> str:
     return f"{number_to_words(n, gender)} {noun}"
 
 
-def _hour_words(hour24: int) -> str:
-    """A clock hour on the 12-hour dial, feminine ("שעה"): 0 and 12 -> "שתים עשרה"."""
-    h = hour24 % 12
-    return number_to_words(12 if h == 0 else h, "f")
-
-
-def day_period(hh: int) -> str:
-    """The spoken part of the day for an hour 0..23: בבוקר (5-11), בצהריים (12-14),
-    אחר הצהריים (15-17), בערב (18-21), בלילה (22-4). The one definition used by the
-    TTS normaliser and the agent's phrases."""
-    if 5 <= hh < 12:
-        return "בבוקר"
-    if 12 <= hh < 15:
-        return "בצהריים"
-    if 15 <= hh < 18:
-        return "אחר הצהריים"
-    if 18 <= hh < 22:
-        return "בערב"
-    return "בלילה"
-
-
-def time_to_words(hh: int, mm: int, *, period: bool = False) -> str:
-    """Say a clock time the way Israelis say it, on the 12-hour dial.
-
-    Forms used: "שתים עשרה" (12:00), "תשע וחמישה" (9:05), "תשע ועשרה" (9:10),
-    "ארבע ורבע" (16:15), "חמש ועשרים" (17:20), "תשע עשרים וחמש" (9:25),
-    "שתים עשרה וחצי" (12:30), "תשע שלושים וחמש" (9:35), "עשרים לעשר" (9:40),
-    "רבע לשלוש" (14:45), "עשרה לשש" (17:50), "חמישה לשש" (17:55); other minutes are
-    read digitally ("תשע ושבע דקות" for 9:07, "עשר חמישים ושתיים" for 10:52).
-
-    Args:
-        hh: hour 0..23 (13..23 are spoken as 1..11).
-        mm: minute 0..59.
-        period: append the part of the day of `hh` ("בבוקר", "בצהריים", "אחר הצהריים",
-            "בערב", "בלילה"), e.g. 20:00 -> "שמונה בערב".
-
-    Returns:
-        The spoken time.
-
-    Raises:
-        ValueError: hour or minute out of range.
-    """
-    if not (0 <= hh <= 23 and 0 <= mm <= 59):
-        raise ValueError(f"not a clock time: {hh}:{mm:02d}")
-    hour = _hour_words(hh)
-    nxt = _hour_words(hh + 1)
-    to_next = {40: "עשרים", 45: "רבע", 50: "עשרה", 55: "חמישה"}
-    special = {5: "וחמישה", 10: "ועשרה", 15: "ורבע", 20: "ועשרים", 30: "וחצי"}
-    if mm == 0:
-        words = hour
-    elif mm in to_next:
-        words = f"{to_next[mm]} ל{nxt}"
-    elif mm in special:
-        words = f"{hour} {special[mm]}"
-    elif mm == 1:
-        words = f"{hour} ודקה"
-    elif mm == 2:
-        words = f"{hour} ושתי דקות"
-    elif mm < 20:
-        words = f"{hour} ו{number_to_words(mm, 'f')} דקות"
-    else:
-        words = f"{hour} {number_to_words(mm, 'f')}"
-    return f"{words} {day_period(hh)}" if period else words
-
-
 def digits_to_words(s: str, *, group: bool = False) -> str:
     """Read the digits of `s` one by one ("050" -> "אפס חמש אפס"); other characters are ignored.
 
@@ -320,57 +239,49 @@ def digits_to_words(s: str, *, group: bool = False) -> str:
     return ", ".join(groups)
 
 
-def weekday_to_words(weekday: int, *, with_yom: bool = True) -> str:
-    """Name a day of the week.
+# -- reading a number ---------------------------------------------------------------------
 
-    Args:
-        weekday: 0..6 as `datetime.date.weekday()` (Monday = 0, Sunday = 6).
-        with_yom: prefix "יום" ("יום ראשון"); Saturday is then "יום שבת".
+FEM, MASC, BOTH = "f", "m", "b"
 
-    Returns:
-        The day name, e.g. 6 -> "יום ראשון", 5 -> "יום שבת".
-
-    Raises:
-        ValueError: weekday outside 0..6.
-    """
-    if not 0 <= weekday <= 6:
-        raise ValueError(f"weekday must be 0..6, got {weekday}")
-    name = WEEKDAYS[weekday]
-    return f"יום {name}" if with_yom else name
-
-
-def date_to_words(day: int, month: int, year: int | None = None) -> str:
-    """Say a calendar date: day of the month (masculine cardinal, implied "יום") + "ב" + month.
-
-    Args:
-        day: 1..31.
-        month: 1..12.
-        year: optional year (1..999999), read as a feminine number ("אלפיים עשרים ושש").
-
-    Returns:
-        E.g. (21, 11) -> "עשרים ואחד בנובמבר", (1, 1, 2027) -> "אחד בינואר אלפיים עשרים ושבע".
-
-    Raises:
-        ValueError: day or month out of range.
-    """
-    if not (1 <= day <= 31 and 1 <= month <= 12):
-        raise ValueError(f"not a date: {day}/{month}")
-    words = f"{number_to_words(day, 'm')} ב{MONTHS[month]}"
-    if year is not None:
-        words += f" {number_to_words(year, 'f')}"
-    return words
-
-
-def spoken_date(d: _dt.date, *, weekday: bool = True, year: bool = False) -> str:
-    """Say a `datetime.date`, e.g. "יום שבת, עשרים ואחד בנובמבר".
-
-    Args:
-        d: the date.
-        weekday: start with the day name.
-        year: end with the year.
-
-    Returns:
-        The spoken date.
-    """
-    words = date_to_words(d.day, d.month, d.year if year else None)
-    return f"{weekday_to_words(d.weekday())}, {words}" if weekday else words
+# Cardinals. Construct forms (שתי, שני) and "שנים" (also "years") are kept so
+# teens and "שני ימים" parse, but flagged as not usable as a bare hour.
+CARDINALS: dict[str, tuple[int, str, bool]] = {
+    # word: (value, gender, usable as a bare hour word)
+    "אפס": (0, BOTH, False),
+    "אחת": (1, FEM, True),
+    "אחד": (1, MASC, False),
+    "שתיים": (2, FEM, True),
+    "שתים": (2, FEM, True),
+    "שתי": (2, FEM, False),
+    "שניים": (2, MASC, False),
+    "שנים": (2, MASC, False),
+    "שני": (2, MASC, False),
+    "שלוש": (3, FEM, True),
+    "שלש": (3, FEM, True),
+    "שלושה": (3, MASC, True),
+    "שלשה": (3, MASC, True),
+    "ארבע": (4, FEM, True),
+    "ארבעה": (4, MASC, True),
+    "חמש": (5, FEM, True),
+    "חמישה": (5, MASC, True),
+    "חמשה": (5, MASC, True),
+    "שש": (6, FEM, True),
+    "שישה": (6, MASC, True),
+    "ששה": (6, MASC, True),
+    "שבע": (7, FEM, True),
+    "שבעה": (7, MASC, True),
+    "שמונה": (8, BOTH, True),
+    "תשע": (9, FEM, True),
+    "תשעה": (9, MASC, True),
+    "עשר": (10, FEM, True),
+    "עשרה": (10, MASC, True),
+}
+TENS_WORDS = {
+    "עשרים": 20,
+    "שלושים": 30,
+    "שלשים": 30,
+    "ארבעים": 40,
+    "חמישים": 50,
+    "חמשים": 50,
+}
+TEEN_WORDS = ("עשר", "עשרה")

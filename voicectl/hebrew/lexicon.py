@@ -1,15 +1,13 @@
-"""Hebrew lexicon for spoken dates and times: prefixes, number words, weekdays, months.
+"""The lexicon of spoken date and time words, and reading numbers in a transcript.
 
-Spoken Hebrew glues one-letter prefixes onto words (ו "and", ש "that", כש "when",
-ב "at/in", ל "to/for", מ "from", כ "about", ה "the"), so "וביום", "שבשלוש" and "לחמישי"
-must be split before a lexicon lookup. Number words come in two genders (hours are
-feminine: "בשלוש"; people and days masculine: "שלושה ימים") and in two spellings
-(with or without the extra yod: שתיים/שתים, צהריים/צהרים, שלוש/שלש).
+`analyses(word)` lists every reading of a written word as prefix + lexicon stem + category
+("וביום" -> ו+ב + "יום", a MARK; "בשלוש" -> ב + "שלוש", a CARDINAL 3 feminine), shortest
+prefix first; `parse_number_words` reads a cardinal 0..59 from words (teens, tens with
+"ו"). The date/time resolver (`voicectl.hebrew.when`) scans a transcript with these.
 
-Source of the rules: standard Modern Hebrew grammar (prefix order ו -> ש/כש -> ב/כ/ל/מ
--> ה) and how Google STT he-IL writes numbers (digits, "ב-12", "16:00") or words.
-
-Nothing here raises; lookups of unknown words return ``None`` / empty results.
+Source: the vocabularies of `voicectl.hebrew.numbers` and `voicectl.hebrew.calendar`, and
+how Google STT he-IL writes numbers (digits, "ב-12", "16:00") or words. Nothing here raises;
+lookups of unknown words return ``None`` / empty results.
 """
 
 from __future__ import annotations
@@ -18,20 +16,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = [
-    "Prefix",
-    "Analysis",
-    "analyses",
-    "lookup",
-    "split_prefix",
-    "parse_number_words",
-    "words_to_int",
-    "HEB_WEEKDAY",
-    "MONTHS",
-]
+from voicectl.hebrew.calendar import HEB_WEEKDAY, MONTH_NUMBERS, PART_WORDS, RELDAYS
+from voicectl.hebrew.numbers import BOTH, CARDINALS, TEEN_WORDS, TENS_WORDS
+from voicectl.hebrew.prefixes import Prefix, split_prefix
+
+__all__ = ["Analysis", "analyses", "lookup", "parse_number_words", "words_to_int"]
 
 # --- categories of lexicon entries -------------------------------------------------------
-NUM = "num"  # a cardinal 0..10 (value, gender)
+CARDINAL = "num"  # a cardinal 0..10 (value, gender)
 TEEN = "teen"  # the "עשר/עשרה" that makes 11..19 after a unit
 TENS = "tens"  # 20, 30, 40, 50
 FUSED = "fused"  # 11..19 written as one word ("אחתעשרה")
@@ -43,129 +35,6 @@ PART = "part"  # part of day
 MONTH = "month"  # 1..12
 UNIT = "unit"  # duration / counting unit, value = (kind, count) e.g. ("day", 2) for יומיים
 MARK = "mark"  # a function word, value = canonical form
-
-FEM, MASC, BOTH = "f", "m", "b"
-
-# Cardinals. Construct forms (שתי, שני) and "שנים" (also "years") are kept so
-# teens and "שני ימים" parse, but flagged as not usable as a bare hour.
-_CARDINALS: dict[str, tuple[int, str, bool]] = {
-    # word: (value, gender, usable as a bare hour word)
-    "אפס": (0, BOTH, False),
-    "אחת": (1, FEM, True),
-    "אחד": (1, MASC, False),
-    "שתיים": (2, FEM, True),
-    "שתים": (2, FEM, True),
-    "שתי": (2, FEM, False),
-    "שניים": (2, MASC, False),
-    "שנים": (2, MASC, False),
-    "שני": (2, MASC, False),
-    "שלוש": (3, FEM, True),
-    "שלש": (3, FEM, True),
-    "שלושה": (3, MASC, True),
-    "שלשה": (3, MASC, True),
-    "ארבע": (4, FEM, True),
-    "ארבעה": (4, MASC, True),
-    "חמש": (5, FEM, True),
-    "חמישה": (5, MASC, True),
-    "חמשה": (5, MASC, True),
-    "שש": (6, FEM, True),
-    "שישה": (6, MASC, True),
-    "ששה": (6, MASC, True),
-    "שבע": (7, FEM, True),
-    "שבעה": (7, MASC, True),
-    "שמונה": (8, BOTH, True),
-    "תשע": (9, FEM, True),
-    "תשעה": (9, MASC, True),
-    "עשר": (10, FEM, True),
-    "עשרה": (10, MASC, True),
-}
-_TENS = {
-    "עשרים": 20,
-    "שלושים": 30,
-    "שלשים": 30,
-    "ארבעים": 40,
-    "חמישים": 50,
-    "חמשים": 50,
-}
-_TEEN_WORDS = ("עשר", "עשרה")
-
-# Python weekday numbers (Mon=0 .. Sun=6) of the Hebrew day names.
-HEB_WEEKDAY: dict[str, int] = {
-    "ראשון": 6,
-    "שני": 0,
-    "שלישי": 1,
-    "רביעי": 2,
-    "חמישי": 3,
-    "חמשי": 3,
-    "שישי": 4,
-    "ששי": 4,
-    "שבת": 5,
-}
-# "יום א'" .. "יום ש'" (letter names of the days); only valid right after "יום".
-WEEKDAY_LETTERS: dict[str, int] = {
-    "א'": 6,
-    "ב'": 0,
-    "ג'": 1,
-    "ד'": 2,
-    "ה'": 3,
-    "ו'": 4,
-    "ש'": 5,
-}
-# Ordinal day-of-month words ("הראשון לחודש", "שלישי בדצמבר").
-ORDINALS: dict[str, int] = {
-    "ראשון": 1,
-    "שני": 2,
-    "שלישי": 3,
-    "רביעי": 4,
-    "חמישי": 5,
-    "שישי": 6,
-    "שביעי": 7,
-    "שמיני": 8,
-    "תשיעי": 9,
-    "עשירי": 10,
-}
-
-MONTHS: dict[str, int] = {
-    "ינואר": 1,
-    "פברואר": 2,
-    "מרץ": 3,
-    "מרס": 3,
-    "אפריל": 4,
-    "מאי": 5,
-    "יוני": 6,
-    "יולי": 7,
-    "אוגוסט": 8,
-    "ספטמבר": 9,
-    "אוקטובר": 10,
-    "נובמבר": 11,
-    "דצמבר": 12,
-}
-
-_RELDAYS = {
-    "היום": 0,
-    "מחר": 1,
-    "מחרתיים": 2,
-    "מחרתים": 2,
-    "מחרותיים": 2,
-}
-
-# Parts of day. "צהריים" alone is noon; after "אחר/אחרי" it is afternoon.
-_PARTS = {
-    "בוקר": "morning",
-    "צהריים": "noon",
-    "צהרים": "noon",
-    "ערב": "evening",
-    "לילה": "night",
-    'אחה"צ': "afternoon",
-    "אחהצ": "afternoon",
-    "אחה'צ": "afternoon",
-    'לפנה"צ': "morning",
-    "לפנהצ": "morning",
-    "חצות": "midnight",
-    'מוצ"ש': "saturday_night",
-    "מוצש": "saturday_night",
-    "מוצאי": "motzei",
-}
 
 # Units: (kind, count). kind in day/week/month/hour/minute/other (blocks a time reading).
 _UNITS: dict[str, tuple[str, int]] = {
@@ -249,74 +118,32 @@ _MARKS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Prefix:
-    """The prefix letters split off a word.
-
-    Attributes:
-        raw: the letters as written ("" when none), e.g. "וב".
-        conj: ו ("and") present.
-        rel: ש or כש ("that"/"when") present.
-        prep: one of "ב", "ל", "מ", "כ" or "" (the preposition).
-        det: ה ("the") present, written after the preposition (e.g. "מה", "ה").
-    """
-
-    raw: str
-    conj: bool
-    rel: bool
-    prep: str
-    det: bool
-
-
-_PREFIX_RE = re.compile(r"^(ו)?(ש|כש)?([בלמכ])?(ה)?$")
-_NO_PREFIX = Prefix("", False, False, "", False)
-
-
-@lru_cache(maxsize=64)
-def split_prefix(raw: str) -> Prefix | None:
-    """Parse a string of Hebrew prefix letters.
-
-    Args:
-        raw: candidate prefix letters, e.g. "וב", "שב", "ל", "".
-
-    Returns:
-        A `Prefix`, or None if the letters are not a valid prefix sequence
-        (order ו -> ש/כש -> ב/כ/ל/מ -> ה).
-    """
-    if not raw:
-        return _NO_PREFIX
-    m = _PREFIX_RE.match(raw)
-    if m is None:
-        return None
-    return Prefix(raw, bool(m.group(1)), bool(m.group(2)), m.group(3) or "", bool(m.group(4)))
-
-
 def _build_lexicon() -> dict[str, tuple[tuple[str, object], ...]]:
     lex: dict[str, list[tuple[str, object]]] = {}
 
     def add(word: str, cat: str, value: object) -> None:
         lex.setdefault(word, []).append((cat, value))
 
-    for w, (v, g, bare) in _CARDINALS.items():
-        add(w, NUM, (v, g, bare))
-    for w in _TEEN_WORDS:
+    for w, (v, g, bare) in CARDINALS.items():
+        add(w, CARDINAL, (v, g, bare))
+    for w in TEEN_WORDS:
         add(w, TEEN, 10)
-    for w, v in _TENS.items():
+    for w, v in TENS_WORDS.items():
         add(w, TENS, v)
     # fused teens: "אחתעשרה", "שתיםעשרה", "שתיםעשר", ...
-    for w, (v, g, _bare) in _CARDINALS.items():
+    for w, (v, g, _bare) in CARDINALS.items():
         if 1 <= v <= 9:
-            for t in _TEEN_WORDS:
+            for t in TEEN_WORDS:
                 add(w + t, FUSED, (10 + v, g))
     add("חצי", HALF, 30)
     add("רבע", QUARTER, 15)
     for w, v in HEB_WEEKDAY.items():
         add(w, WEEKDAY, v)
-    for w, v in MONTHS.items():
+    for w, v in MONTH_NUMBERS.items():
         add(w, MONTH, v)
-    for w, v in _RELDAYS.items():
+    for w, v in RELDAYS.items():
         add(w, RELDAY, v)
-    for w, v in _PARTS.items():
+    for w, v in PART_WORDS.items():
         add(w, PART, v)
     for w, v in _UNITS.items():
         add(w.strip(), UNIT, v)
@@ -336,7 +163,7 @@ class Analysis:
     Attributes:
         prefix: the split-off prefix.
         stem: the lexicon word.
-        cat: lexicon category (module constants NUM, WEEKDAY, PART, ...).
+        cat: lexicon category (module constants CARDINAL, WEEKDAY, PART, ...).
         value: category-specific value.
     """
 
@@ -393,7 +220,7 @@ def parse_number_words(
         words: normalised words (prefixes still attached).
         i: index of the first word.
         first: an already chosen analysis of ``words[i]`` (to respect its prefix);
-            default: the first NUM/TENS/FUSED reading.
+            default: the first CARDINAL/TENS/FUSED reading.
 
     Returns:
         ``(value, gender, n_words, bare_ok)`` - gender "f"/"m"/"b"; ``bare_ok`` is False
@@ -405,7 +232,7 @@ def parse_number_words(
     a = first
     if a is None:
         for cand in analyses(words[i]):
-            if cand.cat in (NUM, TENS, FUSED):
+            if cand.cat in (CARDINAL, TENS, FUSED):
                 a = cand
                 break
     if a is None:
@@ -418,14 +245,14 @@ def parse_number_words(
         if i + 1 < len(words):
             nxt = words[i + 1]
             if nxt.startswith("ו") and len(nxt) > 1:
-                u = _CARDINALS.get(nxt[1:])
+                u = CARDINALS.get(nxt[1:])
                 if u is not None and 1 <= u[0] <= 9:
                     return v + u[0], u[1], 2, True
         return v, BOTH, 1, True
-    if a.cat != NUM:
+    if a.cat != CARDINAL:
         return None
     v, g, bare = a.value  # type: ignore[misc]
-    if 1 <= v <= 9 and i + 1 < len(words) and words[i + 1] in _TEEN_WORDS:
+    if 1 <= v <= 9 and i + 1 < len(words) and words[i + 1] in TEEN_WORDS:
         return 10 + v, g, 2, True
     return v, g, 1, bare
 

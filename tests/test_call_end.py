@@ -1,0 +1,218 @@
+"""A call ends exactly once, whichever ending comes first (issue 7): `stop`, a dropped
+socket, the bot's hang-up and Twilio's status callback - one `call.ended` event row per
+call, with the payload issue 9's flows read. Racing endings are driven over a real
+loopback WebSocket against the real server, and in threads against a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from sqlalchemy import select
+
+from voicectl.config import Settings
+from voicectl.sim.runner import InProcessServer
+from voicectl.store.booking import EventRow
+from voicectl.store.call_end import write_call_ended
+from voicectl.store.calls import CallRow
+from voicectl.store.db import Database
+
+CONTRACT = {
+    "call_sid": str,
+    "business_id": str,
+    "caller_number": (str, type(None)),
+    "started_at": str,
+    "ended_at": str,
+    "duration_s": float,
+    "outcome": str,
+    "ended_by": str,
+    "turns": int,
+    "appointment_ids": list,
+}
+
+
+def _ended_events(db: Database, call_sid: str) -> list[dict]:
+    with db.session() as s:
+        rows = s.scalars(
+            select(EventRow).where(EventRow.call_sid == call_sid, EventRow.type == "call.ended")
+        ).all()
+        for r in rows:
+            assert r.business_id  # the outbox columns are set, not only the payload
+        return [json.loads(r.payload) for r in rows]
+
+
+def _check_contract(payload: dict) -> None:
+    assert set(payload) == set(CONTRACT)
+    for key, kind in CONTRACT.items():
+        assert isinstance(payload[key], kind), key
+    for key in ("started_at", "ended_at"):
+        assert datetime.fromisoformat(payload[key]).utcoffset().total_seconds() == 0
+
+
+def test_racing_writers_end_a_call_once(tmp_path: Path) -> None:
+    db = Database(tmp_path / "end.db")
+    with db.session() as s:
+        s.add(CallRow(call_sid="CArace", business_id="demo-spa", caller_number="+972501234567"))
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def end(i: int) -> None:
+        barrier.wait()
+        by = ["stop", "status_callback", "disconnect", "bot_hangup"][i % 4]
+        results.append(write_call_ended(db, "CArace", outcome="completed", ended_by=by))
+
+    threads = [threading.Thread(target=end, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+    (payload,) = _ended_events(db, "CArace")
+    _check_contract(payload)
+    assert payload["caller_number"] == "+972501234567"
+    assert payload["business_id"] == "demo-spa"
+
+
+def test_the_writer_refuses_values_outside_the_contract(tmp_path: Path) -> None:
+    db = Database(tmp_path / "end.db")
+    with pytest.raises(ValueError, match="outcome"):
+        write_call_ended(db, "CA1", outcome="hung-up", ended_by="stop")
+    assert write_call_ended(db, "CAnever", outcome="busy", ended_by="status_callback") is False
+
+
+# -- over the real server ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    db = tmp_path_factory.mktemp("end") / "server.db"
+    with InProcessServer(Settings(database=str(db))) as srv:
+        yield srv
+
+
+def _db(server: InProcessServer) -> Database:
+    return server._server.config.app.state.runtime.db  # the server's own database
+
+
+def _voice(base: str, call_sid: str) -> tuple[str, dict[str, str]]:
+    form = {"CallSid": call_sid, "From": "+972501234567", "To": "+97233000000"}
+    stream = ET.fromstring(httpx.post(f"{base}/voice", data=form).text).find("./Connect/Stream")
+    assert stream is not None
+    return stream.get("url", ""), {p.get("name", ""): p.get("value", "") for p in stream}
+
+
+async def _open_stream(base: str, call_sid: str):  # type: ignore[no-untyped-def]
+    url, params = _voice(base, call_sid)
+    ws = await websockets.connect(url)
+    sid = "MZ" + call_sid
+    await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+    start = {
+        "streamSid": sid,
+        "callSid": call_sid,
+        "accountSid": "AC1",
+        "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": params,
+    }
+    await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid,
+                              "start": start}))  # fmt: skip
+    msg = json.loads(await asyncio.wait_for(ws.recv(), 10))  # the greeting is playing
+    assert msg["event"] == "media"
+    return ws, sid
+
+
+def _stop(call_sid: str, sid: str) -> str:
+    return json.dumps(
+        {"event": "stop", "streamSid": sid, "stop": {"accountSid": "AC1", "callSid": call_sid}}
+    )
+
+
+async def _status(base: str, call_sid: str, status: str) -> int:
+    async with httpx.AsyncClient() as client:
+        r = await client.post(
+            f"{base}/webhook/status", data={"CallSid": call_sid, "CallStatus": status}
+        )
+        return r.status_code
+
+
+async def _wait_ended(db: Database, call_sid: str) -> list[dict]:
+    for _ in range(100):
+        events = await asyncio.to_thread(_ended_events, db, call_sid)
+        if events:
+            await asyncio.sleep(0.3)  # a second (wrong) row would land now
+            return await asyncio.to_thread(_ended_events, db, call_sid)
+        await asyncio.sleep(0.05)
+    return []
+
+
+def test_status_callback_racing_stop_ends_the_call_once(server: InProcessServer) -> None:
+    async def race(call_sid: str, status_first: bool) -> list[dict]:
+        ws, sid = await _open_stream(server.http_base, call_sid)
+        stop = ws.send(_stop(call_sid, sid))
+        status = _status(server.http_base, call_sid, "completed")
+        pair = (status, stop) if status_first else (stop, status)
+        codes = await asyncio.gather(*pair)
+        assert 204 in codes
+        await ws.close()
+        return await _wait_ended(_db(server), call_sid)
+
+    for i in range(4):
+        events = asyncio.run(race(f"CArace{i}", status_first=bool(i % 2)))
+        assert len(events) == 1, events
+        _check_contract(events[0])
+        assert events[0]["ended_by"] in ("stop", "status_callback")
+        assert events[0]["outcome"] == "completed"
+        assert events[0]["turns"] >= 1  # the record was saved before the event
+
+
+def test_a_status_callback_for_a_live_call_closes_its_stream(server: InProcessServer) -> None:
+    async def go() -> tuple[list[dict], bool]:
+        ws, _ = await _open_stream(server.http_base, "CAlive")
+        assert await _status(server.http_base, "CAlive", "canceled") == 204
+        closed = False
+        try:
+            for _ in range(1000):
+                await asyncio.wait_for(ws.recv(), 5)
+        except websockets.ConnectionClosed:
+            closed = True
+        # Later endings change nothing.
+        assert await _status(server.http_base, "CAlive", "completed") == 204
+        return await _wait_ended(_db(server), "CAlive"), closed
+
+    events, closed = asyncio.run(go())
+    assert closed
+    assert [(e["ended_by"], e["outcome"]) for e in events] == [("status_callback", "canceled")]
+    rec = httpx.get(f"{server.http_base}/calls/CAlive").json()
+    assert rec["status"] == "canceled" and not rec["active"]
+
+
+def test_a_dropped_socket_ends_the_call_as_a_disconnect(server: InProcessServer) -> None:
+    async def go() -> list[dict]:
+        ws, _ = await _open_stream(server.http_base, "CAdrop")
+        ws.transport.abort()  # no `stop`, no close handshake
+        events = await _wait_ended(_db(server), "CAdrop")
+        assert await _status(server.http_base, "CAdrop", "completed") == 204
+        return events
+
+    events = asyncio.run(go())
+    assert [(e["ended_by"], e["outcome"]) for e in events] == [("disconnect", "completed")]
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "failed"])
+def test_a_call_that_never_streamed_still_ends_once(server: InProcessServer, status: str) -> None:
+    sid = f"CAnostream{status}"
+    _voice(server.http_base, sid)
+    for _ in range(2):
+        assert asyncio.run(_status(server.http_base, sid, status)) == 204
+    events = _ended_events(_db(server), sid)
+    assert [(e["ended_by"], e["outcome"], e["turns"]) for e in events] == [
+        ("status_callback", status, 0)
+    ]

@@ -1,0 +1,610 @@
+"""A caller's name in a transcript: after a marker, as a bare answer, or at the end.
+
+Markers: השם (שלי) X, שמי X, קוראים לי X, אני X, זה/זאת X, על שם X, מדבר/מדברת X,
+תרשמי על X. A name is one or two words and stops at punctuation and at words that are not
+names (times, days, services, verbs such as "רוצה").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from voicectl.hebrew.acts import BYE_WORDS, GREETING_WORDS, THANKS, YES_STRONG, strip_fillers
+from voicectl.hebrew.letters import fold
+from voicectl.hebrew.lexicon import CARDINAL, lookup
+from voicectl.hebrew.prefixes import variants
+from voicectl.hebrew.services import match_service
+from voicectl.hebrew.text import normalize, tokens
+from voicectl.hebrew.vocab import find_phrase, fset, phrase_tokens
+
+if TYPE_CHECKING:
+    from voicectl.booking.policy import Service
+
+__all__ = ["extract_name", "restore_geresh", "trailing_name"]
+
+# Words that are never a person's name (verbs, fillers, time and day words, ...).
+_NOT_NAME = fset(
+    [
+        "רוצה",
+        "רוצים",
+        "רציתי",
+        "צריך",
+        "צריכה",
+        "צריכים",
+        "מעוניין",
+        "מעוניינת",
+        "מחפש",
+        "מחפשת",
+        "מתקשר",
+        "מתקשרת",
+        "יכול",
+        "יכולה",
+        "אשמח",
+        "מבקש",
+        "מבקשת",
+        "חושב",
+        "חושבת",
+        "לקבוע",
+        "קבוע",
+        "תקבע",
+        "תקבעי",
+        "תור",
+        "תורים",
+        "עיסוי",
+        "טיפול",
+        "טיפולים",
+        "לא",
+        "כן",
+        "פה",
+        "כאן",
+        "שוב",
+        "גם",
+        "בעצם",
+        "רק",
+        "עוד",
+        "אה",
+        "אמ",
+        "אממ",
+        "בבקשה",
+        "תודה",
+        "מחר",
+        "היום",
+        "מחרתיים",
+        "יום",
+        "ימים",
+        "שבוע",
+        "בוקר",
+        "בבוקר",
+        "צהריים",
+        "צהרים",
+        "ערב",
+        "בערב",
+        "לילה",
+        "אחר",
+        "אחרי",
+        "לפני",
+        "שעה",
+        "שעות",
+        "דקות",
+        "חצי",
+        "רבע",
+        "ראשון",
+        "שני",
+        "שלישי",
+        "רביעי",
+        "חמישי",
+        "שישי",
+        "שבת",
+        "אחת",
+        "אחד",
+        "שתיים",
+        "שתים",
+        "שלוש",
+        "ארבע",
+        "חמש",
+        "שש",
+        "שבע",
+        "שמונה",
+        "תשע",
+        "עשר",
+        "עשרה",
+        "שתיים",
+        "על",
+        "שם",
+        "שמי",
+        "השם",
+        "הוא",
+        "היא",
+        "זה",
+        "זו",
+        "זאת",
+        "אני",
+        "אנחנו",
+        "לי",
+        "לנו",
+        "שלי",
+        "את",
+        "של",
+        "עם",
+        "בשביל",
+        "עבור",
+        "ו",
+        "או",
+        "אבל",
+        "אז",
+        "טוב",
+        "בסדר",
+        "סבבה",
+        "אוקיי",
+        "אוקי",
+        "מה",
+        "איך",
+        "מתי",
+        "למה",
+        "איפה",
+        "כמה",
+        "אפשר",
+        "יש",
+        "אין",
+        "מקום",
+        "פנוי",
+        "פנויה",
+        "מאשר",
+        "מאשרת",
+        "נכון",
+        "יאללה",
+        "סגור",
+        "ביי",
+        "להתראות",
+        "שלום",
+        "היי",
+        "הלו",
+        "מדבר",
+        "מדברת",
+        "חוזר",
+        "חוזרת",
+        "שמח",
+        "שמחה",
+        "באמת",
+        "כבר",
+        "עכשיו",
+        "אחרת",
+        "בדיוק",
+        "ממש",
+        "הכל",
+        "הכול",
+        "זהו",
+        "רגע",
+        "שאלה",
+        "לשאול",
+        "לברר",
+        "בוקר",
+        "מעוניינים",
+        "נרשם",
+        "לרשום",
+        "תרשמי",
+        "תרשום",
+        "רשום",
+        "רשמי",
+        "ככה",
+        "כזה",
+        "כזאת",
+        "פשוט",
+        "קצת",
+        "הרבה",
+        "מוקדם",
+        "מאוחר",
+        "הכי",
+        "משהו",
+        "מישהו",
+        "לקבל",
+        "להזמין",
+        "לתאם",
+        "תזמין",
+        "תזמיני",
+        "לבטל",
+        "תבטל",
+        "תבטלי",
+        "בעלי",
+        "אשתי",
+        "בעלה",
+        "הבן",
+        "הבת",
+        "אמא",
+        "אבא",
+        "חבר",
+        "חברה",
+        "לחבר",
+        "לחברה",
+        "מספר",
+        "טלפון",
+        "נייד",
+        "מתקשרים",
+        "ספא",
+        "מרפאה",
+        "אם",
+        "כי",
+        "כמו",
+        "אולי",
+        "בטח",
+        "ברור",
+        "מצוין",
+        "מעולה",
+        "אחלה",
+        "אוקיה",
+        "הולך",
+        "מתאים",
+        "אותו",
+        "אותה",
+        "נוסף",
+        "נוספת",
+        "אחרים",
+        "אחד",
+        "נראה",
+        "ש",
+        "עדיין",
+        "עד",
+        "מ",
+        "ב",
+        "ל",
+        "ה",
+        "זמן",
+        "פעם",
+        "כל",
+        "אותי",
+        "איתי",
+        "שלנו",
+        "אצלכם",
+        "לכם",
+        "אתם",
+        "מסאז",
+        "מסז",
+        "אקבע",
+        "אגיע",
+        "אבוא",
+        "אחכה",
+        "אחשוב",
+        "אתקשר",
+        "אחזור",
+        "אבדוק",
+        "אשאל",
+        "אקח",
+        "אעדיף",
+        "אודה",
+        "מבין",
+        "מבינה",
+        "מקווה",
+        "יודע",
+        "יודעת",
+        "שואל",
+        "שואלת",
+        "מתעניין",
+        "מתעניינת",
+        "מנסה",
+        "זקוק",
+        "זקוקה",
+        "זמין",
+        "זמינה",
+        "גר",
+        "גרה",
+        "בא",
+        "באה",
+        "מגיע",
+        "מגיעה",
+        "עובד",
+        "עובדת",
+        "לקוח",
+        "לקוחה",
+        "חדש",
+        "חדשה",
+        "מכיר",
+        "מכירה",
+        "בדרך",
+        "מעדיף",
+        "מעדיפה",
+        "סתם",
+        "רוצות",
+        "מחכה",
+        "ממתין",
+        "ממתינה",
+        "מצטער",
+        "מצטערת",
+        "פנויים",
+        "חושבים",
+        "שואלים",
+        "עסוק",
+        "עסוקה",
+        "עייף",
+        "עייפה",
+        "כואב",
+        "כואבת",
+        "הייתי",
+        "היה",
+        "היתה",
+        "הייתה",
+        "יהיה",
+        "תהיה",
+        "לא",
+        "בטוח",
+        "בטוחה",
+        "שמחים",
+        "בקשר",
+        "בנוגע",
+        "לגבי",
+        "להתייעץ",
+        "לבדוק",
+        "לברר",
+        # function words with a prefix ("ואם בשלוש?" is not "ואם"): not names
+        "ואם",
+        "האם",
+        "והאם",
+        "שאם",
+        "ומה",
+        "ואז",
+        "ואולי",
+        "ומתי",
+        "ואיך",
+        "ואפשר",
+        "וגם",
+        "ויש",
+        "ואין",
+        "ובכן",
+        "כאילו",
+        "נגיד",
+        "יותר",
+        "פחות",
+        "ועוד",
+        "ושוב",
+    ]
+)
+_NAME_STOP_PREFIXED = fset(
+    [
+        "מחר",
+        "היום",
+        "יום",
+        "שעה",
+        "שעות",
+        "בוקר",
+        "ערב",
+        "צהריים",
+        "צהרים",
+        "לילה",
+        "שבוע",
+        "ראשון",
+        "שני",
+        "שלישי",
+        "רביעי",
+        "חמישי",
+        "שישי",
+        "שבת",
+        "עיסוי",
+        "טיפול",
+        "תור",
+        "אחת",
+        "שתיים",
+        "שתים",
+        "שלוש",
+        "ארבע",
+        "חמש",
+        "שש",
+        "שבע",
+        "שמונה",
+        "תשע",
+        "עשר",
+        "עשרה",
+        "חצי",
+        "רבע",
+        "רוצה",
+        "צריך",
+        "צריכה",
+        "תודה",
+        "בבקשה",
+        "קבוע",
+        "אחרי",
+        "לפני",
+        "אחר",
+        "מחרתיים",
+        "טלפון",
+        "מספר",
+    ]
+)
+_NAME_MARKERS = (
+    "השם שלי הוא",
+    "השם שלי זה",
+    "השם שלי",
+    "השם הוא",
+    "השם זה",
+    "השם",
+    "שמי הוא",
+    "שמי",
+    "קוראים לי",
+    "קוראים לו",
+    "קוראים לה",
+    "זה על שם",
+    "על השם",
+    "על שם",
+    "תרשמי על",
+    "תרשום על",
+    "רשמי על",
+    "רשום על",
+    "לרשום על",
+    "תרשמו על",
+    "בשם",
+    "מדבר",
+    "מדברת",
+    "שם",
+)
+_PRONOUN_MARKERS = ("אני", "זה", "זאת", "זו")
+
+
+_HEBREW_OR_LATIN_WORD = re.compile(r"^[\u05D0-\u05EAa-z]+$")
+
+
+def _looks_like_name_word(word: str, services: Sequence[Service] = ()) -> bool:
+    if not _HEBREW_OR_LATIN_WORD.match(word) or len(word) < 2:
+        return False
+    f = fold(word)
+    if f in _NOT_NAME or f in YES_STRONG or f in BYE_WORDS or f in THANKS:
+        return False
+    if any(v in _NAME_STOP_PREFIXED for v in variants(word)[1:]):
+        return False
+    if services and match_service(word, services) is not None:
+        return False
+    return True
+
+
+# Names that are also vocabulary words ("שני" = Monday): accepted right after a strong
+# name marker or as a bare answer to "על איזה שם?".
+_NAME_HOMONYMS = fset(
+    ["שני", "חן", "אור", "טל", "גל", "שחר", "ים", "בר", "דור", "עדן", "שיר", "אביב", "ליאור"]
+)
+
+
+def _name_from(
+    toks: Sequence[str], start: int, services: Sequence[Service], strong: bool = False
+) -> str | None:
+    words: list[str] = []
+    for k, t in enumerate(toks[start : start + 2]):
+        homonym = strong and k == 0 and fold(t) in _NAME_HOMONYMS
+        if not homonym and not _looks_like_name_word(t, services):
+            break
+        words.append(t)
+    if not words:
+        return None
+    return " ".join(words)
+
+
+_GERESH_WORD_RE = re.compile(r"[\u05D0-\u05EA]+(?:['\u05F3][\u05D0-\u05EA]*)+")
+
+
+def restore_geresh(name: str, raw: str) -> str:
+    """Give back the caller's geresh ("ג'ני", "צ'רלי") that normalisation removed."""
+    originals = {normalize(w): w.replace("\u05f3", "'") for w in _GERESH_WORD_RE.findall(raw)}
+    return " ".join(originals.get(w, w) for w in name.split())
+
+
+def extract_name(text: str, services: Sequence[Service] = (), bare: bool = False) -> str | None:
+    """The caller's name as given (see `_extract_name`), geresh kept ("ג'ני")."""
+    name = _extract_name(text, services, bare)
+    return restore_geresh(name, str(text)) if name else None
+
+
+def _extract_name(text: str, services: Sequence[Service] = (), bare: bool = False) -> str | None:
+    """The caller's name as given: one or two words after a marker.
+
+    Markers: השם (שלי) X, שמי X, קוראים לי X, אני X, זה/זאת X, על שם X, זה על שם X,
+    מדבר/מדברת X, תרשמי על X. Stops at punctuation, at the end, and at words that are not
+    names (times, days, services, verbs such as "רוצה"). With `bare=True` (the agent just
+    asked for the name) a short answer without a marker ("דני", "דני כהן", "כן, דני") counts.
+
+    Returns:
+        The name with its original spelling (niqqud and punctuation removed), or None.
+    """
+    if not text:
+        return None
+    # Split on punctuation first so a name never runs across a comma or full stop.
+    raw = unicodedata.normalize("NFC", str(text))
+    chunks = [c for c in re.split(r"[,.;!?\u05C3\n]+", raw) if c.strip()]
+    for chunk in chunks:
+        toks = tokens(chunk)
+        for marker in _NAME_MARKERS:
+            i = find_phrase(toks, marker)
+            if i < 0:
+                continue
+            # "שם" alone is a weak marker: only "שם X" at the start of a chunk.
+            if marker in ("שם", "בשם") and i != 0 and marker == "שם":
+                continue
+            strong = marker not in ("שם", "בשם", "מדבר", "מדברת")
+            name = _name_from(toks, i + len(phrase_tokens(marker)), services, strong=strong)
+            if name:
+                return name
+        for marker in _PRONOUN_MARKERS:
+            for i, t in enumerate(toks):
+                if fold(t) != fold(marker):
+                    continue
+                if marker != "אני" and not all(fold(x) in GREETING_WORDS for x in toks[:i]):
+                    continue
+                name = _name_from(toks, i + 1, services)
+                if name and (marker == "אני" or bare or len(toks) <= 3):
+                    return name
+    if bare:
+        for chunk in chunks:
+            toks = strip_fillers(tokens(chunk))
+            while toks and (
+                fold(toks[0])
+                in fset(
+                    [
+                        "כן",
+                        "אוקיי",
+                        "בסדר",
+                        "טוב",
+                        "זה",
+                        "זאת",
+                        "זו",
+                        "אני",
+                        "תרשמי",
+                        "תרשום",
+                        "רשמי",
+                        "על",
+                        "שם",
+                        "בשם",
+                        "השם",
+                    ]
+                )
+            ):
+                toks = toks[1:]
+            if not toks or len(toks) > 3:
+                continue
+            name = _name_from(toks, 0, services, strong=len(toks) <= 2)
+            if name and len(name.split()) >= len(toks) - 1:
+                return name
+    return None
+
+
+_SLOT_TAIL_WORDS = fset(
+    [
+        "שעה",
+        "שעות",
+        "דקות",
+        "וחצי",
+        "ורבע",
+        "בבוקר",
+        "בערב",
+        "בצהריים",
+        "הצהריים",
+        "מחר",
+        "היום",
+        "מחרתיים",
+    ]
+)
+
+
+def trailing_name(text: str, services: Sequence[Service] = ()) -> str | None:
+    """A name said without a marker at the end of a booking request.
+
+    "תקבע לי מחר ב-12 שוודי שעה. דני." -> "דני" (a separate last sentence of one or two
+    name-like words), and unpunctuated "... ב-12 שוודי דני" -> "דני" when the word before
+    is a service, a time or a duration word. Returns None when unsure.
+    """
+    raw = unicodedata.normalize("NFC", str(text or ""))
+    chunks = [c for c in re.split(r"[,.;!?\u05C3\n]+", raw) if c.strip()]
+    if len(chunks) >= 2:
+        last = tokens(chunks[-1])
+        if 1 <= len(last) <= 2 and all(_looks_like_name_word(t, services) for t in last):
+            return " ".join(last)
+    toks = tokens(raw)
+    if len(toks) < 3:
+        return None
+    last, prev = toks[-1], toks[-2]
+    if not _looks_like_name_word(last, services):
+        return None
+    prev_is_slot = (
+        any(v in _SLOT_TAIL_WORDS for v in variants(prev))
+        or any(ch.isdigit() for ch in prev)
+        or (bool(services) and match_service(prev, services) is not None)
+        or lookup(prev, CARDINAL) is not None
+    )
+    return last if prev_is_slot else None
