@@ -307,8 +307,10 @@ def test_a_live_claim_excludes_others_until_its_lease_ends(db: Database, clock: 
 def test_one_event_fans_out_once_whoever_races(db: Database, clock: UTCClock) -> None:
     _book(db)
     a, b = _dispatcher(db, clock, name="A"), _dispatcher(db, clock, name="B")
-    assert a._fan_out_one(1) is True
-    assert b._fan_out_one(1) is False
+    with db.session() as s:
+        assert a._fan_out_one(s, 1) is True
+    with db.session() as s:
+        assert b._fan_out_one(s, 1) is False
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(DeliveryRow)) == 1
 

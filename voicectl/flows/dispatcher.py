@@ -50,6 +50,8 @@ from voicectl.store.booking import EventRow, begin_write
 from voicectl.store.flows import AttemptRow, DeliveryRow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from voicectl.flows.engine import FlowEngine
 
 _log = get_logger("flows")
@@ -119,55 +121,54 @@ class Dispatcher:
     # -- 1. fan-out ----------------------------------------------------------------------
 
     def fan_out(self, limit: int = 200, call_sid: str | None = None) -> int:
-        """Turn up to `limit` unprocessed events into deliveries; returns how many events."""
+        """Turn up to `limit` unprocessed events into deliveries, in one write transaction;
+        returns how many events this dispatcher fanned out."""
         with self.db.session() as s:
             q = select(EventRow.id).where(EventRow.processed_at.is_(None))
             if call_sid is not None:
                 q = q.where(EventRow.call_sid == call_sid)
             ids = list(s.scalars(q.order_by(EventRow.id).limit(limit)))
-        done = 0
-        for event_id in ids:
-            if self._fan_out_one(event_id):
-                done += 1
-        return done
-
-    def _fan_out_one(self, event_id: int) -> bool:
-        now = self.now()
+        if not ids:
+            return 0
         with self.db.session() as s:
             begin_write(s)
-            claimed = s.execute(
-                update(EventRow)
-                .where(EventRow.id == event_id, EventRow.processed_at.is_(None))
-                .values(processed_at=now)
-            ).rowcount
-            if claimed != 1:
-                return False  # another dispatcher fanned it out
-            ev = s.get(EventRow, event_id)
-            assert ev is not None
-            try:
-                payload = json.loads(ev.payload or "{}")
-                if not isinstance(payload, dict):
-                    raise ValueError("payload is not a JSON object")
-            except ValueError as exc:
-                ev.last_error = f"unreadable payload: {exc}"[:_MAX_ERROR]
-                _log.warning("event %s (%s): %s", ev.id, ev.type, ev.last_error)
-                return True
-            business = ev.business_id or payload.get("business_id")
-            for handler in self.engine.on_event(ev.type, {**payload, "business_id": business}):
-                s.add(
-                    DeliveryRow(
-                        event_id=ev.id,
-                        event_type=ev.type,
-                        handler=handler,
-                        business_id=business,
-                        call_sid=ev.call_sid or payload.get("call_sid"),
-                        idempotency_key=f"{ev.id}:{handler}",
-                        created_at=ev.created_at or now,
-                        next_attempt_at=now,
-                        updated_at=now,
-                    )
-                )
+            return sum(self._fan_out_one(s, event_id) for event_id in ids)
+
+    def _fan_out_one(self, s: Session, event_id: int) -> bool:
+        now = self.now()
+        claimed = s.execute(
+            update(EventRow)
+            .where(EventRow.id == event_id, EventRow.processed_at.is_(None))
+            .values(processed_at=now)
+        ).rowcount
+        if claimed != 1:
+            return False  # another dispatcher fanned it out
+        ev = s.get(EventRow, event_id)
+        assert ev is not None
+        try:
+            payload = json.loads(ev.payload or "{}")
+            if not isinstance(payload, dict):
+                raise ValueError("payload is not a JSON object")
+        except ValueError as exc:
+            ev.last_error = f"unreadable payload: {exc}"[:_MAX_ERROR]
+            _log.warning("event %s (%s): %s", ev.id, ev.type, ev.last_error)
             return True
+        business = ev.business_id or payload.get("business_id")
+        for handler in self.engine.on_event(ev.type, {**payload, "business_id": business}):
+            s.add(
+                DeliveryRow(
+                    event_id=ev.id,
+                    event_type=ev.type,
+                    handler=handler,
+                    business_id=business,
+                    call_sid=ev.call_sid or payload.get("call_sid"),
+                    idempotency_key=f"{ev.id}:{handler}",
+                    created_at=ev.created_at or now,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+        return True
 
     # -- 2. claim ------------------------------------------------------------------------
 
