@@ -439,6 +439,14 @@ class FlowWorker:
     def start(self) -> None:
         """Begin the loop on the running event loop (idempotent)."""
         if self._task is None:
+            d = self.dispatcher
+            _log.info(
+                "flows dispatcher %s started: messenger=%s summarizer=%s rules=%s",
+                d.name,
+                d.engine.messenger.name,
+                d.engine.summarizer.name,
+                d.engine.rules.source,
+            )
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="flows")
 
     def wake(self) -> None:
