@@ -329,6 +329,7 @@ def create_app(
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
         rec["active"] = call_sid in rt.active
+        rec["providers"] = dict(rt.providers.names)  # this process's: they served the call
         rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
