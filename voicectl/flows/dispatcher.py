@@ -408,11 +408,15 @@ class Dispatcher:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Rounds until `stop` is set, sleeping `poll_s` (or until the next retry) between."""
+        last_error = None
         while not stop.is_set():
             try:
                 stats = self.run_once()
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - a DB hiccup must not end the worker
-                _log.warning("flows: dispatcher round failed: %s", _err(exc))
+                if _err(exc) != last_error:  # logged once, not every poll
+                    last_error = _err(exc)
+                    _log.warning("flows: dispatcher round failed: %s", last_error)
                 stats = RoundStats()
             if stats.idle:
                 stop.wait(self.delivery.poll_s)
@@ -439,6 +443,14 @@ class FlowWorker:
     def start(self) -> None:
         """Begin the loop on the running event loop (idempotent)."""
         if self._task is None:
+            d = self.dispatcher
+            _log.info(
+                "flows dispatcher %s started: messenger=%s summarizer=%s rules=%s",
+                d.name,
+                d.engine.messenger.name,
+                d.engine.summarizer.name,
+                d.engine.rules.source,
+            )
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="flows")
 
     def wake(self) -> None:
@@ -447,11 +459,15 @@ class FlowWorker:
 
     async def _loop(self) -> None:
         poll = self.dispatcher.delivery.poll_s
+        last_error = None
         while not self._stopping:
             try:
                 await asyncio.to_thread(self.dispatcher.run_once)
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - keep the server up
-                _log.warning("flows: dispatcher round failed: %s", _err(exc))
+                if _err(exc) != last_error:  # a broken database is logged once, not per poll
+                    last_error = _err(exc)
+                    _log.warning("flows: dispatcher round failed: %s", last_error)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
