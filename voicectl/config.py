@@ -127,11 +127,11 @@ class Settings(BaseModel):
     flows_rules: str | None = Field(None, description="flow rules YAML (default: shipped)")
     flows_worker: bool = Field(True, description="run the flows dispatcher inside serve")
     messenger: str = Field("outbox", description="outbox, twilio_whatsapp or http_bridge")
-    messenger_timeout_sec: float = Field(10.0, gt=0, le=120)
+    whatsapp_bridge_timeout_sec: float = Field(10.0, gt=0, le=120)
+    summarizer: str = Field("auto", description="auto (openai if agent is), offline, openai")
     whatsapp_from: str | None = Field(None, description="Twilio WhatsApp sender, E.164")
     whatsapp_bridge_url: str | None = None
     whatsapp_bridge_token: str | None = None
-    twilio_api_base: str | None = Field(None, description="replaces https://api.twilio.com")
 
     log_level: str = "INFO"
 

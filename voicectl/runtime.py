@@ -205,15 +205,18 @@ class Runtime:
     def open_stt(
         self, script: list[str] | None, on_result: ResultCallback, hints: Sequence[str] = ()
     ) -> STTStream:
-        """This call's recogniser: the simulator's script when the call carries one (and
-        simulator parameters are accepted), else the configured provider's stream.
+        """This call's recogniser: the configured provider's stream; with `stt: none`, the
+        simulator's script when the call carries one (and simulator parameters are
+        accepted).
 
         Args:
             script: the `voicectl.script` transcripts, or None.
             on_result: the session's result callback.
             hints: this call's phrase hints (its business's service names and aliases).
         """
-        if script is not None:
+        if script is not None and self.providers.names["stt"] == "none":
+            # The script stands in for a missing recogniser only: a configured one (e.g.
+            # google, also against a test fake) hears the audio instead.
             return ScriptSTTStream(
                 script, on_result, first_partial_ms=max(self.settings.min_utt_ms, 100)
             )

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
@@ -81,6 +82,39 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+T = TypeVar("T")
+
+#: How often a write transaction that found the database locked is run again.
+LOCKED_RETRIES = 3
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" / "database table is locked" errors.
+
+    They mean another writer held the lock longer than the busy timeout (5 s): the
+    transaction was rolled back and wrote nothing, so running it again is safe.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError) and "is locked" in str(exc.orig or exc)
+
+
+def retry_locked(fn: Callable[[], T], attempts: int = LOCKED_RETRIES) -> T:
+    """Run the write transaction `fn`, again (up to `attempts` times in all) while it fails
+    with a lock timeout; any other exception, or the last lock timeout, is re-raised.
+
+    A booking under heavy contention (20 processes racing for one slot on a loaded
+    machine) must end as `ok` or `slot_taken`, never as a spurious error.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not is_locked_error(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _sqlite_file(url: str) -> Path | None:

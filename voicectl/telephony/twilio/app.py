@@ -43,6 +43,7 @@ from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
 from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
+from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
 from voicectl.store import call_state, records
@@ -150,6 +151,7 @@ def create_app(
         )
     rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
+    loop_lag = LoopLagMonitor()  # event-loop lag histogram in /metrics (bench --load)
 
     async def forbidden_unless_signed(request: Request) -> tuple[dict[str, str], Response | None]:
         """The request's form (last value per name) and None, or a refusal: see
@@ -303,6 +305,7 @@ def create_app(
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
             *provider_metrics(),
+            *loop_lag.prometheus_lines(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -326,6 +329,7 @@ def create_app(
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
         rec["active"] = call_sid in rt.active
+        rec["providers"] = dict(rt.providers.names)  # this process's: they served the call
         rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
@@ -336,10 +340,12 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
         await asyncio.to_thread(rt.warmup)
+        lag_task = asyncio.create_task(loop_lag.run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
+        lag_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish(
                 "server shutting down", ended_by="disconnect", outcome="interrupted"
