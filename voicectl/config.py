@@ -53,6 +53,9 @@ class Settings(BaseModel):
     min_utt_sec: float = Field(0.20, ge=0.0, le=5.0)
     stt_partial_debounce_ms: int = Field(40, ge=0, le=2000)
     stt_timeout_ms: int = Field(240, ge=10, le=10000)
+    # End of turn: extra silence to wait when the partial transcript so far is plainly
+    # unfinished ("יש לכם מקום ב..."; `voicectl.hebrew.endofturn`). 0 = off.
+    end_of_turn_extra_ms: int = Field(600, ge=0, le=3000)
 
     # Barge-in: voiced speech over the bot for this long stops the bot (DESIGN lessons).
     barge_in_min_ms: int = Field(120, ge=20, le=2000)

@@ -47,6 +47,7 @@ from voicectl.flows.handlers import Event, HandlerError
 from voicectl.flows.messengers import OutgoingMessage, PermanentSendError, RetryableSendError
 from voicectl.logs import get_logger, mask_phone
 from voicectl.store.booking import EventRow, begin_write
+from voicectl.store.db import retry_locked
 from voicectl.store.flows import AttemptRow, DeliveryRow
 
 if TYPE_CHECKING:
@@ -278,22 +279,25 @@ class Dispatcher:
     def _save_prepared(
         self, delivery_id: int, to: str | None, text: str | None, note: str | None
     ) -> bool:
-        with self.db.session() as s:
-            return (
-                s.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
-                    .values(
-                        prepared=True,
-                        to_addr=to,
-                        text=text,
-                        note=note,
-                        channel=self.engine.messenger.name,
-                        updated_at=self.now(),
-                    )
-                ).rowcount
-                == 1
-            )
+        def save() -> bool:
+            with self.db.session() as s:
+                return (
+                    s.execute(
+                        update(DeliveryRow)
+                        .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
+                        .values(
+                            prepared=True,
+                            to_addr=to,
+                            text=text,
+                            note=note,
+                            channel=self.engine.messenger.name,
+                            updated_at=self.now(),
+                        )
+                    ).rowcount
+                    == 1
+                )
+
+        return retry_locked(save)
 
     def _retry(
         self,
@@ -331,37 +335,44 @@ class Dispatcher:
     ) -> str:
         status = "pending" if outcome == "retry" else outcome
         now = self.now()
-        with self.db.session() as s:
-            changes: dict[str, object] = {
-                "status": status,
-                "claimed_by": None,
-                "lease_until": None,
-                "updated_at": now,
-                **values,
-            }
-            if error is not None:
-                changes["last_error"] = error[:_MAX_ERROR]
-            got = s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
-                .values(**changes)
-            ).rowcount
-            if got != 1:
-                _log.warning(
-                    "flows: delivery %s: claim lost before recording %s", delivery_id, outcome
+        duration_ms = (time.perf_counter() - t0) * 1000
+        changes: dict[str, object] = {
+            "status": status,
+            "claimed_by": None,
+            "lease_until": None,
+            "updated_at": now,
+            **values,
+        }
+        if error is not None:
+            changes["last_error"] = error[:_MAX_ERROR]
+
+        def record() -> bool:
+            with self.db.session() as s:
+                got = s.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
+                    .values(**changes)
+                ).rowcount
+                if got != 1:
+                    return False
+                s.add(
+                    AttemptRow(
+                        delivery_id=delivery_id,
+                        number=attempt,
+                        worker=self.name,
+                        started_at=started,
+                        duration_ms=duration_ms,
+                        outcome=outcome,
+                        error=error[:_MAX_ERROR] if error else None,
+                    )
                 )
-                return "lost"
-            s.add(
-                AttemptRow(
-                    delivery_id=delivery_id,
-                    number=attempt,
-                    worker=self.name,
-                    started_at=started,
-                    duration_ms=(time.perf_counter() - t0) * 1000,
-                    outcome=outcome,
-                    error=error[:_MAX_ERROR] if error else None,
-                )
-            )
+                return True
+
+        # A lock timeout here, after a send, would leave the message unrecorded (and sent
+        # again once the lease ends): run the write again (store.db.retry_locked).
+        if not retry_locked(record):
+            _log.warning("flows: delivery %s: claim lost, %s not recorded", delivery_id, outcome)
+            return "lost"
         if outcome == "failed":
             _log.warning("flows: delivery %s failed: %s", delivery_id, error)
         return outcome
@@ -397,11 +408,15 @@ class Dispatcher:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Rounds until `stop` is set, sleeping `poll_s` (or until the next retry) between."""
+        last_error = None
         while not stop.is_set():
             try:
                 stats = self.run_once()
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - a DB hiccup must not end the worker
-                _log.warning("flows: dispatcher round failed: %s", _err(exc))
+                if _err(exc) != last_error:  # logged once, not every poll
+                    last_error = _err(exc)
+                    _log.warning("flows: dispatcher round failed: %s", last_error)
                 stats = RoundStats()
             if stats.idle:
                 stop.wait(self.delivery.poll_s)
@@ -428,6 +443,14 @@ class FlowWorker:
     def start(self) -> None:
         """Begin the loop on the running event loop (idempotent)."""
         if self._task is None:
+            d = self.dispatcher
+            _log.info(
+                "flows dispatcher %s started: messenger=%s summarizer=%s rules=%s",
+                d.name,
+                d.engine.messenger.name,
+                d.engine.summarizer.name,
+                d.engine.rules.source,
+            )
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="flows")
 
     def wake(self) -> None:
@@ -436,11 +459,15 @@ class FlowWorker:
 
     async def _loop(self) -> None:
         poll = self.dispatcher.delivery.poll_s
+        last_error = None
         while not self._stopping:
             try:
                 await asyncio.to_thread(self.dispatcher.run_once)
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - keep the server up
-                _log.warning("flows: dispatcher round failed: %s", _err(exc))
+                if _err(exc) != last_error:  # a broken database is logged once, not per poll
+                    last_error = _err(exc)
+                    _log.warning("flows: dispatcher round failed: %s", last_error)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)

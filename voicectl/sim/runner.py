@@ -144,12 +144,27 @@ def caller_audio(scenario: Scenario) -> list[CallerAudio]:
     return out
 
 
+HESITATION_MS = 700
+"""A "…" (U+2026) in a `say` text is a caller's mid-sentence hesitation of this long."""
+
+
 def synthesize_caller(text: str) -> np.ndarray:
-    """Caller speech for `text` (offline espeak-ng), as 8 kHz int16 PCM."""
+    """Caller speech for `text` (offline espeak-ng), as 8 kHz int16 PCM.
+
+    A "…" (one character, U+2026) marks a hesitation: `HESITATION_MS` of silence in the
+    middle of the sentence ("יש לכם מקום ביום… שלישי בשתיים?"); the transcript keeps the
+    whole sentence as one utterance.
+    """
     from voicectl.speech.tts.espeak import synthesize_pcm
 
-    pcm, rate = synthesize_pcm(text)
-    return resample(pcm, rate, 8000)
+    parts: list[np.ndarray] = []
+    for k, piece in enumerate(text.split("\u2026")):
+        if k:
+            parts.append(np.zeros(8000 * HESITATION_MS // 1000, dtype=np.int16))
+        if piece.strip():
+            pcm, rate = synthesize_pcm(piece)
+            parts.append(resample(pcm, rate, 8000))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 async def fetch_record(
