@@ -97,6 +97,8 @@ class Settings(BaseModel):
 
     # Limits: no input from the network may grow memory or hold a socket forever.
     max_concurrent_calls: int = Field(50, ge=1, le=100000)
+    max_connections: int = Field(1000, ge=16, le=1000000)
+    http_header_timeout_sec: float = Field(10.0, gt=0, le=600)
     stream_start_timeout_sec: float = Field(10.0, gt=0, le=600)
     pending_calls_max: int = Field(1000, ge=1, le=1000000)
     pending_call_ttl_sec: float = Field(120.0, gt=0, le=3600)

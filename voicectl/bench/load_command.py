@@ -63,6 +63,7 @@ class LoadFigures:
     peak_rss_mb: float | None = None
     rss_per_call_mb: float | None = None
     loop_lag_p99_ms: float | None = None
+    generator_cpu_s_per_call_minute: float | None = None
     protocol_errors: list[str] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     verdict: str = "GO"
@@ -89,6 +90,8 @@ def aggregate(reports: list[WorkerReport], plan: LoadPlan) -> LoadFigures:
         reply_ms += c.reply_ms
         if c.protocol_errors and len(fig.protocol_errors) < 5:
             fig.protocol_errors += c.protocol_errors[: 5 - len(fig.protocol_errors)]
+    if fig.call_minutes:
+        fig.generator_cpu_s_per_call_minute = sum(r.cpu_s for r in reports) / fig.call_minutes
     fig.v2v = summarize(v2v)
     fig.barge_in = summarize(barge)
     fig.gaps = len(gaps)
@@ -176,7 +179,8 @@ def measure(
         env = _server_env(settings)
         # The server's load shedding (`max_concurrent_calls`, "Safe by default") must not
         # be what this run measures: the cap is raised to the calls asked for.
-        env["VOICECTL_MAX_CONCURRENT_CALLS"] = str(max(settings.max_concurrent_calls, calls))
+        # A slot places its next call as the last one ends, so both may be in flight.
+        env["VOICECTL_MAX_CONCURRENT_CALLS"] = str(max(settings.max_concurrent_calls, 2 * calls))
         server = ServeProcess(env).__enter__()
         http_base, pid = server.http_base, server.pid
     else:
@@ -267,6 +271,7 @@ def load_table(figs: list[LoadFigures]) -> Any:
     row("event-loop lag p99 ms", [num(f.loop_lag_p99_ms) for f in figs])
     row("generator late p99 ms", [num(f.lateness_p99_ms) for f in figs])
     row("generator late max ms", [num(f.lateness_max_ms) for f in figs])
+    row("generator CPU s/call-min", [num(f.generator_cpu_s_per_call_minute) for f in figs])
     t.add_row("verdict", *[Text(f.verdict, style=STYLE[f.verdict]) for f in figs])
     return t
 

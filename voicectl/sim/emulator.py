@@ -123,6 +123,10 @@ class TwilioEmulator:
         http_base: the server's base URL, e.g. `http://127.0.0.1:8080`.
         auth_token: sign webhooks and the upgrade request like Twilio (None = unsigned).
         media_url: connect here instead of the TwiML's `<Stream url>` (e.g. via a tunnel).
+        record: keep the call as heard (`caller_pcm`, `bot_pcm`); the load generator turns
+            it off to spare memory and CPU.
+        http: an HTTP client to reuse for the webhooks (the load generator shares one per
+            process: building a client costs tens of ms of CPU); None = one per call.
     """
 
     def __init__(
@@ -132,12 +136,16 @@ class TwilioEmulator:
         http_base: str,
         auth_token: str | None = None,
         media_url: str | None = None,
+        record: bool = True,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.sc = scenario
         self.utterances = utterances
         self.http_base = http_base.rstrip("/")
         self.auth_token = auth_token
         self.media_url = media_url
+        self.record = record
+        self.http = http
         self.call_sid = "CA" + secrets.token_hex(16)
         self.stream_sid = "MZ" + secrets.token_hex(16)
         self.account_sid = "AC" + secrets.token_hex(16)
@@ -157,6 +165,8 @@ class TwilioEmulator:
         self._clear_at: float | None = None
         self._ws: Any = None
         self._closed = asyncio.Event()
+        self._frame_tick = asyncio.Event()  # set each time a caller frame is sent
+        self._mark_arrived = asyncio.Event()  # wakes the playback loop
         self._send_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ helpers
@@ -191,7 +201,12 @@ class TwilioEmulator:
         stream_url, params = await self._incoming_call()
         url = self.media_url or stream_url
         headers = self._sign(public_url(url, None, websocket=True), {})
-        async with websockets.connect(url, additional_headers=headers, max_size=2**22) as ws:
+        # No permessage-deflate offer: Twilio documents no WebSocket compression, and
+        # base64 μ-law hardly compresses - zlib per 20 ms frame would only burn CPU on
+        # both ends (and inflate the server's CPU figures under load).
+        async with websockets.connect(
+            url, additional_headers=headers, max_size=2**22, compression=None
+        ) as ws:
             self._ws = ws
             self._t0 = self._now()
             await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
@@ -204,13 +219,15 @@ class TwilioEmulator:
             try:
                 await self._run_steps()
             finally:
+                self._advance_playback()  # what had played by the hang-up was heard
                 await self._hangup()
                 for t in tasks:
                     t.cancel()
                 for t in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await t
-        self._build_recording()
+        if self.record:
+            self._build_recording()
         return self.res
 
     async def _incoming_call(self) -> tuple[str, dict[str, str]]:
@@ -225,8 +242,11 @@ class TwilioEmulator:
             "ApiVersion": "2010-04-01",
         }
         url = f"{self.http_base}/voice"
-        async with httpx.AsyncClient(timeout=10) as client:
-            r = await client.post(url, data=form, headers=self._sign(url, form))
+        if self.http is not None:
+            r = await self.http.post(url, data=form, headers=self._sign(url, form))
+        else:
+            async with httpx.AsyncClient(timeout=10) as client:
+                r = await client.post(url, data=form, headers=self._sign(url, form))
         if r.status_code != 200:
             raise RuntimeError(f"POST /voice answered {r.status_code}: {r.text[:200]}")
         root = ET.fromstring(r.text)
@@ -274,7 +294,9 @@ class TwilioEmulator:
             now = self._now()
             lateness.append(round(max(now - next_at, 0.0) * 1000, 2))
             self._sent_at[self._chunk] = now
-            self._caller_track.append((self._tick_index(), frame))
+            self._frame_tick.set()
+            if self.record:
+                self._caller_track.append((self._tick_index(), frame))
             await self._send(
                 {
                     "event": "media",
@@ -291,17 +313,25 @@ class TwilioEmulator:
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(next_at - self._now(), 0))
 
-    async def _playback_loop(self) -> None:
-        """Twilio's playback buffer: one frame per 20 ms; marks echo once reached."""
-        next_at = self._now()
-        while not self._closed.is_set():
-            frames, due = self._playback.advance(self._now())
+    def _advance_playback(self) -> list[str]:
+        """Let the playback model run to now; keep what was heard; return marks due."""
+        frames, due = self._playback.advance(self._now())
+        if self.record:
             for start, frame in frames:
                 tick = int(round((start - self._t0) * 1000 / FRAME_MS))
                 self._bot_track.append((tick, frame))
-            await self._echo_marks(due)
-            next_at += FRAME_MS / 1000
-            await asyncio.sleep(max(next_at - self._now(), 0))
+        return due
+
+    async def _playback_loop(self) -> None:
+        """Twilio's playback buffer: wakes when a mark falls due (or a new one arrives) and
+        echoes it; the model itself knows when every frame played."""
+        while not self._closed.is_set():
+            await self._echo_marks(self._advance_playback())
+            nxt = self._playback.next_mark_due()
+            self._mark_arrived.clear()
+            wait = None if nxt is None else max(nxt - self._now(), 0.0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._mark_arrived.wait(), wait)
 
     async def _echo_marks(self, names: list[str], cleared: bool = False) -> None:
         for name in names:
@@ -327,6 +357,8 @@ class TwilioEmulator:
                 self.res.hung_up_by_server = True
                 self._closed.set()
                 self._echo_event.set()
+            self._frame_tick.set()
+            self._mark_arrived.set()
 
     def _violation(self, code: int, detail: str) -> None:
         if len(self.res.protocol_errors) < 20:
@@ -376,6 +408,7 @@ class TwilioEmulator:
                 self._violation(31951, "mark: missing mark.name")
                 return
             self._playback.mark(name, self._now())
+            self._mark_arrived.set()
         else:  # clear: drop unplayed audio, echo every pending mark at once
             self._clear_at = self._now()
             await self._echo_marks(self._playback.clear(self._clear_at), cleared=True)
@@ -470,7 +503,10 @@ class TwilioEmulator:
                 self._v2v_waiters.append((marks, t_last_voiced))
             if not self._outgoing:
                 break
-            await asyncio.sleep(0.005)
+            # One wake-up per frame sent (not a poll): cheap enough for hundreds of calls
+            # in one load-generator process.
+            self._frame_tick.clear()
+            await self._frame_tick.wait()
         if barge_after_ms is not None:
             # BARGE_IN_STOP_MS: caller starts talking over the bot -> `clear` arrives.
             if t_first_voiced is not None:

@@ -99,17 +99,11 @@ class InProcessServer:
         import uvicorn
 
         from voicectl.telephony.twilio.app import create_app
+        from voicectl.telephony.twilio.server import uvicorn_config
 
         app = create_app(self.settings, purpose="simulate")
         self.runtime = app.state.runtime
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-            ws="websockets-sansio",
-        )
+        config = uvicorn_config(app, self.settings, "127.0.0.1", 0, "warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, name="voicectl-server", daemon=True

@@ -373,8 +373,9 @@ def create_app(
             "APP_START %s",
             json.dumps({"build": __version__, "ts": datetime.now(UTC).isoformat()}),
         )
-    for warning in security_warnings(settings):
-        _log.warning(warning)
+    if purpose == "serve":  # the simulator's own loopback server is open on purpose
+        for warning in security_warnings(settings):
+            _log.warning(warning)
     return app
 
 
