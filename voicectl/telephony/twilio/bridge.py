@@ -8,6 +8,7 @@ call's record is saved.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
@@ -132,7 +133,7 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             # Without `stop` first, the socket dropped (a no-op when the call already ended).
             await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
-                await ws.close()
+                await asyncio.wait_for(ws.close(), 2.0)  # never hang on the peer
 
 
 def http_url_of(ws_url: str, path: str, public_base: str | None) -> str:
