@@ -17,6 +17,7 @@ from voicectl.hebrew.names import extract_name, trailing_name
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service, mentions_generic_service
 from voicectl.hebrew.text import normalize
+from voicectl.hebrew.when import resolve_when
 
 SERVICES = load_policies()["demo-spa"].services
 
@@ -277,8 +278,11 @@ def test_intent_false_friends() -> None:
         ("שלוש שעות", []),
     ],
 )
-def test_clock_mentions(text: str, clocks: list[tuple[int, int]]) -> None:
-    assert nlu.clock_mentions(text) == clocks
+def test_clock_times_as_said(text: str, clocks: list[tuple[int, int]]) -> None:
+    """The resolver reports each clock time as said, before any am/pm choice (the agent
+    tells "ב-11" said as such from "בשלוש" read as 15:00 by it)."""
+    now = datetime(2026, 11, 22, 8, 0, tzinfo=ZoneInfo("Asia/Jerusalem"))
+    assert list(resolve_when(text, now).said) == clocks
 
 
 @pytest.mark.parametrize(
@@ -330,7 +334,7 @@ def test_analyze_seed_sentence() -> None:
     assert u.service.id == "swedish"
     assert u.name == "דני"
     assert "book" in u.intents
-    assert u.clocks == [(12, 0)]
+    assert u.duration_min is None
 
 
 # -- phrases ---------------------------------------------------------------------------
@@ -377,3 +381,59 @@ def test_greeting_is_short_and_names_business() -> None:
     g = P.greeting("ספא דמו")
     assert "ספא דמו" in g
     assert len(g.split()) <= 24
+
+
+# -- issue 11: names that are words, replaced services -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("מדברת בת שבע", "בת שבע"),
+        ("מדבר בן ציון", "בן ציון"),
+        ("שמי בת שבע, מחר בשלוש", "בת שבע"),
+        ("השם שלי בת שבע כהן", "בת שבע כהן"),
+        ("קוראים לי שני", "שני"),
+        ("מדברת שני", "שני"),
+        ("מדבר שני לוי", "שני לוי"),
+        ("אני רוצה מחר בשלוש, שמי שני", "שני"),
+        ("שמי דני מחר בשלוש", "דני"),
+        ("השם בת", None),
+    ],
+)
+def test_names_that_are_number_or_weekday_words(text: str, name: str | None) -> None:
+    assert extract_name(text, SERVICES) == name
+
+
+def test_bare_compound_name_answer() -> None:
+    assert extract_name("בת שבע", SERVICES, bare=True) == "בת שבע"
+    assert extract_name("שני", SERVICES, bare=True) == "שני"
+
+
+@pytest.mark.parametrize(
+    ("text", "sid"),
+    [
+        ("במקום רקמות עמוק תן לי ספורט", "sports"),
+        ("במקום רקמות עמוק תני לי ספורט", "sports"),
+        ("ספורט במקום שוודי", "sports"),
+        ("לא שוודי, ספורט", "sports"),
+        ("ולא שוודי, ספורט", "sports"),
+        ("שוודי, לא סליחה, רפלקסולוגיה", "reflexology"),
+        ("שוודי בעצם לספורט", "sports"),
+        ("שוודי או ספורט", None),
+    ],
+)
+def test_replaced_or_negated_service_does_not_count(text: str, sid: str | None) -> None:
+    assert _sid(text) == sid
+
+
+def test_name_is_taken_out_where_it_was_given() -> None:
+    from voicectl.hebrew.names import without_name
+
+    text = "שוודי ביום ראשון - לא, שני, בעשר, שמי שני"
+    assert "ביום ראשון - לא, שני, בעשר" in without_name(text, "שני")
+    assert without_name("מדברת בת שבע, מחר בשבע", "בת שבע").split() == [",", "מחר", "בשבע"]
+
+
+def test_month_words_are_not_names() -> None:
+    assert trailing_name("שוודי ב-30 לחודש", SERVICES) is None

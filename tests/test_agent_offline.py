@@ -839,3 +839,109 @@ def test_in_half_an_hour_is_today(db: Database) -> None:
     c = _call(db)
     r = c.say("יש משהו לשוודי עוד חצי שעה?")
     assert "היום" in r.text or "11:00" in r.text  # 10:30 is inside the notice: nearest later
+
+
+# -- callers who correct, negate and replace (issue 11) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "במקום רקמות עמוק תן לי ספורט מחר בעשר, השם דנה",
+        "במקום רקמות עמוק תני לי ספורט מחר בעשר, השם דנה",
+        "לא רקמות עמוק, ספורט, מחר בעשר, השם דנה",
+        "רקמות עמוק, לא סליחה, עיסוי ספורט מחר בעשר, השם דנה",
+        "ובמקום שוודי אז ספורט מחר בעשר, השם דנה",
+    ],
+)
+def test_replaced_service_is_not_booked(db: Database, line: str) -> None:
+    c = _call(db)
+    c.say(line)
+    (appt,) = c.appointments()
+    assert appt["service"] == "sports"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "שוודי ביום ראשון - לא, שני, בעשר, השם דני",
+        "שוודי ביום ראשון, לא סליחה, שני בעשר, השם דני",
+        "שוודי בראשון, לא, בשני בעשר, השם דני",
+    ],
+)
+def test_corrected_day_wins(db: Database, line: str) -> None:
+    c = _call(db)  # Thursday: Sunday is the 22nd, Monday the 23rd
+    c.say(line)
+    (appt,) = c.appointments()
+    assert appt["start_iso"].startswith("2026-11-23T10:00")
+
+
+@pytest.mark.parametrize(
+    "line", ["שוודי מחר לא בשלוש, בארבע, השם דני", "שוודי מחר בשלוש, לא סליחה, בארבע, השם דני"]
+)
+def test_corrected_hour_wins(db: Database, line: str) -> None:
+    c = _call(db, now=SUNDAY)
+    r = c.say(line)
+    assert "בארבע" in r.text and "בשלוש" not in r.text  # confirms 16:00 (inferred)
+    c.say("כן")
+    (appt,) = c.appointments()
+    assert appt["start_iso"].startswith("2026-11-23T16:00")
+
+
+def test_negated_part_of_day_offers_the_other(db: Database) -> None:
+    c = _call(db, now=SUNDAY)
+    r = c.say("אני רוצה שוודי מחר, לא בבוקר, אחרי הצהריים")
+    opts = [datetime.fromisoformat(o) for o in c.conv.state["offline"]["options"]]
+    assert opts and all(o.hour >= 14 for o in opts), r.text
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("שוודי מחר בעשר, מדברת בת שבע", "בת שבע"),
+        ("שוודי מחר בעשר, שמי בת שבע", "בת שבע"),
+        ("שוודי מחר בעשר, קוראים לי שני", "שני"),
+        ("שוודי מחר בעשר, מדבר שני לוי", "שני לוי"),
+        ("מדברת בת שבע, אפשר שוודי מחר בעשר?", "בת שבע"),
+    ],
+)
+def test_names_that_are_number_or_weekday_words(db: Database, line: str, name: str) -> None:
+    c = _call(db)
+    c.say(line)
+    (appt,) = c.appointments()
+    assert appt["customer_name"] == name
+    assert appt["start_iso"].startswith("2026-11-20T10:00")
+
+
+def test_weekday_after_its_date_was_offered_is_that_date(db: Database) -> None:
+    c = _call(db)  # Thursday 19 November
+    r = c.say("שוודי ב-30 לחודש")
+    assert "30 בנובמבר" in r.text
+    c.say("אז ביום שני בעשר")
+    c.say("דני")
+    (appt,) = c.appointments()
+    assert appt["start_iso"].startswith("2026-11-30T10:00")
+
+
+def test_weekday_with_next_after_an_offer_is_taken_as_said(db: Database) -> None:
+    c = _call(db)
+    c.say("שוודי ב-30 לחודש")
+    c.say("לא, ביום שני הבא בעשר")
+    c.say("דני")
+    (appt,) = c.appointments()
+    assert appt["start_iso"].startswith("2026-11-23T10:00")
+
+
+def test_tonight_at_three_at_a_24_7_business_is_the_coming_night(db: Database) -> None:
+    c = _call(db, business="demo-24-7", now="2026-11-22T23:30:00+02:00")
+    c.say("אפשר לקבוע שוודי הלילה בשלוש? השם נועה")
+    (appt,) = c.appointments()
+    assert appt["start_iso"].startswith("2026-11-23T03:00")
+
+
+@pytest.mark.parametrize("line", ["מה פנוי מחר?", "מה יש פנוי מחר?", "מה פנוי לכם מחר?"])
+def test_what_is_free_tomorrow_gets_free_times(db: Database, line: str) -> None:
+    c = _call(db, now=SUNDAY)
+    r = c.say(line)
+    assert "find_slots" in c.tool_names()
+    assert "9:00" in r.text and "רפלקסולוגיה" not in r.text

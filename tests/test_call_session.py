@@ -181,7 +181,9 @@ def test_dtmf_capture(keys: str, kind: str, number: str | None) -> None:
     assert call.turns[-1].turn.kind == kind
     assert call.session.caller_number == number
     if number:
-        assert f"INFO DTMF phone captured: {number}, waiting_for_dtmf=false" in call.lines
+        masked = number[:6] + "****" + number[-3:]
+        assert f"INFO DTMF phone captured: {masked}, waiting_for_dtmf=false" in call.lines
+        assert not any(number in line for line in call.lines)  # never the full number
         assert not call.session.waiting_for_dtmf
     else:
         assert not any("DTMF phone captured" in line for line in call.lines)

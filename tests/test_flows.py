@@ -307,8 +307,10 @@ def test_a_live_claim_excludes_others_until_its_lease_ends(db: Database, clock: 
 def test_one_event_fans_out_once_whoever_races(db: Database, clock: UTCClock) -> None:
     _book(db)
     a, b = _dispatcher(db, clock, name="A"), _dispatcher(db, clock, name="B")
-    assert a._fan_out_one(1) is True
-    assert b._fan_out_one(1) is False
+    with db.session() as s:
+        assert a._fan_out_one(s, 1) is True
+    with db.session() as s:
+        assert b._fan_out_one(s, 1) is False
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(DeliveryRow)) == 1
 
@@ -412,3 +414,51 @@ def test_agent_promises_a_confirmation_only_when_flows_send_one(db: Database, co
     reply = agent.respond(TurnInput("speech", "תקבע לי מחר ב-12 שוודי, השם דני"), conv, tools)
     assert "קבעתי" in reply.text
     assert ("וואטסאפ" in reply.text) is confirms
+
+
+def test_call_ended_from_the_real_writer_is_summarised_once(db: Database, clock: UTCClock) -> None:
+    """The `call.ended` contract end to end: the one writer (store/call_end.py), written
+    twice (two endings racing), is summarised once."""
+    from voicectl.store.call_end import write_call_ended
+
+    res = _book(db, phone="0501234567")
+    with db.session() as s:
+        s.add(CallRow(call_sid="CA1", business_id="demo-spa", caller_number="+972501234567"))
+        s.flush()
+        s.add(TurnRow(call_sid="CA1", index=1, kind="speech", user_text="תור ליום ראשון ב-9"))
+    assert write_call_ended(db, "CA1", outcome="completed", ended_by="stop") is True
+    assert write_call_ended(db, "CA1", outcome="completed", ended_by="status_callback") is False
+    _dispatcher(db, clock).run_once()
+    by_handler = {m["handler"]: m for m in list_messages(db)}
+    assert by_handler["call_summary"]["status"] == "done"
+    assert by_handler["whatsapp_confirmation"]["status"] == "sent"
+    with db.session() as s:
+        summary = s.get(CallRow, "CA1").summary
+    assert summary.startswith("שיחה מ-+972501234567")
+    assert "יום ראשון, 22 בנובמבר ב-09:00, על שם דני, טלפון +972501234567" in summary
+    assert res["appointment_id"] == 1
+
+
+def test_number_typed_after_a_phoneless_booking_brings_the_confirmation(
+    db: Database, clock: UTCClock
+) -> None:
+    """The offline agent books without a phone, offers the WhatsApp confirmation, the
+    caller types a number (DTMF): `attach_phone` writes `appointment.phone_attached` in
+    the same transaction, and the flows send the confirmation to that number."""
+    now = datetime.fromisoformat("2026-11-19T10:00:00+02:00")
+    session = SimpleNamespace(caller_number=None)
+    tools = BookingTools(db, "demo-spa", lambda: now, call_sid="CAy", session=session)
+    conv = Conversation(call_sid="CAy", business_id="demo-spa", now=now, caller_number=None)
+    agent = OfflineAgent()
+    booked = agent.respond(TurnInput("speech", "תקבע לי מחר ב-12 שוודי, השם דני"), conv, tools)
+    assert booked.wants_dtmf and "וואטסאפ" in booked.text
+    conv.turn_index += 1
+    session.caller_number = conv.caller_number = "+972501234567"
+    typed = agent.respond(TurnInput("dtmf_phone", "+972501234567"), conv, tools)
+    assert [c.name for c in typed.tool_calls] == ["attach_phone"]
+    _dispatcher(db, clock).run_once()
+    assert [(m["event"], m["status"], m["to"]) for m in list_messages(db)] == [
+        ("appointment.created", "skipped", None),
+        ("appointment.phone_attached", "sent", "+972501234567"),
+    ]
+    assert "ליום שישי, 20 בנובמבר ב-12:00 בספא דמו" in list_messages(db, status="sent")[0]["text"]

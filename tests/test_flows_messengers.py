@@ -109,7 +109,7 @@ def test_twilio_messenger_from_settings_delivers_a_booking(db: Database, twilio_
         twilio_account_sid=SID,
         twilio_auth_token=TOKEN,
         whatsapp_from="+14155238886",
-        twilio_api_base=twilio_fake.base,
+        twilio_api_base_url=twilio_fake.base,
     )
     _book(db)
     Dispatcher(build_engine(settings, db)).run_once()

@@ -75,6 +75,9 @@ def test_health_and_metrics(server: InProcessServer) -> None:
 def test_status_callback_and_gather_result_for_unknown_calls(server: InProcessServer) -> None:
     base = server.http_base
     r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
+    assert r.status_code == 404  # a call this server never answered
+    _voice(base, "CAx")
+    r = httpx.post(f"{base}/webhook/status", data={"CallSid": "CAx", "CallStatus": "completed"})
     assert r.status_code == 204
     # Deny by default: a Gather result for a call this server never streamed changes nothing.
     r = httpx.post(f"{base}/webhook/dtmf_done", data={"CallSid": "CAg", "Digits": "0501234567"})

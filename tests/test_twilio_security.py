@@ -35,9 +35,10 @@ def test_public_url_rebuilds_what_twilio_signed_behind_a_proxy() -> None:
     )
 
 
-def test_stream_token_is_per_call_and_secret() -> None:
-    token = stream_token("s3cret", "CA1")
-    assert valid_stream_token("s3cret", "CA1", token)
-    assert not valid_stream_token("s3cret", "CA2", token)
-    assert not valid_stream_token("other", "CA1", token)
-    assert not valid_stream_token("s3cret", "CA1", None)
+def test_stream_tokens_are_fresh_and_checked_exactly() -> None:
+    token = stream_token()
+    assert len(token) == 32 and token != stream_token()
+    assert valid_stream_token(token, token)
+    assert not valid_stream_token(token, stream_token())
+    assert not valid_stream_token(token, None)
+    assert not valid_stream_token(None, token)

@@ -1,7 +1,8 @@
-"""The `voicectl` command line: serve, simulate, fixtures.
+"""The `voicectl` command line: serve, simulate, bench, fixtures.
 
 Exit codes (simulate): 0 = GO or WARN and every expectation met, 1 = NO-GO or an
-expectation failed, 2 = invalid scenario, configuration or usage.
+expectation failed, 2 = invalid scenario, configuration or usage. `bench`: see
+`voicectl.bench.command`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from voicectl import __version__
+from voicectl.bench.command import HELP as BENCH_HELP
+from voicectl.bench.command import bench as bench_command
 from voicectl.config import ConfigError, Settings, load_settings
 from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
@@ -28,6 +31,7 @@ app = typer.Typer(
 )
 fixtures_app = typer.Typer(help="Caller audio fixtures for scenarios.", no_args_is_help=True)
 app.add_typer(fixtures_app, name="fixtures")
+app.command("bench", help=BENCH_HELP)(bench_command)
 app.add_typer(flows_app, name="flows")
 
 console = Console()
@@ -68,12 +72,36 @@ def serve(
     db: Annotated[str | None, typer.Option(help="SQLite file (default from settings).")] = None,
     config: ConfigOpt = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING.")] = None,
+    accept_sim_params: Annotated[
+        bool | None,
+        typer.Option(
+            "--accept-sim-params",
+            help="Honour the simulator's voicectl.* stream parameters and open "
+            "/calls/{CallSid} without an admin token: for `simulate --url` only, never for "
+            "real calls (env VOICECTL_ACCEPT_SIM_PARAMS).",
+        ),
+    ] = None,
+    require_signatures: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signatures",
+            help="Refuse to start without TWILIO_AUTH_TOKEN (production; env "
+            "VOICECTL_REQUIRE_SIGNATURES).",
+        ),
+    ] = None,
 ) -> None:
     """Run the Twilio bridge: POST /voice, WS /media, webhooks, /healthz, /metrics.
 
-    One process, one worker, no auto-reload (seed 002 A).
+    One process, one worker, no auto-reload (seed 002 A). Deny by default: see README
+    "Security and production".
     """
-    settings = _settings(config, database=db, log_level=log_level)
+    settings = _settings(
+        config,
+        database=db,
+        log_level=log_level,
+        accept_sim_params=accept_sim_params or None,
+        require_signatures=require_signatures or None,
+    )
     setup_logging(settings.log_level)
     import uvicorn
 

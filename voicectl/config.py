@@ -83,9 +83,21 @@ class Settings(BaseModel):
     twilio_api_base_url: str | None = None
     twilio_rest_timeout_sec: float = Field(5.0, gt=0, le=60)
     public_url: str | None = Field(None, description="https://host as Twilio sees it")
-    stream_secret: str | None = None
+    #: Bearer token for `GET /calls/{CallSid}`; unset = that route is off (404) unless
+    #: `accept_sim_params` (deny by default: it returns transcripts and phone numbers).
     admin_token: str | None = None
-    accept_sim_params: bool = True
+    #: Honour the simulator's `voicectl.*` stream parameters (business, clock, policy,
+    #: transcript script). Only for simulation: `serve --accept-sim-params`.
+    accept_sim_params: bool = False
+    #: Refuse to start without `TWILIO_AUTH_TOKEN` (production: `serve --require-signatures`).
+    require_signatures: bool = False
+
+    # Limits: no input from the network may grow memory or hold a socket forever.
+    max_concurrent_calls: int = Field(50, ge=1, le=100000)
+    stream_start_timeout_sec: float = Field(10.0, gt=0, le=600)
+    pending_calls_max: int = Field(1000, ge=1, le=1000000)
+    pending_call_ttl_sec: float = Field(120.0, gt=0, le=3600)
+    record_wait_sec: float = Field(5.0, gt=0, le=120)
 
     # OpenAI (agent: openai). Key and endpoint as the openai library reads them.
     openai_api_key: str | None = None
@@ -113,11 +125,11 @@ class Settings(BaseModel):
     flows_rules: str | None = Field(None, description="flow rules YAML (default: shipped)")
     flows_worker: bool = Field(True, description="run the flows dispatcher inside serve")
     messenger: str = Field("outbox", description="outbox, twilio_whatsapp or http_bridge")
-    messenger_timeout_sec: float = Field(10.0, gt=0, le=120)
+    whatsapp_bridge_timeout_sec: float = Field(10.0, gt=0, le=120)
+    summarizer: str = Field("auto", description="auto (openai if agent is), offline, openai")
     whatsapp_from: str | None = Field(None, description="Twilio WhatsApp sender, E.164")
     whatsapp_bridge_url: str | None = None
     whatsapp_bridge_token: str | None = None
-    twilio_api_base: str | None = Field(None, description="replaces https://api.twilio.com")
 
     log_level: str = "INFO"
 

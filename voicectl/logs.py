@@ -13,6 +13,29 @@ LOGGER_NAME = "voicectl"
 
 _PHONE_RE = re.compile(r"\+?\d[\d\- ]{6,}\d")
 
+#: Characters of any caller-supplied value a log line carries (issue 6: bounded logs).
+CLIP_CHARS = 200
+
+
+def scrub_surrogates(text: str) -> str:
+    """`text` with lone UTF-16 surrogates replaced by U+FFFD (valid pairs are joined).
+
+    JSON from the network may carry `"\\ud800"`; such a str cannot be encoded as UTF-8,
+    so a database write, a JSON response or a log handler would fail on it.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def clip(value: object, limit: int = CLIP_CHARS) -> str:
+    """`repr`-free printable form of a caller-supplied value for a log line: at most
+    `limit` characters (then `…(+N chars)`), surrogates scrubbed."""
+    s = value if isinstance(value, str) else repr(value)
+    if len(s) > limit:
+        s = f"{s[:limit]}…(+{len(s) - limit} chars)"
+    return scrub_surrogates(s)
+
 
 def mask_phone(number: str | None) -> str | None:
     """Mask the middle of a phone number: `+972501234567` -> `+97250****567`.

@@ -257,6 +257,8 @@ class Providers:
             obj = shared(role, spec.name, self.settings)
             self.names[role] = spec.name
             return obj
+        except ProviderError:  # a configuration error (e.g. a model without Hebrew): fail
+            raise
         except Exception as exc:
             offline = OFFLINE[role]
             if spec.name == offline or spec_for(role, offline).target == spec.target:

@@ -19,6 +19,7 @@ from voicectl.config import Settings
 from voicectl.logs import get_logger
 from voicectl.speech.stt.base import ResultCallback, STTStream
 from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptSTTStream, parse_script
+from voicectl.store import records
 from voicectl.store.db import Database
 
 _log = get_logger("runtime")
@@ -36,7 +37,24 @@ class PendingCall:
     to_number: str | None
     caller_number: str | None
     business_id: str
+    #: The token its stream's `start` must carry (accepted once; see security.py).
+    stream_token: str | None = None
     created: float = field(default_factory=time.monotonic)
+
+    @property
+    def size_bytes(self) -> int:
+        """Characters held (the table's memory bound counts these)."""
+        return sum(
+            len(v or "")
+            for v in (
+                self.call_sid,
+                self.from_number,
+                self.to_number,
+                self.caller_number,
+                self.business_id,
+                self.stream_token,
+            )
+        )
 
 
 @dataclass
@@ -110,20 +128,51 @@ class Runtime:
         from voicectl.telephony.twilio.rest import TwilioRest
 
         self.rest = TwilioRest(settings)
-        self.secret = settings.stream_secret or secrets.token_hex(16)
         from voicectl.flows.engine import build_engine
 
         self.flows = build_engine(settings, self.db)
         self.pending: dict[str, PendingCall] = {}
+        self.pending_bytes = 0
         self.active: dict[str, Any] = {}
+        self.instance = secrets.token_hex(4)
+        self.owner = records.process_owner(self.instance)
+        # Start-up only (seed 002 A): close what a crashed process left in progress.
+        self.recovered = records.recover_interrupted(self.db, self.owner)
+        self.records = records.RecordWriter(self.db)
 
-    def remember(self, call: PendingCall, max_age_s: float = 600.0) -> None:
-        """Keep what `/voice` learned until the stream starts; forget calls whose stream
-        never came within `max_age_s` (so the table cannot grow without bound)."""
-        cutoff = time.monotonic() - max_age_s
+    #: Characters the pending-call table may hold in all (with `pending_calls_max`).
+    PENDING_MAX_BYTES = 4 * 1024 * 1024
+
+    def remember(self, call: PendingCall) -> None:
+        """Keep what `/voice` learned until the stream starts.
+
+        Bounded in count (`pending_calls_max`), age (`pending_call_ttl_sec`) and size
+        (`PENDING_MAX_BYTES`): expired calls are forgotten, then the oldest ones.
+        """
+        cutoff = time.monotonic() - self.settings.pending_call_ttl_sec
+        self.forget(call.call_sid)
         for sid in [k for k, v in self.pending.items() if v.created < cutoff]:
-            del self.pending[sid]
+            self.forget(sid)
+        while self.pending and (
+            len(self.pending) >= self.settings.pending_calls_max
+            or self.pending_bytes + call.size_bytes > self.PENDING_MAX_BYTES
+        ):
+            self.forget(next(iter(self.pending)))
         self.pending[call.call_sid] = call
+        self.pending_bytes += call.size_bytes
+
+    def forget(self, call_sid: str) -> PendingCall | None:
+        """Remove and return a pending call (None if there is none)."""
+        call = self.pending.pop(call_sid, None)
+        if call is not None:
+            self.pending_bytes -= call.size_bytes
+        return call
+
+    def calls_in_flight(self) -> int:
+        """Calls with a live stream plus calls answered by `/voice` whose stream has not
+        started yet (the concurrent-call cap counts both)."""
+        cutoff = time.monotonic() - self.settings.pending_call_ttl_sec
+        return len(self.active) + sum(1 for v in self.pending.values() if v.created >= cutoff)
 
     def describe(self) -> str:
         """One line naming the provider serving each role, and the database."""
@@ -156,15 +205,18 @@ class Runtime:
     def open_stt(
         self, script: list[str] | None, on_result: ResultCallback, hints: Sequence[str] = ()
     ) -> STTStream:
-        """This call's recogniser: the simulator's script when the call carries one (and
-        simulator parameters are accepted), else the configured provider's stream.
+        """This call's recogniser: the configured provider's stream; with `stt: none`, the
+        simulator's script when the call carries one (and simulator parameters are
+        accepted).
 
         Args:
             script: the `voicectl.script` transcripts, or None.
             on_result: the session's result callback.
             hints: this call's phrase hints (its business's service names and aliases).
         """
-        if script is not None:
+        if script is not None and self.providers.names["stt"] == "none":
+            # The script stands in for a missing recogniser only: a configured one (e.g.
+            # google, also against a test fake) hears the audio instead.
             return ScriptSTTStream(
                 script, on_result, first_partial_ms=max(self.settings.min_utt_ms, 100)
             )

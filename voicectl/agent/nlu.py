@@ -9,13 +9,13 @@ resolves dates and times with `voicectl.hebrew.when.resolve_when`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from voicectl.booking.policy import Service
 from voicectl.hebrew.acts import is_goodbye, is_greeting_only, is_no, is_thanks_only, is_yes
 from voicectl.hebrew.letters import fold
+from voicectl.hebrew.lexicon import CARDINAL, lookup
 from voicectl.hebrew.names import extract_name, restore_geresh, trailing_name
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service, mentions_generic_service
@@ -25,7 +25,6 @@ from voicectl.hebrew.vocab import fset, has_phrase
 __all__ = [
     "Understanding",
     "analyze",
-    "clock_mentions",
     "detect_intents",
     "extract_duration",
     "looks_like_phone",
@@ -36,45 +35,6 @@ __all__ = [
 # Clock times, ordinals, durations
 # ---------------------------------------------------------------------------------------
 
-_HOUR_WORDS: dict[str, int] = {
-    "אחת": 1,
-    "אחד": 1,
-    "שתיים": 2,
-    "שתים": 2,
-    "שניים": 2,
-    "שתי": 2,
-    "שלוש": 3,
-    "שלש": 3,
-    "שלושה": 3,
-    "ארבע": 4,
-    "ארבעה": 4,
-    "חמש": 5,
-    "חמישה": 5,
-    "שש": 6,
-    "שישה": 6,
-    "שבע": 7,
-    "שבעה": 7,
-    "שמונה": 8,
-    "תשע": 9,
-    "תשעה": 9,
-    "עשר": 10,
-    "עשרה": 10,
-}
-_HOUR_WORDS_F = {fold(k): v for k, v in _HOUR_WORDS.items()}
-_TEENS = {fold("עשרה"): 10, fold("עשר"): 10}
-_MINUTE_WORDS = {
-    fold("וחצי"): 30,
-    fold("ורבע"): 15,
-    fold("ועשרים"): 20,
-    fold("ועשר"): 10,
-    fold("וחמישה"): 5,
-    fold("וחמש"): 5,
-    fold("ועשרה"): 10,
-    fold("וארבעים"): 40,
-    fold("ושלושים"): 30,
-    fold("וחמישים"): 50,
-    fold("ארבעים וחמש"): 45,
-}
 _ORDINALS = {
     fold("ראשונה"): 0,
     fold("הראשונה"): 0,
@@ -95,74 +55,6 @@ _ORDINALS = {
     fold("המאוחרת"): -1,
     fold("המאוחר"): -1,
 }
-_DAY_WORDS = fset(["ראשון", "שני", "שלישי", "רביעי", "חמישי", "שישי"])
-
-
-def clock_mentions(text: str) -> list[tuple[int, int]]:
-    """Clock times said in `text`, as (hour, minute) with hour 0-23 as said (1 may mean 13).
-
-    Understands digits ("13", "ב13:30", "9.30") and words ("אחת וחצי", "בשתיים עשרה",
-    "רבע לשלוש", "שלוש ורבע"). Weekday names ("יום ראשון") and durations are not times.
-    """
-    toks = tokens(text)
-    out: list[tuple[int, int]] = []
-    i = 0
-    while i < len(toks):
-        t = toks[i]
-        prev = fold(toks[i - 1]) if i > 0 else ""
-        vs = variants(t)
-        digit = next((v for v in vs if re.fullmatch(r"\d{1,2}(:\d{2})?", v)), None)
-        if digit is not None:
-            if ":" in digit:
-                h, m = (int(x) for x in digit.split(":"))
-            else:
-                h, m = int(digit), 0
-                nxt = fold(toks[i + 1]) if i + 1 < len(toks) else ""
-                if nxt in _MINUTE_WORDS:
-                    m = _MINUTE_WORDS[nxt]
-                    i += 1
-            if 0 <= h <= 24 and 0 <= m < 60:
-                out.append((h % 24, m))
-            i += 1
-            continue
-        if prev in (fold("יום"), fold("ביום"), fold("היום")) or fold(t) in _DAY_WORDS:
-            i += 1
-            continue
-        # "רבע ל-3" / "רבע לשלוש"
-        if fold(t) == fold("רבע") and i + 1 < len(toks):
-            nv = variants(toks[i + 1])
-            h = next((_HOUR_WORDS_F.get(v) for v in nv if v in _HOUR_WORDS_F), None)
-            if h is None:
-                h = next((int(v) for v in nv if v.isdigit() and int(v) <= 24), None)
-            if h is not None and fold(toks[i + 1])[0] == fold("ל"):
-                out.append(((h - 1) % 24, 45))
-                i += 2
-                continue
-        h = next((_HOUR_WORDS_F[v] for v in vs if v in _HOUR_WORDS_F), None)
-        if h is None:
-            i += 1
-            continue
-        j = i + 1
-        # "אחת עשרה", "שתים עשרה"
-        if h in (1, 2) and j < len(toks) and fold(toks[j]) in _TEENS:
-            h += 10
-            j += 1
-        m = 0
-        if j < len(toks) and fold(toks[j]) in _MINUTE_WORDS:
-            m = _MINUTE_WORDS[fold(toks[j])]
-            j += 1
-        # "שעה אחת" / "שלוש שעות" are durations, not clock times.
-        if j < len(toks) and fold(toks[j]) in fset(
-            ["שעות", "שעה", "דקות", "ימים", "פעמים", "אנשים", "טיפולים"]
-        ):
-            i = j + 1
-            continue
-        if prev in fset(["שעה", "לשעה", "למשך"]):
-            i = j
-            continue
-        out.append((h, m))
-        i = j
-    return out
 
 
 _DIGIT_WORDS = fset(
@@ -241,12 +133,11 @@ _HOURS_NOUN = fold("שעות")
 
 
 def _hour_word_value(word: str) -> int | None:
-    for v in variants(word):
-        if v in _HOUR_WORDS_F:
-            return _HOUR_WORDS_F[v]
-        if v.isdigit():
-            return int(v)
-    return None
+    """The count a number word or digits give ("שלוש" -> 3, "ל3" -> 3), else None."""
+    a = lookup(word, CARDINAL)
+    if a is not None:
+        return int(a.value[0])  # type: ignore[index]
+    return next((int(v) for v in variants(word) if v.isdigit()), None)
 
 
 def extract_duration(text: str) -> tuple[int | None, str]:
@@ -616,7 +507,6 @@ class Understanding:
         service: the named `Service` or None; generic_service: "עיסוי" without a type.
         name: a name given with a marker (see `extract_name`), or None.
         ordinal: an ordinal choice index, or None.
-        clocks: clock times said (see `clock_mentions`).
         duration_min: a treatment length said ("שעה", "חצי שעה"), or None.
         time_text: the utterance without the duration phrase, for the date/time resolver.
     """
@@ -633,7 +523,6 @@ class Understanding:
     generic_service: bool = False
     name: str | None = None
     ordinal: int | None = None
-    clocks: list[tuple[int, int]] = field(default_factory=list)
     duration_min: int | None = None
     time_text: str = ""
 
@@ -730,5 +619,4 @@ def analyze(
         tail = trailing_name(text, services)
         u.name = restore_geresh(tail, str(text)) if tail else None
     u.ordinal = ordinal_choice(text)
-    u.clocks = clock_mentions(time_text)
     return u

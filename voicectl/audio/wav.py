@@ -11,9 +11,11 @@ writes (``fmt `` with format tag 7, ``fact``, ``data``) and libsndfile reads it 
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -141,30 +143,40 @@ def read_ulaw(path: PathLike) -> bytes:
 def _raw_ulaw_data(path: Path) -> bytes | None:
     """The data chunk of a μ-law 8 kHz mono RIFF/WAVE file, else None."""
     with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return _ulaw_data_of(f)
+
+
+def ulaw_wav_data(wav: bytes) -> bytes | None:
+    """The μ-law samples of an in-memory μ-law 8 kHz mono WAV (e.g. a TTS service's
+    `MULAW` answer, which carries a WAV header), else None."""
+    return _ulaw_data_of(io.BytesIO(wav))
+
+
+def _ulaw_data_of(f: BinaryIO) -> bytes | None:
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt_ok = False
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
             return None
-        fmt_ok = False
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
+        cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if cid == b"fmt ":
+            body = f.read(size)
+            if len(body) < 16:
                 return None
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                body = f.read(size)
-                if len(body) < 16:
-                    return None
-                tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
-                fmt_ok = (tag, channels, rate, bits) == (_WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, 8)
-            elif cid == b"data":
-                if not fmt_ok:
-                    return None
-                data = f.read(size)
-                return data if len(data) == size else None
-            else:
-                f.seek(size, os.SEEK_CUR)
-            if size % 2:
-                f.seek(1, os.SEEK_CUR)
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            fmt_ok = (tag, channels, rate, bits) == (_WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, 8)
+        elif cid == b"data":
+            if not fmt_ok:
+                return None
+            data = f.read(size)
+            return data if len(data) == size else None
+        else:
+            f.seek(size, os.SEEK_CUR)
+        if size % 2:
+            f.seek(1, os.SEEK_CUR)
 
 
 def write_ulaw_wav(path: PathLike, ulaw: bytes | bytearray | memoryview) -> None:

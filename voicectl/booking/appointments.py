@@ -70,6 +70,7 @@ from voicectl.store.booking import (
     LeadRow,
     begin_write,
 )
+from voicectl.store.db import retry_locked
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -179,17 +180,19 @@ def create_appointment(
         `error` in `ERROR_CODES` (see the module docstring).
     """
     try:
-        return _create(
-            db,
-            policy,
-            now,
-            start_iso,
-            service,
-            customer_name,
-            customer_phone,
-            context,
-            session,
-            call_sid,
+        return retry_locked(
+            lambda: _create(
+                db,
+                policy,
+                now,
+                start_iso,
+                service,
+                customer_name,
+                customer_phone,
+                context,
+                session,
+                call_sid,
+            )
         )
     except BookingInputError as exc:
         return validation_error(str(exc))
@@ -391,7 +394,7 @@ def attach_phone(
         `{ok: false, error: "validation_error" | "not_found", message}`.
     """
     try:
-        return _attach(db, policy, appointment_id, customer_phone, call_sid)
+        return retry_locked(lambda: _attach(db, policy, appointment_id, customer_phone, call_sid))
     except BookingInputError as exc:
         return validation_error(str(exc))
     except Exception as exc:  # noqa: BLE001 - tools never raise (seed 001 item 1)

@@ -7,7 +7,8 @@ previous stream of the same call left in the database (keyed by CallSid), builds
 STT stream, `CallSession`, `BookingTools`, `Conversation` and `CallRunner`, records the
 call's start, and - when the stream ends - saves its record and conversation and, unless
 the call goes on in a `<Gather>`, writes `call.ended` exactly once. Database work runs off
-the event loop.
+the event loop: reads in worker threads, call-record writes (at the start, after every
+turn, at the end) on the process's `RecordWriter` thread.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from voicectl.booking.phone import normalize_phone
 from voicectl.call.runner import BusinessClock, CallControl, CallRunner, Ending, Transport
 from voicectl.call.session import CallSession
 from voicectl.clock import MonotonicClock
-from voicectl.logs import get_logger
+from voicectl.logs import clip, get_logger
 from voicectl.speech.stt.hints import service_hints
 from voicectl.store import records
 from voicectl.store.call_end import write_call_ended
@@ -58,21 +59,31 @@ class CallSpec:
 
 
 def _load(rt: Any, spec: CallSpec) -> tuple[Any, SavedCall | None]:
-    from voicectl.booking.policy import get_business_policy
+    from voicectl.booking.policy import PolicyError, get_business_policy
 
     try:
-        policy = get_business_policy(
-            spec.business_id, overrides=spec.policy_overrides or None, db=rt.db
-        )
+        policy = get_business_policy(spec.business_id, db=rt.db)
     except ValueError as exc:
         fallback = rt.settings.business
         _log.warning(
-            "unknown business %r for %s (%s); using %s", spec.business_id, spec.call_sid, exc,
-            fallback,
+            "unknown business %r for %s (%s); using %s", clip(spec.business_id, 64),
+            spec.call_sid, clip(exc), fallback,
         )  # fmt: skip
         spec.business_id = fallback
-        spec.policy_overrides = {}
         policy = get_business_policy(fallback, db=rt.db)
+    # Overrides apply field by field: one that does not (an unknown field, a bad value)
+    # is logged and ignored, never the end of the stream (issue 6 item 8).
+    applied: dict[str, Any] = {}
+    for key, value in spec.policy_overrides.items():
+        try:
+            policy = policy.with_overrides({key: value})
+        except (PolicyError, TypeError, ValueError) as exc:
+            _log.warning(
+                "call %s: policy override %r ignored: %s", spec.call_sid, clip(key, 64), clip(exc)
+            )
+            continue
+        applied[key] = value
+    spec.policy_overrides = applied
     return policy, take_call_state(rt.db, spec.call_sid)
 
 
@@ -132,20 +143,35 @@ async def open_call(
         history=saved.history if saved else [],
         state=saved.agent_state if saved else {},
     )
-    await asyncio.to_thread(records.call_started, rt.db, session, from_number=spec.from_number)
-
-    def persist(ending: Ending) -> None:
-        status = "gather" if ending.ended_by is None else ending.outcome
-        records.call_ended(rt.db, session, log_lines, status=status)
-        save_call_state(
-            rt.db, spec.call_sid, conversation.history, conversation.state, session.next_turn
+    # The record is written as the call goes - at the start, after every turn, at the
+    # end - by the process's one writer thread, never on the event loop (issue 6).
+    rt.records.submit(
+        records.snapshot(
+            session, log_lines, owner=rt.owner, from_number=spec.from_number, started=True
         )
-        if ending.ended_by is not None:
-            write_call_ended(rt.db, spec.call_sid, outcome=ending.outcome, ended_by=ending.ended_by)
+    )
+
+    def on_turn(_r: CallRunner, _index: int) -> None:
+        rt.records.submit(records.snapshot(session, log_lines))
 
     async def on_end(r: CallRunner, ending: Ending) -> None:
+        status = "gather" if ending.ended_by is None else ending.outcome
+        history, state = list(conversation.history), dict(conversation.state)
+        next_turn = session.next_turn
+
+        def after_record() -> None:
+            save_call_state(rt.db, spec.call_sid, history, state, next_turn)
+            if ending.ended_by is not None:
+                write_call_ended(
+                    rt.db, spec.call_sid, outcome=ending.outcome, ended_by=ending.ended_by
+                )
+
         try:
-            await asyncio.to_thread(persist, ending)
+            done = rt.records.submit(
+                records.snapshot(session, log_lines, ended=True, end_status=status),
+                then=after_record,
+            )
+            await rt.records.wait(done, rt.settings.record_wait_sec)
         finally:
             if rt.active.get(spec.call_sid) is r:
                 del rt.active[spec.call_sid]
@@ -161,6 +187,7 @@ async def open_call(
         send_queue_max_frames=settings.send_queue_max_frames,
         control=control,
         on_end=on_end,
+        on_turn=on_turn,
     )
     rt.active[spec.call_sid] = runner
     runner.start(session.begin(resume=saved.resume if saved else None))

@@ -112,6 +112,8 @@ class CallRunner:
         send_queue_max_frames: bound of the outbound queue (messages).
         control: hang-up / Gather through the provider (None: closing the stream is all).
         on_end: awaited once when the stream is over, with the `Ending`.
+        on_turn: called on the loop thread when a turn's reply is done (spoken, or text
+            only), with the turn index - e.g. to save the call so far. Must not block.
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class CallRunner:
         send_queue_max_frames: int = 50,
         control: CallControl | None = None,
         on_end: Callable[[CallRunner, Ending], Awaitable[None]] | None = None,
+        on_turn: Callable[[CallRunner, int], None] | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -137,6 +140,7 @@ class CallRunner:
         self.business_now = business_now
         self.control = control
         self._on_end = on_end
+        self._on_turn = on_turn
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=send_queue_max_frames)
         self._turn_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -368,6 +372,15 @@ class CallRunner:
                 # Keep the call's replies in order: the next turn waits for this audio.
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(speaking)
+            self._turn_done(index)
+
+    def _turn_done(self, index: int) -> None:
+        if self._on_turn is None or self._finishing:
+            return
+        try:
+            self._on_turn(self, index)
+        except Exception as exc:  # saving progress must never break the call
+            self.session.log("WARNING", f"turn hook failed: {exc!r}")
 
     async def _speak(self, action: Speak) -> None:
         index, session = action.turn_index, self.session

@@ -434,7 +434,9 @@ class CallSession:
             self._dtmf_timeouts = 0
             self.log(
                 "INFO",
-                f"DTMF phone captured: {commit.number}, waiting_for_dtmf=false",
+                # The seed's line, with the number masked like every log line (DESIGN.md
+                # conventions); the full number is stored on the call, not logged.
+                f"DTMF phone captured: {_masked(commit.number)}, waiting_for_dtmf=false",
             )
             actions = self._new_turn(TurnInput("dtmf_phone", commit.number))
         self.turns[-1].times.anchor = now

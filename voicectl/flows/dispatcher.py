@@ -47,9 +47,12 @@ from voicectl.flows.handlers import Event, HandlerError
 from voicectl.flows.messengers import OutgoingMessage, PermanentSendError, RetryableSendError
 from voicectl.logs import get_logger, mask_phone
 from voicectl.store.booking import EventRow, begin_write
+from voicectl.store.db import retry_locked
 from voicectl.store.flows import AttemptRow, DeliveryRow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from voicectl.flows.engine import FlowEngine
 
 _log = get_logger("flows")
@@ -119,55 +122,54 @@ class Dispatcher:
     # -- 1. fan-out ----------------------------------------------------------------------
 
     def fan_out(self, limit: int = 200, call_sid: str | None = None) -> int:
-        """Turn up to `limit` unprocessed events into deliveries; returns how many events."""
+        """Turn up to `limit` unprocessed events into deliveries, in one write transaction;
+        returns how many events this dispatcher fanned out."""
         with self.db.session() as s:
             q = select(EventRow.id).where(EventRow.processed_at.is_(None))
             if call_sid is not None:
                 q = q.where(EventRow.call_sid == call_sid)
             ids = list(s.scalars(q.order_by(EventRow.id).limit(limit)))
-        done = 0
-        for event_id in ids:
-            if self._fan_out_one(event_id):
-                done += 1
-        return done
-
-    def _fan_out_one(self, event_id: int) -> bool:
-        now = self.now()
+        if not ids:
+            return 0
         with self.db.session() as s:
             begin_write(s)
-            claimed = s.execute(
-                update(EventRow)
-                .where(EventRow.id == event_id, EventRow.processed_at.is_(None))
-                .values(processed_at=now)
-            ).rowcount
-            if claimed != 1:
-                return False  # another dispatcher fanned it out
-            ev = s.get(EventRow, event_id)
-            assert ev is not None
-            try:
-                payload = json.loads(ev.payload or "{}")
-                if not isinstance(payload, dict):
-                    raise ValueError("payload is not a JSON object")
-            except ValueError as exc:
-                ev.last_error = f"unreadable payload: {exc}"[:_MAX_ERROR]
-                _log.warning("event %s (%s): %s", ev.id, ev.type, ev.last_error)
-                return True
-            business = ev.business_id or payload.get("business_id")
-            for handler in self.engine.on_event(ev.type, {**payload, "business_id": business}):
-                s.add(
-                    DeliveryRow(
-                        event_id=ev.id,
-                        event_type=ev.type,
-                        handler=handler,
-                        business_id=business,
-                        call_sid=ev.call_sid or payload.get("call_sid"),
-                        idempotency_key=f"{ev.id}:{handler}",
-                        created_at=ev.created_at or now,
-                        next_attempt_at=now,
-                        updated_at=now,
-                    )
-                )
+            return sum(self._fan_out_one(s, event_id) for event_id in ids)
+
+    def _fan_out_one(self, s: Session, event_id: int) -> bool:
+        now = self.now()
+        claimed = s.execute(
+            update(EventRow)
+            .where(EventRow.id == event_id, EventRow.processed_at.is_(None))
+            .values(processed_at=now)
+        ).rowcount
+        if claimed != 1:
+            return False  # another dispatcher fanned it out
+        ev = s.get(EventRow, event_id)
+        assert ev is not None
+        try:
+            payload = json.loads(ev.payload or "{}")
+            if not isinstance(payload, dict):
+                raise ValueError("payload is not a JSON object")
+        except ValueError as exc:
+            ev.last_error = f"unreadable payload: {exc}"[:_MAX_ERROR]
+            _log.warning("event %s (%s): %s", ev.id, ev.type, ev.last_error)
             return True
+        business = ev.business_id or payload.get("business_id")
+        for handler in self.engine.on_event(ev.type, {**payload, "business_id": business}):
+            s.add(
+                DeliveryRow(
+                    event_id=ev.id,
+                    event_type=ev.type,
+                    handler=handler,
+                    business_id=business,
+                    call_sid=ev.call_sid or payload.get("call_sid"),
+                    idempotency_key=f"{ev.id}:{handler}",
+                    created_at=ev.created_at or now,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+        return True
 
     # -- 2. claim ------------------------------------------------------------------------
 
@@ -277,22 +279,25 @@ class Dispatcher:
     def _save_prepared(
         self, delivery_id: int, to: str | None, text: str | None, note: str | None
     ) -> bool:
-        with self.db.session() as s:
-            return (
-                s.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
-                    .values(
-                        prepared=True,
-                        to_addr=to,
-                        text=text,
-                        note=note,
-                        channel=self.engine.messenger.name,
-                        updated_at=self.now(),
-                    )
-                ).rowcount
-                == 1
-            )
+        def save() -> bool:
+            with self.db.session() as s:
+                return (
+                    s.execute(
+                        update(DeliveryRow)
+                        .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
+                        .values(
+                            prepared=True,
+                            to_addr=to,
+                            text=text,
+                            note=note,
+                            channel=self.engine.messenger.name,
+                            updated_at=self.now(),
+                        )
+                    ).rowcount
+                    == 1
+                )
+
+        return retry_locked(save)
 
     def _retry(
         self,
@@ -330,37 +335,44 @@ class Dispatcher:
     ) -> str:
         status = "pending" if outcome == "retry" else outcome
         now = self.now()
-        with self.db.session() as s:
-            changes: dict[str, object] = {
-                "status": status,
-                "claimed_by": None,
-                "lease_until": None,
-                "updated_at": now,
-                **values,
-            }
-            if error is not None:
-                changes["last_error"] = error[:_MAX_ERROR]
-            got = s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
-                .values(**changes)
-            ).rowcount
-            if got != 1:
-                _log.warning(
-                    "flows: delivery %s: claim lost before recording %s", delivery_id, outcome
+        duration_ms = (time.perf_counter() - t0) * 1000
+        changes: dict[str, object] = {
+            "status": status,
+            "claimed_by": None,
+            "lease_until": None,
+            "updated_at": now,
+            **values,
+        }
+        if error is not None:
+            changes["last_error"] = error[:_MAX_ERROR]
+
+        def record() -> bool:
+            with self.db.session() as s:
+                got = s.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
+                    .values(**changes)
+                ).rowcount
+                if got != 1:
+                    return False
+                s.add(
+                    AttemptRow(
+                        delivery_id=delivery_id,
+                        number=attempt,
+                        worker=self.name,
+                        started_at=started,
+                        duration_ms=duration_ms,
+                        outcome=outcome,
+                        error=error[:_MAX_ERROR] if error else None,
+                    )
                 )
-                return "lost"
-            s.add(
-                AttemptRow(
-                    delivery_id=delivery_id,
-                    number=attempt,
-                    worker=self.name,
-                    started_at=started,
-                    duration_ms=(time.perf_counter() - t0) * 1000,
-                    outcome=outcome,
-                    error=error[:_MAX_ERROR] if error else None,
-                )
-            )
+                return True
+
+        # A lock timeout here, after a send, would leave the message unrecorded (and sent
+        # again once the lease ends): run the write again (store.db.retry_locked).
+        if not retry_locked(record):
+            _log.warning("flows: delivery %s: claim lost, %s not recorded", delivery_id, outcome)
+            return "lost"
         if outcome == "failed":
             _log.warning("flows: delivery %s failed: %s", delivery_id, error)
         return outcome
@@ -396,11 +408,15 @@ class Dispatcher:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Rounds until `stop` is set, sleeping `poll_s` (or until the next retry) between."""
+        last_error = None
         while not stop.is_set():
             try:
                 stats = self.run_once()
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - a DB hiccup must not end the worker
-                _log.warning("flows: dispatcher round failed: %s", _err(exc))
+                if _err(exc) != last_error:  # logged once, not every poll
+                    last_error = _err(exc)
+                    _log.warning("flows: dispatcher round failed: %s", last_error)
                 stats = RoundStats()
             if stats.idle:
                 stop.wait(self.delivery.poll_s)
@@ -427,6 +443,14 @@ class FlowWorker:
     def start(self) -> None:
         """Begin the loop on the running event loop (idempotent)."""
         if self._task is None:
+            d = self.dispatcher
+            _log.info(
+                "flows dispatcher %s started: messenger=%s summarizer=%s rules=%s",
+                d.name,
+                d.engine.messenger.name,
+                d.engine.summarizer.name,
+                d.engine.rules.source,
+            )
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="flows")
 
     def wake(self) -> None:
@@ -435,11 +459,15 @@ class FlowWorker:
 
     async def _loop(self) -> None:
         poll = self.dispatcher.delivery.poll_s
+        last_error = None
         while not self._stopping:
             try:
                 await asyncio.to_thread(self.dispatcher.run_once)
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - keep the server up
-                _log.warning("flows: dispatcher round failed: %s", _err(exc))
+                if _err(exc) != last_error:  # a broken database is logged once, not per poll
+                    last_error = _err(exc)
+                    _log.warning("flows: dispatcher round failed: %s", last_error)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)

@@ -164,7 +164,7 @@ class CallSummary:
                 call.summary = summary
         stored = "summary stored on the call" if call is not None else "no call row to store on"
         if not rules.summary_to:
-            return Prepared.done(f"{stored}; WhatsApp of summaries is off ({summary[:60]}…)")
+            return Prepared.done(f"{stored} (WhatsApp of summaries is off)")
         text = render(
             rules.templates["summary"], {"business": facts.business_name, "summary": summary}
         )

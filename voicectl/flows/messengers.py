@@ -4,8 +4,8 @@
   the machine; `voicectl flows list` shows it.
 - `twilio_whatsapp`: Twilio's Messages API (`POST /2010-04-01/Accounts/{sid}/Messages.json`,
   `From`/`To` as `whatsapp:+E.164`, `Body`) through the `twilio` library, HTTP basic auth
-  with the account SID and auth token. `twilio_api_base` redirects the library's requests
-  (a proxy, or a loopback fake in tests).
+  with the account SID and auth token. `twilio_api_base_url` redirects the library's
+  requests (a proxy, or a loopback fake in tests), as for the REST calls of a live call.
 - `http_bridge`: `POST` JSON `{channel, to, text, idempotency_key, business_id}` to
   `whatsapp_bridge_url` (e.g. a Baileys-style WhatsApp bridge) with
   `Authorization: Bearer <whatsapp_bridge_token>` and an `Idempotency-Key` header; connect
@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -130,8 +130,7 @@ class TwilioWhatsAppMessenger:
         account_sid: `AC...`.
         auth_token: the account's auth token (HTTP basic auth password).
         from_number: the WhatsApp sender, E.164 or `whatsapp:+...`.
-        api_base: send the library's requests to this scheme://host[:port] instead of
-            `https://api.twilio.com` (None = Twilio).
+        api_base: the API's base URL instead of `https://api.twilio.com` (None = Twilio).
         timeout_s: per-request timeout in seconds.
     """
 
@@ -149,21 +148,12 @@ class TwilioWhatsAppMessenger:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        base = urlsplit(api_base) if api_base else None
-
-        class _Client(TwilioHttpClient):
-            """The library's own HTTP client, with the host swapped when `api_base` is set."""
-
-            def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
-                if base is not None:
-                    parts = urlsplit(url)
-                    url = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-                return super().request(method, url, *args, **kwargs)
-
         self._from = whatsapp_address(from_number)
         self._client = Client(
-            account_sid, auth_token, http_client=_Client(timeout=timeout_s, max_retries=0)
+            account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout_s)
         )
+        if api_base:  # the library joins each request path onto the domain's base URL
+            self._client.api.base_url = api_base.rstrip("/")
 
     def send(self, message: OutgoingMessage) -> str:
         """Create the message; returns its `SM...` sid."""
@@ -278,8 +268,8 @@ def make_messenger(settings: Settings, db: Database) -> Messenger:
             settings.twilio_account_sid or "",
             settings.twilio_auth_token or "",
             settings.whatsapp_from or "",
-            api_base=settings.twilio_api_base,
-            timeout_s=settings.messenger_timeout_sec,
+            api_base=settings.twilio_api_base_url,
+            timeout_s=settings.twilio_rest_timeout_sec,
         )
     if kind == "http_bridge":
         if not settings.whatsapp_bridge_url:
@@ -287,6 +277,6 @@ def make_messenger(settings: Settings, db: Database) -> Messenger:
         return HttpBridgeMessenger(
             settings.whatsapp_bridge_url,
             settings.whatsapp_bridge_token,
-            timeout_s=settings.messenger_timeout_sec,
+            timeout_s=settings.whatsapp_bridge_timeout_sec,
         )
     raise ValueError(f"messenger={kind!r}: unknown (known: {', '.join(MESSENGERS)})")

@@ -4,19 +4,22 @@
 payload (outcome, duration, who ended it), the caller's turns, the tool calls and their
 results, the appointments it booked. A `Summarizer` turns those facts into one short
 Hebrew paragraph. `OfflineSummarizer` is deterministic (the same facts give the same
-text) and needs nothing; `make_summarizer` picks an LLM summariser only when one is
-configured and installed.
+text) and needs nothing; `OpenAISummarizer` asks an OpenAI(-compatible) model and falls back
+to the offline text; `make_summarizer` picks one from the `summarizer` setting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib.util
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
 from voicectl.agent.phrases import date_words
+from voicectl.logs import get_logger
 from voicectl.store.booking import AppointmentRow, BusinessRow, ServiceRow, ToolTraceRow
 from voicectl.store.calls import CallRow, TurnRow
 
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from voicectl.config import Settings
+
+_log = get_logger("flows")
 
 OUTCOME_HE = {
     "completed": "הסתיימה",
@@ -199,6 +204,91 @@ class OfflineSummarizer:
         return " ".join(parts)
 
 
+SUMMARY_INSTRUCTIONS = (
+    "You summarise a finished phone call of a booking receptionist for the business owner. "
+    "Write in Hebrew, at most three short sentences, facts only: who called (the number or "
+    "'withheld'), what they wanted, what was booked (service, day, HH:MM, name) or why not, "
+    "and how the call ended. Never invent details; use only the facts given."
+)
+
+
+class OpenAISummarizer:
+    """A short Hebrew summary by an OpenAI(-compatible) Chat Completions model, written
+    from the same `CallFacts` (as JSON) plus the deterministic summary. Any model error
+    or an empty answer falls back to the offline text, so a call always gets a summary.
+
+    Args:
+        settings: `openai_model`, `openai_api_key`, `openai_base_url`.
+        client: an `openai.OpenAI` (tests); else one is built once from the settings.
+        timeout_s: per request (off the call path, so longer than the agent's budget).
+    """
+
+    name = "openai"
+
+    def __init__(self, settings: Any, client: Any = None, timeout_s: float = 20.0) -> None:
+        import openai
+
+        self.model = settings.openai_model
+        self.timeout_s = timeout_s
+        self.client = client or openai.OpenAI(
+            api_key=settings.openai_api_key or None,
+            base_url=settings.openai_base_url or None,
+            timeout=timeout_s,
+            max_retries=0,  # the dispatcher owns retries
+        )
+        self.offline = OfflineSummarizer()
+
+    def summarize(self, facts: CallFacts) -> str:
+        """The model's summary, or the offline one when the model fails."""
+        baseline = self.offline.summarize(facts)
+        data = asdict(facts)
+        for b in data["booked"]:
+            b["start"] = b["start"].isoformat()
+        try:
+            answer = self.client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": SUMMARY_INSTRUCTIONS},
+                    {
+                        "role": "user",
+                        "content": json.dumps(
+                            {"facts": data, "draft": baseline}, ensure_ascii=False
+                        ),
+                    },
+                ],
+                temperature=0.2,
+                max_completion_tokens=200,
+                timeout=self.timeout_s,
+            )
+            text = (answer.choices[0].message.content or "").strip()
+        except Exception as exc:  # noqa: BLE001 - a summary must not depend on the model
+            _log.warning("openai summary failed (%s); using the offline summary", exc)
+            return baseline
+        return " ".join(text.split())[:1000] or baseline
+
+
 def make_summarizer(settings: Settings | None = None) -> Summarizer:
-    """The summariser for these settings: the offline one (no LLM provider in this build)."""
-    return OfflineSummarizer()
+    """The summariser the settings ask for (`summarizer`): `offline`, `openai`, or `auto`
+    (the default: `openai` when the agent is `openai` and the `openai` extra is installed,
+    else offline).
+
+    Raises:
+        ValueError: `summarizer: openai` without the `openai` extra, or an unknown name.
+    """
+    choice = getattr(settings, "summarizer", "offline") if settings is not None else "offline"
+    if choice == "auto":
+        wants = settings is not None and getattr(settings, "agent", "") == "openai"
+        choice = "openai" if wants and importlib.util.find_spec("openai") else "offline"
+    if choice == "offline":
+        return OfflineSummarizer()
+    if choice == "openai":
+        if importlib.util.find_spec("openai") is None:
+            raise ValueError(
+                "summarizer=openai needs the openai extra: pip install 'voicectl[openai]'"
+            )
+        try:
+            return OpenAISummarizer(settings)
+        except Exception as exc:  # noqa: BLE001 - e.g. no API key: summaries stay offline
+            _log.warning("openai summariser unavailable (%s); using the offline one", exc)
+            return OfflineSummarizer()
+    raise ValueError(f"summarizer={choice!r}: unknown (known: auto, offline, openai)")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from voicectl.hebrew.acts import BYE_WORDS, GREETING_WORDS, THANKS, YES_STRONG, strip_fillers
 from voicectl.hebrew.letters import fold
-from voicectl.hebrew.lexicon import CARDINAL, lookup
+from voicectl.hebrew.lexicon import CARDINAL, MONTH, PART, RELDAY, UNIT, analyses, lookup
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service
 from voicectl.hebrew.text import normalize, tokens
@@ -23,7 +23,7 @@ from voicectl.hebrew.vocab import find_phrase, fset, phrase_tokens
 if TYPE_CHECKING:
     from voicectl.booking.policy import Service
 
-__all__ = ["extract_name", "restore_geresh", "trailing_name"]
+__all__ = ["extract_name", "restore_geresh", "trailing_name", "without_name"]
 
 # Words that are never a person's name (verbs, fillers, time and day words, ...).
 _NOT_NAME = fset(
@@ -451,6 +451,9 @@ def _looks_like_name_word(word: str, services: Sequence[Service] = ()) -> bool:
         return False
     if any(v in _NAME_STOP_PREFIXED for v in variants(word)[1:]):
         return False
+    # Date and time words of the lexicon ("לחודש", "בנובמבר", "מחרתיים", "שבועיים").
+    if any(a.cat in (MONTH, RELDAY, PART, UNIT) for a in analyses(word)):
+        return False
     if services and match_service(word, services) is not None:
         return False
     return True
@@ -467,14 +470,33 @@ def _name_from(
     toks: Sequence[str], start: int, services: Sequence[Service], strong: bool = False
 ) -> str | None:
     words: list[str] = []
-    for k, t in enumerate(toks[start : start + 2]):
-        homonym = strong and k == 0 and fold(t) in _NAME_HOMONYMS
-        if not homonym and not _looks_like_name_word(t, services):
+    limit = 2
+    for k, t in enumerate(toks[start : start + 3]):
+        if k == limit:
             break
+        homonym = strong and k == 0 and fold(t) in _NAME_HOMONYMS
+        # "בת שבע", "בן ציון", "בת אל": a compound first name, whatever its second word
+        # means on its own (a number, a weekday); a surname may follow.
+        compound = k == 1 and fold(words[0]) in _COMPOUND_HEADS and _plain_word(t)
+        if not (homonym or compound) and not _looks_like_name_word(t, services):
+            break
+        if compound:
+            limit = 3
         words.append(t)
-    if not words:
+    if not words or fold(words[-1]) in _COMPOUND_HEADS:
         return None
     return " ".join(words)
+
+
+# The first word of a compound first name ("בת שבע", "בן ציון", "בת חן", "בן שחר").
+_COMPOUND_HEADS = fset(["בת", "בן"])
+
+
+def _plain_word(word: str) -> bool:
+    """A bare Hebrew word (no digits, not a prefixed time/day word such as "בשלוש")."""
+    if not _HEBREW_OR_LATIN_WORD.match(word):
+        return False
+    return not any(v in _NAME_STOP_PREFIXED for v in variants(word)[1:])
 
 
 _GERESH_WORD_RE = re.compile(r"[\u05D0-\u05EA]+(?:['\u05F3][\u05D0-\u05EA]*)+")
@@ -517,7 +539,9 @@ def _extract_name(text: str, services: Sequence[Service] = (), bare: bool = Fals
             # "שם" alone is a weak marker: only "שם X" at the start of a chunk.
             if marker in ("שם", "בשם") and i != 0 and marker == "שם":
                 continue
-            strong = marker not in ("שם", "בשם", "מדבר", "מדברת")
+            # "מדבר/ת X", "שמי X", "קוראים לי X" are clear: a name that is also a word
+            # ("שני", "חן") is taken after them; after a bare "שם"/"בשם" it is not.
+            strong = marker not in ("שם", "בשם")
             name = _name_from(toks, i + len(phrase_tokens(marker)), services, strong=strong)
             if name:
                 return name
@@ -608,3 +632,42 @@ def trailing_name(text: str, services: Sequence[Service] = ()) -> str | None:
         or lookup(prev, CARDINAL) is not None
     )
     return last if prev_is_slot else None
+
+
+_NIQQUD_RE = re.compile(r"[\u0591-\u05c7]")
+
+
+def without_name(text: str, name: str) -> str:
+    """`text` with the name given in it taken out, so its words are not read as anything
+    else ("שמי שני" is not Monday, "בת שבע" is not seven o'clock).
+
+    The name is removed where it was given: right after a marker ("שמי שני", "מדברת בת
+    שבע") when there is one, else its last occurrence; other uses of the same words stay
+    ("ביום שני ..., שמי שני" keeps the Monday).
+
+    Args:
+        text: the caller's words.
+        name: the name `extract_name` or `trailing_name` found in them.
+
+    Returns:
+        The text with the name (and its marker) replaced by a space.
+    """
+    words = [re.escape(w) for w in name.split()]
+    if not words:
+        return text
+    gap = r"[\s\-\u05be\u05c0-\u05c7\u0591-\u05bd]+"
+    body = gap.join(words)
+    edge = r"(?<![\w\u0591-\u05c7])"
+    tail = r"(?![\w\u0591-\u05c7])"
+    plain = _NIQQUD_RE.sub("", text)
+    if len(plain) != len(text):
+        text = plain  # offsets below are in the niqqud-free text
+    for marker in _NAME_MARKERS + _PRONOUN_MARKERS:
+        m = re.search(edge + re.escape(marker) + gap + body + tail, text)
+        if m:
+            return text[: m.start()] + " " + text[m.end() :]
+    found = list(re.finditer(edge + body + tail, text))
+    if found:
+        m = found[-1]
+        return text[: m.start()] + " " + text[m.end() :]
+    return text

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from voicectl.hebrew.letters import fold
+from voicectl.hebrew.negation import cancelled, phrase_breaks
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.text import normalize, tokens
 from voicectl.hebrew.vocab import fset, in_vocab
@@ -99,9 +100,10 @@ def service_mentions(text: str, services: Sequence[Service]) -> list[ServiceMent
         services: the policy's services.
 
     Returns:
-        Mentions with token positions in `voicectl.hebrew.text.tokens(text)`.
+        Mentions with token positions in the words of
+        `voicectl.hebrew.negation.phrase_breaks(text)`.
     """
-    toks = tokens(text)
+    toks, _ = phrase_breaks(text)
     if not toks or not services:
         return []
     found: list[ServiceMention] = []
@@ -137,8 +139,11 @@ def service_mentions(text: str, services: Sequence[Service]) -> list[ServiceMent
 def match_service(text: str, services: Sequence[Service]) -> Service | None:
     """The one service `text` names (by Hebrew name, any alias, or id), or None.
 
-    The longest alias wins; two different services named equally well are a choice the
-    caller has not made ("שוודי או ספורט") -> None.
+    Mentions the caller negated, retracted or replaced ("לא שוודי, ספורט", "שוודי, לא
+    סליחה, ספורט", "במקום רקמות עמוק תן לי ספורט") do not count
+    (`voicectl.hebrew.negation.cancelled`). Of the rest the longest alias wins; two
+    different services named equally well are a choice the caller has not made
+    ("שוודי או ספורט") -> None.
 
     Args:
         text: the caller's words, or a tool argument ("deep_tissue", "עיסוי שוודי").
@@ -148,6 +153,9 @@ def match_service(text: str, services: Sequence[Service]) -> Service | None:
         The service, or None when none or more than one is named.
     """
     mentions = service_mentions(text, services)
+    words, breaks = phrase_breaks(text)
+    gone = cancelled(words, breaks, [(m.start, m.end) for m in mentions])
+    mentions = [m for k, m in enumerate(mentions) if k not in gone]
     if not mentions:
         return None
     longest = max(m.end - m.start for m in mentions)

@@ -163,6 +163,9 @@ def print_result(console: Console, result: SimResult, show_log: bool = True) -> 
         f"business={sc.business} now={sc.now.isoformat()} caller={sc.caller.number or 'anonymous'}"
         f" server={result.server} call={result.record.get('call_sid')}"
     )
+    served = result.record.get("providers") or {}
+    if served:
+        console.print("providers: " + " ".join(f"{k}={v}" for k, v in served.items()))
     console.print()
     print_conversation(console, result)
     console.print()

@@ -80,11 +80,21 @@ class InProcessServer:
     """The real app under uvicorn on 127.0.0.1 (random port), in a background thread.
 
     Use as a context manager; `http_base` is set once it is listening.
+
+    Args:
+        settings: the server's settings.
+        simulation: run as the simulator's own server: `accept_sim_params` on (the
+            scenario's business, clock, policy and transcripts apply, and
+            `/calls/{CallSid}` answers without an admin token). False = exactly
+            `settings`, as `voicectl serve` would run them.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, simulation: bool = True) -> None:
+        if simulation:
+            settings = settings.model_copy(update={"accept_sim_params": True})
         self.settings = settings
         self.http_base = ""
+        self.runtime: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -94,6 +104,7 @@ class InProcessServer:
         from voicectl.telephony.twilio.app import create_app
 
         app = create_app(self.settings, purpose="simulate")
+        self.runtime = app.state.runtime
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

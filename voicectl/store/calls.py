@@ -18,7 +18,12 @@ def _utcnow() -> datetime:
 
 
 class CallRow(Base):
-    """A phone call. `caller_number` is E.164 or None (never "UNKNOWN", seed 001 item 2)."""
+    """A phone call. `caller_number` is E.164 or None (never "UNKNOWN", seed 001 item 2).
+
+    `status` is "in-progress" while a stream serves it, then a Twilio final status
+    ("completed", "busy", "failed", "no-answer", "canceled") or "interrupted" (the
+    serving process died; closed at the next start-up with what was saved).
+    """
 
     __tablename__ = "calls"
 
@@ -33,6 +38,8 @@ class CallRow(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
     summary: Mapped[str | None] = mapped_column(Text)
+    #: The process serving the call, `host:pid:instance` (start-up recovery reads it).
+    owner: Mapped[str | None] = mapped_column(String(200))
 
 
 class TurnRow(Base):
@@ -42,6 +49,8 @@ class TurnRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
+    #: The stream the turn belongs to (a call may reconnect after a `<Gather>`).
+    stream_sid: Mapped[str | None] = mapped_column(String(64))
     index: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     user_text: Mapped[str] = mapped_column(Text, default="")
@@ -58,6 +67,7 @@ class CallLogRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
+    stream_sid: Mapped[str | None] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)

@@ -1,75 +1,453 @@
-"""Saving a call and reading it back as one record (the simulator's and an operator's view).
+"""Saving a call as it goes, and reading it back as one record.
 
-Writes happen at call start and call end only - never per frame or per turn on the hot
-path (seed 002 D.3, E.2).
+A call is written when its stream starts, after every finished turn, and when it ends -
+never per frame (seed 002 D.3, E.2) - so a crash loses at most the turn in flight. Every
+write goes through `RecordWriter`: one thread per process that owns the call-path
+database writes, so the event loop never waits on SQLite's lock (a 2 s lock held by
+another process used to stop every live call's audio for 2 s; issue 6 item 5).
+
+Each write is a full *snapshot* of the call (row, turns, log lines), written as an
+idempotent upsert. Snapshots of one call that queue up while the database is busy are
+merged into the newest one, so the queue holds at most one entry per call and a stall
+cannot grow memory. A failed write is retried with back-off and, if it still fails,
+logged as an ERROR naming the call - never dropped silently.
+
+At start-up, `recover_interrupted` closes calls a dead process left "in-progress" as
+"interrupted", keeping the turns and log lines saved so far (issue 6 item 6).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
+from voicectl.logs import get_logger, scrub_surrogates
 from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow
 from voicectl.store.calls import CallLogRow, CallRow, TurnRow
 from voicectl.store.db import Database
 
+_log = get_logger("records")
 
-def call_started(db: Database, session: Any, from_number: str | None = None) -> None:
-    """Insert (or reset) the call's row when its stream starts."""
-    with db.session() as s:
-        row = s.get(CallRow, session.call_sid) or CallRow(call_sid=session.call_sid)
-        row.stream_sid = session.stream_sid
-        row.business_id = session.business_id
-        row.from_number = from_number
-        row.caller_number = session.caller_number
-        row.status = "in-progress"
-        s.add(row)
+#: Back-off between attempts of a failed write (s). With SQLite's 5 s busy timeout per
+#: attempt this rides out a write lock held for about half a minute.
+RETRY_DELAYS_S = (0.2, 1.0, 2.0, 5.0)
+
+#: Twilio's final call statuses (TWILIO.md: call status callback), plus ours.
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled", "interrupted"})
 
 
-def call_ended(
-    db: Database, session: Any, log_lines: list[tuple[str, str]], status: str = "completed"
-) -> None:
-    """Save the ended stream: caller number, turns with marks, metrics, errors, log lines.
+def process_owner(instance: str) -> str:
+    """The `calls.owner` of calls this process serves: `host:pid:instance`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{instance}"
 
-    `status` is the call's status after it ("gather" while the call waits in a `<Gather>`).
-    A call resumed after a Gather adds its turns to the same record; its metrics are the
-    worst of its streams.
+
+@dataclass
+class CallSnapshot:
+    """Everything saved about one call at one moment (plain data, taken on the loop).
+
+    Attributes:
+        started: this snapshot (re)opens the call: status "in-progress", no end time.
+        ended: this stream is over: the call's status becomes `end_status` ("completed",
+            or "gather" while the call waits in a `<Gather>`) unless a final status (a
+            status callback's, "interrupted") is already there; `ended_at` is set.
+        turns: `CallSession.record()["turns"]` of the current stream.
+        log_lines: every (level, message) of the call so far, in order.
     """
+
+    call_sid: str
+    stream_sid: str | None
+    business_id: str
+    caller_number: str | None
+    owner: str | None = None
+    from_number: str | None = None
+    started: bool = False
+    ended: bool = False
+    end_status: str = "completed"
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    log_lines: list[tuple[str, str]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def snapshot(
+    session: Any,
+    log_lines: list[tuple[str, str]],
+    *,
+    owner: str | None = None,
+    from_number: str | None = None,
+    started: bool = False,
+    ended: bool = False,
+    end_status: str = "completed",
+) -> CallSnapshot:
+    """Copy what is to be saved of `session` (a `CallSession`) right now."""
     rec = session.record()
+    return CallSnapshot(
+        call_sid=session.call_sid,
+        stream_sid=session.stream_sid,
+        business_id=session.business_id,
+        caller_number=session.caller_number,
+        owner=owner,
+        from_number=from_number,
+        started=started,
+        ended=ended,
+        end_status=end_status,
+        turns=rec["turns"],
+        log_lines=list(log_lines),
+        metrics=rec["metrics"],
+        errors=rec["errors"],
+    )
+
+
+def _clean(value: Any) -> Any:
+    """`value` with lone surrogates scrubbed from every string inside it."""
+    if isinstance(value, str):
+        return scrub_surrogates(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def save_call(db: Database, snap: CallSnapshot) -> None:
+    """Upsert one snapshot (idempotent: writing it twice stores it once).
+
+    The call row is created or updated; this stream's turns are replaced by the
+    snapshot's and this stream's log lines beyond those already stored are appended (a
+    call resumed after a `<Gather>` adds its streams' turns and lines to one record); its
+    metrics are the worst over its streams.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the write failed (e.g. the database is locked).
+    """
     with db.session() as s:
-        row = s.get(CallRow, session.call_sid) or CallRow(
-            call_sid=session.call_sid, business_id=session.business_id
-        )
-        row.caller_number = session.caller_number
-        if row.status not in _FINAL:  # a status callback may have ended it already
-            row.status = status
-        row.ended_at = datetime.now(UTC)
+        row = s.get(CallRow, snap.call_sid)
+        if row is None:
+            row = CallRow(call_sid=snap.call_sid, business_id=snap.business_id)
+            s.add(row)
+        row.stream_sid = snap.stream_sid
+        row.business_id = snap.business_id
+        row.caller_number = _clean(snap.caller_number)
+        if snap.from_number is not None:
+            row.from_number = _clean(snap.from_number)
+        if snap.owner is not None:
+            row.owner = snap.owner
+        if snap.started:
+            row.status = "in-progress"
+            row.ended_at = None
+        if snap.ended:
+            if row.status not in FINAL_STATUSES:
+                row.status = snap.end_status
+            row.ended_at = datetime.now(UTC)
         old = dict(row.metrics or {})
-        row.metrics = {k: max(v, old.get(k, 0)) for k, v in rec["metrics"].items()}
-        row.errors = list(row.errors or []) + rec["errors"]
-        s.add(row)
+        row.metrics = {k: max(v, old.get(k, 0)) for k, v in snap.metrics.items()}
+        errors = list(row.errors or [])
+        row.errors = errors + [e for e in _clean(list(snap.errors)) if e not in errors]
         s.flush()
-        for t in rec["turns"]:
+        s.execute(
+            delete(TurnRow).where(
+                TurnRow.call_sid == snap.call_sid, TurnRow.stream_sid == snap.stream_sid
+            )
+        )
+        for t in snap.turns:
             s.add(
                 TurnRow(
-                    call_sid=session.call_sid,
+                    call_sid=snap.call_sid,
+                    stream_sid=snap.stream_sid,
                     index=t["index"],
                     kind=t["kind"],
-                    user_text=t["user_text"],
-                    bot_text=t["bot_text"],
+                    user_text=_clean(t["user_text"]),
+                    bot_text=_clean(t["bot_text"]),
                     marks=t["marks"],
                     barged_in=t["barged_in"],
-                    tools=t["tools"],
+                    tools=_clean(t["tools"]),
                 )
             )
-        for level, message in log_lines:
-            s.add(CallLogRow(call_sid=session.call_sid, level=level, message=message))
+        stored = s.scalar(
+            select(func.count())
+            .select_from(CallLogRow)
+            .where(CallLogRow.call_sid == snap.call_sid, CallLogRow.stream_sid == snap.stream_sid)
+        )
+        for level, message in snap.log_lines[stored or 0 :]:
+            s.add(
+                CallLogRow(
+                    call_sid=snap.call_sid,
+                    stream_sid=snap.stream_sid,
+                    level=level,
+                    message=_clean(message),
+                )
+            )
 
 
-_FINAL = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
+@dataclass
+class _Entry:
+    snap: CallSnapshot
+    version: int = 0
+    start_version: int = -1  # version of the newest merged snapshot that was a start
+    futures: list[concurrent.futures.Future[bool]] = field(default_factory=list)
+    then: list[Callable[[], None]] = field(default_factory=list)
+    attempts: int = 0
+
+
+class RecordWriter:
+    """The process's single writer of call records, on its own thread.
+
+    Args:
+        db: the database.
+        max_calls: calls with an unwritten snapshot before new calls' snapshots are
+            refused (logged as ERROR); bounds memory during a long database stall.
+        retry_delays_s: back-off between attempts of a failed write.
+
+    `submit` never blocks (call it on the event loop); `wait` awaits one write with a
+    bounded wait.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_calls: int = 2000,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    ) -> None:
+        self.db = db
+        self.max_calls = max_calls
+        self.retry_delays_s = retry_delays_s
+        self._cond = threading.Condition()
+        self._pending: dict[str, _Entry] = {}  # insertion order = write order
+        self._closed = False
+        self.written = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name="voicectl-records", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, snap: CallSnapshot, then: Callable[[], None] | None = None
+    ) -> concurrent.futures.Future[bool]:
+        """Queue `snap`; the future resolves True once it (or a newer snapshot of the
+        same call) is stored, False if the write was given up (already logged).
+
+        Args:
+            snap: the call now.
+            then: an idempotent follow-up write (e.g. `call.ended`) run on the writer
+                thread once the snapshot is stored - in order, retried with it.
+        """
+        fut: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        with self._cond:
+            entry = self._pending.get(snap.call_sid)
+            if entry is None:
+                if len(self._pending) >= self.max_calls or self._closed:
+                    self.failed += 1
+                    _log.error(
+                        "record of call %s not saved: writer backlog full (%d calls)",
+                        snap.call_sid,
+                        len(self._pending),
+                    )
+                    fut.set_result(False)
+                    return fut
+                entry = _Entry(snap)
+                self._pending[snap.call_sid] = entry
+            else:
+                merged_ended = entry.snap.ended or snap.ended
+                entry.snap = snap
+                entry.snap.ended = merged_ended
+                entry.version += 1
+            if snap.started:
+                entry.start_version = entry.version
+            entry.snap.started = entry.start_version >= 0
+            entry.futures.append(fut)
+            if then is not None:
+                entry.then.append(then)
+            self._cond.notify()
+        return fut
+
+    async def wait(self, fut: concurrent.futures.Future[bool], timeout_s: float) -> bool:
+        """Await a submitted write for at most `timeout_s`; False on timeout (the write
+        still happens later: nothing is lost, the caller just stops waiting)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout_s)
+        except TimeoutError:
+            _log.warning("call record write still pending after %.1f s", timeout_s)
+            return False
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Block until every queued snapshot is written or given up (False on timeout).
+        For shutdown and tests - never call it on the event loop."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> bool:
+        """Write what is queued (bounded wait), then stop the thread."""
+        ok = self.flush(timeout_s)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=1.0)
+        return ok
+
+    @property
+    def backlog(self) -> int:
+        """Calls with a snapshot not yet written."""
+        with self._cond:
+            return len(self._pending)
+
+    # ------------------------------------------------------------------ the thread
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                call_sid, entry = next(iter(self._pending.items()))
+                snap, version, then = entry.snap, entry.version, list(entry.then)
+            try:
+                save_call(self.db, snap)
+                for follow_up in then:
+                    follow_up()
+            except Exception as exc:  # noqa: BLE001 - every failure is retried or logged
+                self._failed_once(call_sid, entry, exc)
+                continue
+            with self._cond:
+                self.written += 1
+                if entry.start_version <= version:
+                    entry.start_version = -1
+                    entry.snap.started = False
+                entry.attempts = 0
+                del entry.then[: len(then)]
+                if entry.version == version:
+                    del self._pending[call_sid]
+                    done, entry.futures = entry.futures, []
+                else:  # a newer snapshot arrived while writing: write that one too
+                    done = []
+                self._cond.notify_all()
+            for f in done:
+                if not f.done():
+                    f.set_result(True)
+
+    def _failed_once(self, call_sid: str, entry: _Entry, exc: Exception) -> None:
+        entry.attempts += 1
+        if entry.attempts <= len(self.retry_delays_s):
+            delay = self.retry_delays_s[entry.attempts - 1]
+            _log.warning(
+                "call %s: record write failed (%s); retry %d in %.1f s",
+                call_sid,
+                exc.__class__.__name__,
+                entry.attempts,
+                delay,
+            )
+            time.sleep(delay)
+            return
+        _log.error("call %s: record NOT saved after %d attempts: %r", call_sid, entry.attempts, exc)
+        with self._cond:
+            self.failed += 1
+            self._pending.pop(call_sid, None)
+            done, entry.futures = entry.futures, []
+            self._cond.notify_all()
+        for f in done:
+            if not f.done():
+                f.set_result(False)
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if process `pid` runs on this host (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _owner_dead(owner: str | None, me: str) -> bool:
+    """Whether the process named by `owner` (`host:pid:instance`) is gone.
+
+    Calls of another host are left alone (its own start-up recovers them); rows from
+    builds that did not record an owner count as dead.
+    """
+    if owner is None:
+        return True
+    if owner == me:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_s, _, _instance = rest.partition(":")
+    if host != socket.gethostname() or not pid_s.isdigit():
+        return False
+    pid = int(pid_s)
+    return pid == os.getpid() or not _pid_alive(pid)
+
+
+def recover_interrupted(db: Database, me: str) -> list[str]:
+    """Close calls left "in-progress" by a dead process as "interrupted".
+
+    Each gets a log line saying so and its `call.ended` event (`outcome="interrupted"`,
+    `ended_by="startup_recovery"`) through the one `call.ended` writer.
+
+    Args:
+        db: the database.
+        me: this process's `process_owner` (its own live calls are never touched).
+
+    Returns:
+        The CallSids closed (their turns and log lines stay as saved).
+    """
+    from voicectl.store.call_end import write_call_ended
+
+    closed: list[str] = []
+    with db.session() as s:
+        rows = s.scalars(select(CallRow).where(CallRow.status == "in-progress")).all()
+        for row in rows:
+            if not _owner_dead(row.owner, me):
+                continue
+            row.status = "interrupted"
+            row.ended_at = datetime.now(UTC)
+            s.add(
+                CallLogRow(
+                    call_sid=row.call_sid,
+                    level="WARNING",
+                    message="call interrupted: the serving process ended without closing it "
+                    "(closed at the next start-up with what was saved)",
+                )
+            )
+            closed.append(row.call_sid)
+    for call_sid in closed:
+        write_call_ended(db, call_sid, outcome="interrupted", ended_by="startup_recovery")
+    if closed:
+        _log.warning("start-up: %d call(s) left in progress closed as interrupted", len(closed))
+    return closed
+
+
+def call_exists(db: Database, call_sid: str) -> bool:
+    """True if the database has a row for `call_sid`."""
+    with db.session() as s:
+        return s.get(CallRow, call_sid) is not None
+
+
+def call_business(db: Database, call_sid: str) -> str | None:
+    """The business a known call is for (None for an unknown call)."""
+    with db.session() as s:
+        row = s.get(CallRow, call_sid)
+        return row.business_id if row is not None else None
 
 
 def mark_status(db: Database, call_sid: str, status: str) -> bool:
@@ -78,7 +456,7 @@ def mark_status(db: Database, call_sid: str, status: str) -> bool:
         row = s.get(CallRow, call_sid)
         if row is None:
             return False
-        if status in ("completed", "busy", "failed", "no-answer", "canceled"):
+        if status in FINAL_STATUSES:
             row.status = status
             row.ended_at = row.ended_at or datetime.now(UTC)
         return True
@@ -91,7 +469,9 @@ def load_record(db: Database, call_sid: str) -> dict[str, Any] | None:
         if row is None:
             return None
         turns = s.scalars(
-            select(TurnRow).where(TurnRow.call_sid == call_sid).order_by(TurnRow.index)
+            select(TurnRow)
+            .where(TurnRow.call_sid == call_sid)
+            .order_by(TurnRow.index, TurnRow.id)
         ).all()
         log = s.scalars(
             select(CallLogRow).where(CallLogRow.call_sid == call_sid).order_by(CallLogRow.id)

@@ -58,12 +58,19 @@ Documented choices (the corpus in tests/data/hebrew_time_corpus.yaml pins each o
    number with no time context ("תור לשלושה"), "לשעה אחת" (for one hour). A bare hour word
    with nothing else but fillers ("אז שלוש?", "ארבע וחצי") is a time (the answer to
    "באיזו שעה?").
-8. Negation is not modelled: "לא בארבע" still reports 16:00 (the agent confirms anyway).
+8. A mention the caller negated, took back or replaced does not count
+   (`voicectl.hebrew.negation`): "לא בערב, בבוקר" is the morning, "ביום ראשון - לא, שני"
+   is Monday (a bare weekday or hour after a retraction continues the same kind),
+   "במקום מחר, מחרתיים" the day after tomorrow; "לא בארבע" alone names no time; "לא לפני
+   ארבע" is a bound, not a negation (16:00 is reported).
 9. Whenever something is ambiguous the field it concerns (`date` and/or `time`) is None
    and `candidates` lists the readings: datetimes (date-only readings at 00:00) when a
    date is involved or known, else times.
 10. The local date and clock of `now` are used as given (pass it in the business zone,
     Asia/Jerusalem); candidate datetimes carry `now.tzinfo`.
+11. "הלילה" + an hour after midnight (00-05) is the coming night: tomorrow's date, unless
+   it is already that night (before 06:00 now). A weekday with a day of the month
+   ("ביום שני ה-30") is that date, or "date_conflict" when they disagree.
 
 The resolver is split by kind of mention: `scan` finds the mentions (`dates`: relative
 days, numeric and spoken dates, weekdays, weeks; `clock`: clock times and ranges; `parts`:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from voicectl.hebrew.letters import fold
 from voicectl.hebrew.lexicon import (
     CARDINAL,
     FUSED,
@@ -15,6 +16,7 @@ from voicectl.hebrew.lexicon import (
     lookup,
     parse_number_words,
 )
+from voicectl.hebrew.negation import CORRECTION_WORDS
 from voicectl.hebrew.prefixes import Prefix, split_prefix
 from voicectl.hebrew.text import HEB, NUM, Token
 from voicectl.hebrew.when.mentions import Mentions
@@ -125,18 +127,32 @@ class ScanBase:
         return self._part_follows(j)
 
     def _after_or(self, i: int, what: str) -> bool:
-        """Token i follows "או" right after a mention of the same kind ("בשתיים או שלוש")."""
-        if i < 2 or not self.joined(i) or self.mark(i - 1, "או") is None:
+        """Token i continues a list or a correction right after a mention of the same kind:
+        after "או" ("בשתיים או שלוש") or after a retraction ("ביום ראשון - לא, שני",
+        "בשלוש, לא סליחה, ארבע"), where a bare number or weekday means the same kind."""
+        if i < 2:
             return False
-        if not self.joined(i - 1):
-            return False
+        if self.mark(i - 1, "או") is not None:
+            if not (self.joined(i) and self.joined(i - 1)):
+                return False
+            end = i - 1
+        else:
+            end = i
+            while end > 0 and self._correction_word(end - 1):
+                end -= 1
+            if end == i:
+                return False
         if what == "wd":
-            return (
-                bool(self.f.dates)
-                and self.f.dates[-1].kind == "wd"
-                and self.f.dates[-1].t1 == i - 1
-            )
-        return bool(self.f.times) and self.f.times[-1].t1 == i - 1
+            last = self.f.dates[-1] if self.f.dates else None
+            return last is not None and last.kind == "wd" and last.t1 == end
+        return bool(self.f.times) and self.f.times[-1].t1 == end
+
+    def _correction_word(self, j: int) -> bool:
+        """ "לא" / "סליחה" / "בעצם" ... (a retraction between two mentions)."""
+        t = self.tok(j)
+        if t is None or t.kind != HEB:
+            return False
+        return self.mark(j, "לא") is not None or fold(t.text) in CORRECTION_WORDS
 
     def _num_or_teen(self, i: int) -> Analysis | None:
         t = self.tok(i)

@@ -213,7 +213,21 @@ class DateMentions(ScanBase):
                 if nv is not None and nv[2] is not None and nv[2].prefix.prep in ("", "ב", "ל"):
                     day = nv[0]
                     j += nv[1]
-        if day is None or not (1 <= day <= 31) or not self.joined(j):
+        if day is None or not (1 <= day <= 31):
+            return None
+        pre = self.prefix_tok(i)
+        last = self.f.dates[-1] if self.f.dates else None
+        if (
+            pre is not None
+            and pre.raw == "ה"
+            and last is not None
+            and last.kind == "wd"
+            and last.t1 == i
+            and self.an(j, MONTH) is None
+        ):
+            self._add_day_of_month(i, j, day)  # "ביום שני ה-30": that weekday's date
+            return j
+        if not self.joined(j):
             return None
         mon = self.an(j, MONTH)
         if mon is not None and mon.prefix.raw in ("", "ב", "ל"):
@@ -235,17 +249,21 @@ class DateMentions(ScanBase):
         cm = self.mark(j, "חודש")
         if cm is not None and cm.prefix.raw in ("ב", "ל"):
             j += 1
-            for k in range(0, 13):
-                y, mth = divmod(self.today.month - 1 + k, 12)
-                try:
-                    date = dt.date(self.today.year + y, mth + 1, day)
-                except ValueError:
-                    continue
-                if date >= self.today:
-                    self.f.dates.append(DateMention(i, j, "abs", date, inferred=k > 0))
-                    return j
+            self._add_day_of_month(i, j, day)
             return j
         return None
+
+    def _add_day_of_month(self, t0: int, t1: int, day: int) -> None:
+        """The next date (today or later) with this day of the month ("ב-30 לחודש")."""
+        for k in range(0, 13):
+            y, mth = divmod(self.today.month - 1 + k, 12)
+            try:
+                date = dt.date(self.today.year + y, mth + 1, day)
+            except ValueError:
+                continue
+            if date >= self.today:
+                self.f.dates.append(DateMention(t0, t1, "abs", date, inferred=k > 0))
+                return
 
     # -- weekdays ---------------------------------------------------------------------------
     def m_weekday(self, i: int) -> int | None:

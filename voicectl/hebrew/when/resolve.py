@@ -6,8 +6,17 @@ import datetime as dt
 import logging
 
 from voicectl.hebrew.calendar import PART_OF_DAY
+from voicectl.hebrew.negation import cancelled
 from voicectl.hebrew.text import Token, clean, tokenize
-from voicectl.hebrew.when.mentions import COMING, NEXTWEEK, PLAIN, THIS, DateMention, TimeMention
+from voicectl.hebrew.when.mentions import (
+    COMING,
+    NEXTWEEK,
+    PLAIN,
+    THIS,
+    DateMention,
+    Mentions,
+    TimeMention,
+)
 from voicectl.hebrew.when.result import EMPTY, HoursOn, WhenResolution
 from voicectl.hebrew.when.scan import Scanner
 
@@ -161,6 +170,22 @@ def _choose_clock(
     return ([pm] if _default_pm(am.hour) else [am]), True
 
 
+_NIGHT_ENDS = 6
+"""Hours before this belong to the night that began the evening before ("הלילה בשלוש")."""
+
+
+def _drop_cancelled(toks: list[Token], f: Mentions) -> None:
+    """Remove the mentions the caller negated, retracted or replaced ("לא בערב, בבוקר",
+    "ביום ראשון - לא, שני", "במקום מחר, מחרתיים"): each kind on its own
+    (`voicectl.hebrew.negation.cancelled`)."""
+    words = [t.text for t in toks]
+    breaks = [t.brk for t in toks]
+    for kind in (f.dates, f.times, f.parts):
+        if kind:
+            gone = cancelled(words, breaks, [(m.t0, m.t1) for m in kind])
+            kind[:] = [m for k, m in enumerate(kind) if k not in gone]
+
+
 def _span(toks: list[Token], t0: int, t1: int, idx: list[int] | None) -> tuple[int, int]:
     s, e = toks[t0].start, toks[t1 - 1].end
     if idx is not None:
@@ -186,6 +211,7 @@ def resolve_unguarded(text: str, now: dt.datetime, hours_on: HoursOn | None) -> 
         return EMPTY
     today = now.date()
     f = Scanner(toks, today, now).run()
+    _drop_cancelled(toks, f)
     if not (f.dates or f.times or f.parts):
         return EMPTY
     hours = _Hours(hours_on, today)
@@ -267,7 +293,11 @@ def resolve_unguarded(text: str, now: dt.datetime, hours_on: HoursOn | None) -> 
                 # a weekday (or "X הבא" readings) next to the date must agree with it;
                 # two plain dates side by side: the later one corrects the earlier
                 others = [r for r in g if r[0].kind == "wd" and r is not final]
-                bad = [r for r in others if r[3] != "past_date" and val not in r[1]]
+                bad = [
+                    r
+                    for r in others
+                    if r[3] != "past_date" and val not in r[1] and val.weekday() != r[0].wd
+                ]
                 if bad and final[0].kind == "abs":
                     allv = sorted({val} | {x for r in bad for x in r[1]})
                     resolved.append((allv, False, "date_conflict", span, False))
@@ -413,6 +443,19 @@ def resolve_unguarded(text: str, now: dt.datetime, hours_on: HoursOn | None) -> 
             if not any(b > nowm for _a, b in rng):
                 date = today + dt.timedelta(days=7)
                 inferred = True
+    # "הלילה בשלוש": tonight's small hours are after midnight, on tomorrow's date - unless
+    # the caller is already in that night (it is before 06:00 now).
+    tonight = any(pm.weak_today and pm.part == "night" for pm in f.parts)
+    if (
+        tonight
+        and not dms
+        and date == today
+        and time_val is not None
+        and time_val.hour < _NIGHT_ENDS
+        and now.hour >= _NIGHT_ENDS
+    ):
+        date = today + dt.timedelta(days=1)
+        inferred = True
     # part-of-day words with no time: extend the time span to them
     for pm in f.parts:
         if not any(tm.t0 <= pm.t0 < tm.t1 for tm in f.times):
@@ -434,6 +477,8 @@ def resolve_unguarded(text: str, now: dt.datetime, hours_on: HoursOn | None) -> 
                     cands_out.append(dt.datetime.combine(d, t, tzinfo=tz))
         else:
             cands_out.extend(tlist)
+    if "alternatives" in reasons and not cands_out:  # every alternative was in a past year
+        reasons = ["past_date" if r == "alternatives" else r for r in reasons]
     if "past_date" in reasons:
         cands_out = []
     if date_cands:
@@ -447,6 +492,7 @@ def resolve_unguarded(text: str, now: dt.datetime, hours_on: HoursOn | None) -> 
         inferred=inferred,
         ambiguous=tuple(dict.fromkeys(reasons)),
         candidates=tuple(cands_out),
+        said=tuple((tm.h % 24, tm.m) for tm in f.times),
     )
 
 

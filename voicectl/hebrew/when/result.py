@@ -30,6 +30,9 @@ class WhenResolution:
         ambiguous: reasons, any of "am_pm", "which_week", "which_day", "alternatives",
             "date_conflict", "time_range", "past_date".
         candidates: the readings when ambiguous (see module docstring, choice 9).
+        said: each clock time as said, ``(hour, minute)`` before any am/pm choice
+            ("בשלוש" -> (3, 0), "רבע לחמש" -> (4, 45)), negated ones left out: tells a
+            time the caller said as such ("ב-11") from one chosen for them.
     """
 
     date: dt.date | None = None
@@ -40,6 +43,7 @@ class WhenResolution:
     inferred: bool = False
     ambiguous: tuple[str, ...] = ()
     candidates: tuple[dt.datetime | dt.time, ...] = ()
+    said: tuple[tuple[int, int], ...] = ()
 
     @property
     def found(self) -> bool:

@@ -3,7 +3,16 @@
 Routes: `POST /voice` (incoming call -> `<Connect><Stream>`), `WS /media` (Media Streams),
 `POST /webhook/dtmf_done` (`<Gather>` fallback), `POST /webhook/status` (call status),
 `GET /healthz`, `GET /metrics` (Prometheus text), `GET /calls/{CallSid}` (the call's
-record: turns, marks, tool calls, appointment, log; bearer `admin_token` when set).
+record: turns, marks, tool calls, appointment, log).
+
+Deny by default (issue 6): `/calls/{CallSid}` needs the bearer `admin_token`, and with none
+configured it does not exist (404) unless the server runs for simulation
+(`accept_sim_params`). The webhooks that change a call (`status`, `dtmf_done`) act only on
+a call this server knows, and - like `/voice` and `/media` - only when signed once
+`TWILIO_AUTH_TOKEN` is set; without it the server warns at start-up, and
+`require_signatures` refuses to start. Webhook bodies are capped (`MAX_FORM_BYTES`,
+`MAX_FORM_FIELDS`) and the fields kept are length-checked, so no request grows memory.
+Beyond `max_concurrent_calls`, `/voice` answers a short Hebrew apology and hangs up.
 
 `create_app` is the only place the app is built, and it logs `APP_START {build, ts}`
 exactly once per process (seed 002 H.1).
@@ -13,13 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.datastructures import FormData
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -30,6 +43,7 @@ from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
 from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
+from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import PendingCall, Runtime
 from voicectl.store import call_state, records
@@ -48,6 +62,72 @@ _log = get_logger("app")
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 _app_started = False
 
+#: Largest webhook body read (bytes). Twilio's form posts are well under 4 KB.
+MAX_FORM_BYTES = 64 * 1024
+#: Most form fields parsed from one webhook.
+MAX_FORM_FIELDS = 200
+#: Longest value kept of each field the server uses (characters).
+FIELD_LIMITS = {
+    "CallSid": 64,
+    "From": 256,
+    "To": 256,
+    "Digits": 64,
+    "CallStatus": 32,
+    "AccountSid": 64,
+}
+_SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class WebhookError(Exception):
+    """A webhook request refused before it reaches its handler (status + text)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+    def response(self) -> Response:
+        return PlainTextResponse(self.text, status_code=self.status)
+
+
+async def read_form(request: Request) -> FormData:
+    """The webhook's form fields, read within `MAX_FORM_BYTES` / `MAX_FORM_FIELDS`.
+
+    Raises:
+        WebhookError: 413 body too large, 415 not form-encoded, 400 malformed or a used
+            field (`FIELD_LIMITS`) too long or a CallSid that is not a Twilio SID.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-www-form-urlencoded", ""):
+        raise WebhookError(415, "expected application/x-www-form-urlencoded")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise WebhookError(413, f"body larger than {MAX_FORM_BYTES} bytes")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise WebhookError(413, f"body larger than {MAX_FORM_BYTES} bytes")
+    except ClientDisconnect:
+        raise WebhookError(400, "client disconnected") from None
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", "replace"),
+            keep_blank_values=True,
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except ValueError:
+        raise WebhookError(400, f"more than {MAX_FORM_FIELDS} form fields") from None
+    form = FormData(pairs)
+    for name, limit in FIELD_LIMITS.items():
+        if any(len(v) > limit for v in form.getlist(name)):
+            raise WebhookError(400, f"{name} longer than {limit} characters")
+    sid = form.get("CallSid")
+    if sid is not None and not _SID_RE.match(str(sid)):
+        raise WebhookError(400, "CallSid is not a Twilio SID")
+    return form
+
 
 def create_app(
     settings: Settings, runtime: Runtime | None = None, purpose: str = "serve"
@@ -61,20 +141,39 @@ def create_app(
 
     Raises:
         ProviderError: a configured provider is unknown or its extra is not installed.
+        ValueError: `require_signatures` without `twilio_auth_token`.
     """
     global _app_started
+    if settings.require_signatures and not settings.twilio_auth_token:
+        raise ValueError(
+            "require_signatures is set but TWILIO_AUTH_TOKEN is not: refusing to start "
+            "a server that cannot authenticate Twilio's requests"
+        )
     rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
+    loop_lag = LoopLagMonitor()  # event-loop lag histogram in /metrics (bench --load)
 
     async def forbidden_unless_signed(request: Request) -> tuple[dict[str, str], Response | None]:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        """The request's form (last value per name) and None, or a refusal: see
+        `read_form` (size and field limits), 403 for a missing or bad
+        X-Twilio-Signature when an auth token is configured."""
+        try:
+            form = await read_form(request)
+        except WebhookError as exc:
+            return {}, exc.response()
         token = settings.twilio_auth_token
         if token:
             url = public_url(str(request.url), settings.public_url)
             if not valid_signature(token, url, form, request.headers.get("x-twilio-signature")):
                 _log.warning("%s rejected: bad X-Twilio-Signature", request.url.path)
-                return form, PlainTextResponse("invalid signature", status_code=403)
-        return form, None
+                return {}, PlainTextResponse("invalid signature", status_code=403)
+        return {k: str(v) for k, v in form.items()}, None
+
+    async def known_call(call_sid: str) -> bool:
+        """Whether this server answered `call_sid` (pending, live or in the database)."""
+        if call_sid in rt.active or call_sid in rt.pending:
+            return True
+        return await asyncio.to_thread(records.call_exists, rt.db, call_sid)
 
     async def _business_for(to: str | None) -> str:
         """The business a called number routes to (database first), else the default."""
@@ -85,11 +184,13 @@ def create_app(
         found = await asyncio.to_thread(business_for_number, to, db=rt.db)
         return found or settings.business
 
-    def stream_twiml(
-        request: Request, call_sid: str, caller: str | None, say: str | None = None
-    ) -> str:
+    def stream_twiml(request: Request, pending: PendingCall, say: str | None = None) -> str:
+        """`<Connect><Stream>` for `pending`, with a fresh stream token it remembers (the
+        stream's `start` must carry it; it is accepted once)."""
+        pending.stream_token = stream_token()
+        rt.remember(pending)
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
-        params = {TOKEN_PARAM: stream_token(rt.secret, call_sid), "caller": caller or ""}
+        params = {TOKEN_PARAM: pending.stream_token, "caller": pending.caller_number or ""}
         return twiml.connect_stream(media, params, say=say)
 
     async def voice(request: Request) -> Response:
@@ -99,17 +200,22 @@ def create_app(
         call_sid = form.get("CallSid", "")
         if not call_sid:
             return PlainTextResponse("CallSid is required", status_code=400)
+        if call_sid not in rt.pending and rt.calls_in_flight() >= settings.max_concurrent_calls:
+            _log.warning(
+                "incoming call %s turned away: %d calls in flight (max_concurrent_calls)",
+                call_sid,
+                rt.calls_in_flight(),
+            )
+            return Response(twiml.say_and_hang_up(twiml.BUSY_HE), media_type="application/xml")
         to = form.get("To")
         business = await _business_for(to)
         caller = usable_phone(form.get("From"))
-        rt.remember(
-            PendingCall(
-                call_sid=call_sid,
-                from_number=form.get("From"),
-                to_number=to,
-                caller_number=caller,
-                business_id=business,
-            )
+        pending = PendingCall(
+            call_sid=call_sid,
+            from_number=form.get("From"),
+            to_number=to,
+            caller_number=caller,
+            business_id=business,
         )
         _log.info(
             "incoming call %s from %s to business %s",
@@ -117,7 +223,7 @@ def create_app(
             mask_phone(caller) or "withheld",
             business,
         )
-        return Response(stream_twiml(request, call_sid, caller), media_type="application/xml")
+        return Response(stream_twiml(request, pending), media_type="application/xml")
 
     async def dtmf_done(request: Request) -> Response:
         """`<Gather>` action: store the typed number on the call (in the database, keyed
@@ -126,23 +232,33 @@ def create_app(
         if denied:
             return denied
         call_sid = form.get("CallSid", "")
+        if not call_sid:
+            return PlainTextResponse("CallSid is required", status_code=400)
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
         known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
         if not known:
-            _log.warning("Gather result for unknown call %s ignored", call_sid or "(none)")
+            _log.warning("Gather result for unknown call %s ignored", call_sid)
             return PlainTextResponse("unknown call", status_code=404)
         if number:
-            _log.info("DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", number)
+            _log.info(
+                "DTMF phone captured: %s, waiting_for_dtmf=false (Gather)", mask_phone(number)
+            )
         elif digits:
             _log.info("Gather for %s: %d digits that are not a phone number", call_sid, len(digits))
         else:
             _log.info("Gather for %s: no input received", call_sid)
         caller = number or usable_phone(form.get("From"))
-        say = None if digits else twiml.GATHER_NO_INPUT_HE
-        return Response(
-            stream_twiml(request, call_sid, caller, say=say), media_type="application/xml"
+        business = await asyncio.to_thread(records.call_business, rt.db, call_sid)
+        pending = PendingCall(
+            call_sid=call_sid,
+            from_number=form.get("From"),
+            to_number=form.get("To"),
+            caller_number=caller,
+            business_id=business or await _business_for(form.get("To")),
         )
+        say = None if digits else twiml.GATHER_NO_INPUT_HE
+        return Response(stream_twiml(request, pending, say=say), media_type="application/xml")
 
     async def status(request: Request) -> Response:
         """Call status callback: a final status ends the call once (a live stream is
@@ -151,6 +267,10 @@ def create_app(
         if denied:
             return denied
         call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
+        if not call_sid:
+            return PlainTextResponse("CallSid is required", status_code=400)
+        if not await known_call(call_sid):
+            return PlainTextResponse(f"no call {call_sid}", status_code=404)
         if call_status in FINAL_STATUSES:
             runner = rt.active.get(call_sid)
             if runner is not None:
@@ -185,19 +305,31 @@ def create_app(
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
             *provider_metrics(),
+            *loop_lag.prometheus_lines(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
+    def admin_allowed(request: Request) -> bool | None:
+        """True/False for a good/bad bearer; None when the route is off."""
+        if settings.admin_token:
+            given = request.headers.get("authorization", "")
+            return hmac.compare_digest(given.encode(), f"Bearer {settings.admin_token}".encode())
+        return True if settings.accept_sim_params else None
+
     async def call_record(request: Request) -> Response:
-        if settings.admin_token and request.headers.get("authorization") != (
-            f"Bearer {settings.admin_token}"
-        ):
+        allowed = admin_allowed(request)
+        if allowed is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        if not allowed:
             return PlainTextResponse("unauthorized", status_code=401)
         call_sid = request.path_params["call_sid"]
+        if not _SID_RE.match(call_sid):
+            return JSONResponse({"error": "not a CallSid"}, status_code=404)
         rec = await asyncio.to_thread(records.load_record, rt.db, call_sid)
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
         rec["active"] = call_sid in rt.active
+        rec["providers"] = dict(rt.providers.names)  # this process's: they served the call
         rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
@@ -208,16 +340,19 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
         await asyncio.to_thread(rt.warmup)
+        lag_task = asyncio.create_task(loop_lag.run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
+        lag_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish(
                 "server shutting down", ended_by="disconnect", outcome="interrupted"
             )
         if flows is not None:
             await flows.stop()
+        await asyncio.to_thread(rt.records.close, settings.record_wait_sec)
 
     app = Starlette(
         routes=[
@@ -238,4 +373,24 @@ def create_app(
             "APP_START %s",
             json.dumps({"build": __version__, "ts": datetime.now(UTC).isoformat()}),
         )
+    for warning in security_warnings(settings):
+        _log.warning(warning)
     return app
+
+
+def security_warnings(settings: Settings) -> list[str]:
+    """The start-up warnings about settings that leave the server open (issue 6)."""
+    out = []
+    if not settings.twilio_auth_token:
+        out.append(
+            "TWILIO_AUTH_TOKEN is not set: requests are NOT authenticated - anyone who can "
+            "reach this server can place calls and change them (set it, and use "
+            "--require-signatures in production)"
+        )
+    if settings.accept_sim_params:
+        out.append(
+            "accept_sim_params is on: callers' streams may set the business, clock and "
+            "policy, and /calls/{CallSid} is open without VOICECTL_ADMIN_TOKEN - for "
+            "simulation only"
+        )
+    return out

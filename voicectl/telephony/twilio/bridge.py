@@ -1,9 +1,14 @@
 """The Media Streams WebSocket handler: Twilio frames in, `CallSession` events; actions out.
 
-Bad input never ends a call (TWILIO.md errors, issue "Bad input"): a non-JSON or binary
-frame, an unknown event, `media` before `start`, or a bad base64 payload is logged once
-per kind and ignored. `stop` or a dropped connection ends the session cleanly and the
-call's record is saved.
+No input ends a call (issue 6): every frame goes through the defensive parser
+(`messages.parse_inbound`); a frame it rejects - binary, oversized, too deep, not JSON,
+an unknown event, mistyped fields, a bad payload - is logged (first of each kind,
+clipped, at most `_ConnectionLog.MAX_LINES` lines per connection) and ignored. Media
+timestamps are checked against the stream's own progress. A socket that sends no `start`
+within `stream_start_timeout_sec` is closed. A `start` must carry the token issued for
+its CallSid (by `/voice`, or by the `<Gather>` action that resumes the call), which is
+accepted once; a second stream for a live call is refused. `stop` or a dropped connection
+ends the session cleanly and the call's record is saved.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from voicectl.booking.phone import usable_phone
 from voicectl.call.compose import CallSpec, open_call
 from voicectl.call.runner import CallRunner
-from voicectl.logs import get_logger
+from voicectl.logs import clip, get_logger
 from voicectl.runtime import Runtime, split_params
 from voicectl.telephony.twilio import messages as m
 from voicectl.telephony.twilio import twiml
@@ -53,16 +58,33 @@ class TwilioTransport:
             await self._ws.close()
 
 
-class _Once:
-    """Log each kind of protocol problem once per connection."""
+class _ConnectionLog:
+    """Rate-limited warnings for one connection: the first problem of each kind is
+    logged (caller-supplied text clipped to 200 characters), at most `MAX_LINES` lines in
+    all; the rest are only counted and summed up once when the connection ends. Kinds are
+    a fixed vocabulary (`ProtocolError.kind`), so the set cannot grow with input."""
+
+    MAX_LINES = 10
+    MAX_KINDS = 64
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.lines = 0
 
     def warn(self, kind: str, detail: str) -> None:
-        if kind not in self.seen:
-            self.seen.add(kind)
-            _log.warning("media stream: %s (ignored; further ones not logged)", detail)
+        if kind not in self.counts and len(self.counts) >= self.MAX_KINDS:
+            kind = "other"
+        n = self.counts.get(kind, 0)
+        self.counts[kind] = n + 1
+        if n == 0 and self.lines < self.MAX_LINES:
+            self.lines += 1
+            _log.warning("media stream: %s (ignored; further ones counted)", clip(detail))
+
+    def summary(self) -> None:
+        ignored = sum(self.counts.values())
+        if ignored > self.lines:
+            kinds = ", ".join(f"{k}={n}" for k, n in sorted(self.counts.items()))
+            _log.warning("media stream: %d bad message(s) ignored in all (%s)", ignored, kinds)
 
 
 async def media_stream(ws: WebSocket, rt: Runtime) -> None:
@@ -77,41 +99,55 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             await ws.close(code=1008)
             return
     await ws.accept()
-    once = _Once()
+    conn_log = _ConnectionLog()
     runner: CallRunner | None = None
     stream_sid: str | None = None
+    stamps: m.StreamTimestamps | None = None
+    loop = asyncio.get_running_loop()
+    start_deadline = loop.time() + settings.stream_start_timeout_sec
     try:
         while True:
             try:
-                msg = await ws.receive()
+                if runner is None:
+                    left = start_deadline - loop.time()
+                    if left <= 0:
+                        raise TimeoutError
+                    msg = await asyncio.wait_for(ws.receive(), left)
+                else:
+                    msg = await ws.receive()
+            except TimeoutError:
+                _log.warning(
+                    "media stream closed: no start within %.0f s", settings.stream_start_timeout_sec
+                )
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1008)
+                return
             except (WebSocketDisconnect, RuntimeError):
                 break
             if msg["type"] == "websocket.disconnect":
                 break
-            if msg.get("text") is None:
-                once.warn("binary", "binary frame (Twilio error 31950)")
-                continue
             try:
-                ev = m.parse_inbound(msg["text"])
+                ev = m.parse_inbound(msg["text"] if msg.get("text") is not None else b"")
             except m.ProtocolError as exc:
-                once.warn(str(exc).split(":")[0], str(exc))
+                conn_log.warn(exc.kind, str(exc))
                 continue
             if isinstance(ev, m.Connected):
                 continue
             if isinstance(ev, m.Start):
                 if runner is not None:
-                    once.warn("start", "second start on one stream")
+                    conn_log.warn("second-start", "second start on one stream")
                     continue
                 runner = await _start_call(ws, rt, ev)
                 if runner is None:
                     return
                 stream_sid = ev.stream_sid
+                stamps = m.StreamTimestamps(runner.session.clock.now_ms)
                 continue
             if runner is None:
-                once.warn(f"early-{type(ev).__name__}", f"{type(ev).__name__} before start")
+                conn_log.warn("early", f"{type(ev).__name__} before start")
                 continue
             if getattr(ev, "stream_sid", stream_sid) not in (stream_sid, ""):
-                once.warn("sid", "message for another streamSid")
+                conn_log.warn("sid", "message for another streamSid")
                 continue
             if isinstance(ev, m.Stop):
                 await runner.finish("caller hung up (stop)", ended_by="stop")
@@ -119,21 +155,51 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             session = runner.session
             try:
                 if isinstance(ev, m.Media):
-                    runner.dispatch(session.media(ev.payload, ev.timestamp_ms))
+                    assert stamps is not None
+                    ts, ok = stamps.place(ev.timestamp_ms)
+                    if not ok:
+                        conn_log.warn(
+                            "timestamp",
+                            f"media timestamp {ev.timestamp_ms} ms out of line with the "
+                            "stream's progress; placed after the previous frame",
+                        )
+                    runner.dispatch(session.media(ev.payload, ts))
                 elif isinstance(ev, m.Dtmf):
                     runner.dispatch(session.dtmf(ev.digit))
                 elif isinstance(ev, m.Mark):
                     runner.dispatch(session.mark(ev.name))
             except ValueError as exc:  # e.g. a frame that is not 20 ms: skip it
-                once.warn(f"bad-{type(ev).__name__}", str(exc))
+                conn_log.warn(f"bad-{type(ev).__name__}", str(exc))
             if runner.finished:
                 break
     finally:
+        conn_log.summary()
         if runner is not None:
             # Without `stop` first, the socket dropped (a no-op when the call already ended).
             await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2.0)  # never hang on the peer
+
+
+async def _refuse(rt: Runtime, start: m.Start) -> str | None:
+    """Why this `start` may not open a stream (None = it may).
+
+    A stream of the same call that is still ending (e.g. moved to a `<Gather>`) is waited
+    for, within `record_wait_sec`, so the resumed stream sees what it saved.
+    """
+    live = rt.active.get(start.call_sid)
+    if live is not None and live.finished:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(live.finish()), rt.settings.record_wait_sec)
+    if start.call_sid in rt.active:
+        return "a stream for this call is already live"
+    pending = rt.pending.get(start.call_sid)
+    given = start.custom_parameters.get(TOKEN_PARAM)
+    if pending is None or not valid_stream_token(pending.stream_token, given):
+        return "missing, used or bad stream token"
+    if len(rt.active) >= rt.settings.max_concurrent_calls:
+        return f"{len(rt.active)} calls already live (max_concurrent_calls)"
+    return None
 
 
 def http_url_of(ws_url: str, path: str, public_base: str | None) -> str:
@@ -162,17 +228,20 @@ class TwilioCallControl:
 async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
     settings = rt.settings
     if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000:
-        _log.warning("media stream: unsupported format %s/%s", start.encoding, start.sample_rate)
-    if not valid_stream_token(rt.secret, start.call_sid, start.custom_parameters.get(TOKEN_PARAM)):
-        _log.warning("media stream rejected for %s: missing or bad stream token", start.call_sid)
+        _log.warning(
+            "media stream: unsupported format %s/%s", clip(start.encoding, 40), start.sample_rate
+        )
+    refused = await _refuse(rt, start)
+    if refused:
+        _log.warning("media stream refused for %s: %s", clip(start.call_sid, 64), refused)
         await ws.close(code=1008)
         return None
+    pending = rt.forget(start.call_sid)
     try:
         params = split_params(start.custom_parameters, settings.accept_sim_params)
     except ValueError as exc:
-        _log.warning("media stream: bad simulator parameter: %s (ignored)", exc)
+        _log.warning("media stream: bad simulator parameter: %s (ignored)", clip(exc))
         params = split_params(start.custom_parameters, accept_sim=False)
-    pending = rt.pending.pop(start.call_sid, None)
     business_id = params.business_id or (pending.business_id if pending else settings.business)
     caller = usable_phone(params.public.get("caller")) if params.public.get("caller") else None
     spec = CallSpec(

@@ -10,12 +10,39 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicectl.logs import clip, scrub_surrogates
+
+#: Largest inbound frame parsed (characters). Twilio's biggest message is a `start`
+#: with its `customParameters` (a few KB); a 20 ms `media` frame is about 300 bytes.
+MAX_MESSAGE_CHARS = 64 * 1024
+#: Deepest JSON nesting accepted (Twilio's messages nest 3 levels).
+MAX_DEPTH = 8
+#: Longest JSON integer literal accepted (digits); Twilio's numbers are small.
+MAX_INT_DIGITS = 15
+#: Longest id / name / key string kept from a message.
+MAX_FIELD_CHARS = 256
+#: Largest `customParameters` value kept (the simulator's script can be a few KB).
+MAX_PARAM_CHARS = 16 * 1024
+
 
 class ProtocolError(ValueError):
-    """A frame that is not a valid Twilio Media Streams message (the message says why)."""
+    """A frame that is not a valid Twilio Media Streams message (the message says why).
+
+    Attributes:
+        kind: a fixed word naming the class of problem ("binary", "size", "json", "depth",
+            "number", "type", "field", "event", "base64", "dtmf") - never caller text, so
+            it is safe as a key for "log each kind once".
+    """
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -67,10 +94,47 @@ InboundEvent = Connected | Start | Media | Dtmf | Mark | Stop
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")
 
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _depth_ok(text: str) -> bool:
+    """True if `text`'s bracket nesting (outside JSON strings) is at most `MAX_DEPTH`.
+
+    Checked before `json.loads`, whose recursion a 100,000-deep array would exhaust.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return True
+    depth = 0
+    for ch in _STRING_RE.sub("", text):
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _bad_constant(name: str) -> Any:
+    raise ProtocolError(f"number {name} is not allowed", "number")
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise ProtocolError(f"integer of {len(literal)} digits", "number")
+    return int(literal)
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal[:64]) if len(literal) <= 64 else math.inf
+    if not math.isfinite(value):
+        raise ProtocolError("number out of range", "number")
+    return value
+
 
 def _get(obj: dict[str, Any], key: str, where: str) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
-        raise ProtocolError(f"{where}: missing field {key!r}")
+    if key not in obj:
+        raise ProtocolError(f"{where}: missing field {key!r}", "field")
     return obj[key]
 
 
@@ -79,77 +143,184 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ProtocolError(f"{where}: not an object")
+        raise ProtocolError(f"{where}: not an object", "type")
     return value
 
 
-def _int(value: Any, where: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"{where}: not a number: {value!r}") from None
+def _str(value: Any, where: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """A JSON string field (surrogates scrubbed), at most `limit` characters."""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{where}: not a string", "type")
+    if len(value) > limit:
+        raise ProtocolError(f"{where}: longer than {limit} characters", "size")
+    return scrub_surrogates(value)
+
+
+def _int(value: Any, where: str, lo: int = 0, hi: int = 2**53) -> int:
+    """A count or time: a JSON integer or a decimal string (Twilio sends strings),
+    within `lo..hi`."""
+    if isinstance(value, bool):
+        raise ProtocolError(f"{where}: not a number", "type")
+    if isinstance(value, str):
+        v = value.strip()
+        if not v or len(v) > MAX_INT_DIGITS or not v.lstrip("-").isdigit():
+            raise ProtocolError(f"{where}: not a number: {clip(value, 40)}", "number")
+        value = int(v)
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise ProtocolError(f"{where}: not a number", "type")
+    if not lo <= value <= hi:
+        raise ProtocolError(f"{where}: {value} outside {lo}..{hi}", "number")
+    return value
 
 
 def parse_inbound(text: str | bytes) -> InboundEvent:
-    """Parse one WebSocket frame from Twilio.
+    """Parse one WebSocket frame from Twilio, defensively: any input either becomes an
+    event or raises `ProtocolError` - never another exception.
+
+    Bounds: `MAX_MESSAGE_CHARS` per frame, `MAX_DEPTH` nesting (checked before decoding),
+    integers of at most `MAX_INT_DIGITS` digits, no NaN/Infinity/overflowing floats,
+    `MAX_FIELD_CHARS` per id or name; every field must have its Twilio type.
 
     Args:
         text: the frame; Twilio sends only text frames, so `bytes` is an error.
 
     Raises:
-        ProtocolError: binary frame, not JSON, unknown event, missing fields, bad base64.
+        ProtocolError: binary frame, too big or too deep, not JSON, unknown event, missing
+            or mistyped fields, bad base64.
     """
-    if isinstance(text, bytes | bytearray):
-        raise ProtocolError("binary frame (Twilio sends JSON text frames only)")
+    if not isinstance(text, str):
+        raise ProtocolError("binary frame (Twilio sends JSON text frames only)", "binary")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ProtocolError(f"frame of {len(text)} characters (limit {MAX_MESSAGE_CHARS})", "size")
+    if not _depth_ok(text):
+        raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH}", "depth")
     try:
-        msg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"not JSON: {exc.msg}") from None
-    if not isinstance(msg, dict):
-        raise ProtocolError("not a JSON object")
-    event = msg.get("event")
-    if event == "connected":
-        return Connected(str(msg.get("protocol", "")), str(msg.get("version", "")))
-    if event == "start":
-        st = _obj(_get(msg, "start", "start"), "start.start")
-        fmt = _obj(st.get("mediaFormat"), "start.mediaFormat")
-        params = _obj(st.get("customParameters"), "start.customParameters")
-        return Start(
-            stream_sid=str(msg.get("streamSid") or _get(st, "streamSid", "start")),
-            call_sid=str(_get(st, "callSid", "start")),
-            account_sid=str(st.get("accountSid", "")),
-            tracks=tuple(st.get("tracks") or ("inbound",)),
-            encoding=str(fmt.get("encoding", "audio/x-mulaw")),
-            sample_rate=_int(fmt.get("sampleRate", 8000), "start.mediaFormat.sampleRate"),
-            channels=_int(fmt.get("channels", 1), "start.mediaFormat.channels"),
-            custom_parameters={str(k): str(v) for k, v in params.items()},
+        msg = json.loads(
+            text,
+            parse_constant=_bad_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
         )
+    except ProtocolError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc.msg}", "json") from None
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"not JSON: {exc.__class__.__name__}", "json") from None
+    if not isinstance(msg, dict):
+        raise ProtocolError("not a JSON object", "type")
+    try:
+        return _event(msg)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a backstop: no input may escape as another error
+        raise ProtocolError(f"malformed message ({exc.__class__.__name__})", "type") from None
+
+
+def _event(msg: dict[str, Any]) -> InboundEvent:
+    event = msg.get("event")
+    if not isinstance(event, str):
+        raise ProtocolError("event: missing or not a string", "event")
+    if event == "connected":
+        return Connected(
+            _str(msg.get("protocol", ""), "connected.protocol"),
+            _str(msg.get("version", ""), "connected.version"),
+        )
+    if event == "start":
+        return _start(msg)
     if event == "media":
         media = _obj(_get(msg, "media", "media"), "media.media")
-        raw = _get(media, "payload", "media")
+        raw = _str(_get(media, "payload", "media"), "media.payload", MAX_MESSAGE_CHARS)
         try:
             payload = base64.b64decode(raw, validate=True)
-        except (binascii.Error, TypeError, ValueError):
-            raise ProtocolError("media.payload: bad base64") from None
+        except (binascii.Error, ValueError):
+            raise ProtocolError("media.payload: bad base64", "base64") from None
         return Media(
-            stream_sid=str(_get(msg, "streamSid", "media")),
-            track=str(media.get("track", "inbound")),
+            stream_sid=_str(_get(msg, "streamSid", "media"), "media.streamSid"),
+            track=_str(media.get("track", "inbound"), "media.track"),
             chunk=_int(media.get("chunk", 0), "media.chunk"),
             timestamp_ms=_int(_get(media, "timestamp", "media"), "media.timestamp"),
             payload=payload,
         )
     if event == "dtmf":
-        digit = str(_get(_obj(_get(msg, "dtmf", "dtmf"), "dtmf.dtmf"), "digit", "dtmf"))
+        body = _obj(_get(msg, "dtmf", "dtmf"), "dtmf.dtmf")
+        digit = _str(_get(body, "digit", "dtmf"), "dtmf.digit")
         if digit not in DTMF_KEYS:
-            raise ProtocolError(f"dtmf.digit: not a keypad key: {digit!r}")
-        return Dtmf(str(_get(msg, "streamSid", "dtmf")), digit)
+            raise ProtocolError(f"dtmf.digit: not a keypad key: {clip(digit, 20)}", "dtmf")
+        return Dtmf(_str(_get(msg, "streamSid", "dtmf"), "dtmf.streamSid"), digit)
     if event == "mark":
-        name = str(_get(_obj(_get(msg, "mark", "mark"), "mark.mark"), "name", "mark"))
-        return Mark(str(_get(msg, "streamSid", "mark")), name)
+        body = _obj(_get(msg, "mark", "mark"), "mark.mark")
+        name = _str(_get(body, "name", "mark"), "mark.name")
+        return Mark(_str(_get(msg, "streamSid", "mark"), "mark.streamSid"), name)
     if event == "stop":
         stop = _obj(msg.get("stop"), "stop.stop")
-        return Stop(str(msg.get("streamSid", "")), str(stop.get("callSid", "")))
-    raise ProtocolError(f"unknown event {event!r}")
+        return Stop(
+            _str(msg.get("streamSid", ""), "stop.streamSid"),
+            _str(stop.get("callSid", ""), "stop.callSid"),
+        )
+    raise ProtocolError(f"unknown event {clip(event, 40)}", "event")
+
+
+def _start(msg: dict[str, Any]) -> Start:
+    st = _obj(_get(msg, "start", "start"), "start.start")
+    fmt = _obj(st.get("mediaFormat"), "start.mediaFormat")
+    params = _obj(st.get("customParameters"), "start.customParameters")
+    tracks = st.get("tracks", ["inbound"])
+    if not isinstance(tracks, list) or len(tracks) > 4:
+        raise ProtocolError("start.tracks: not a list of track names", "type")
+    custom: dict[str, str] = {}
+    for key, value in params.items():
+        if not isinstance(value, str):
+            raise ProtocolError("start.customParameters: values must be strings", "type")
+        custom[_str(key, "start.customParameters key")] = _str(
+            value, "start.customParameters value", MAX_PARAM_CHARS
+        )
+    sid = msg.get("streamSid") or _get(st, "streamSid", "start")
+    call_sid = _str(_get(st, "callSid", "start"), "start.callSid")
+    if not call_sid:
+        raise ProtocolError("start.callSid: empty", "field")
+    return Start(
+        stream_sid=_str(sid, "start.streamSid"),
+        call_sid=call_sid,
+        account_sid=_str(st.get("accountSid", ""), "start.accountSid"),
+        tracks=tuple(_str(t, "start.tracks") for t in tracks) or ("inbound",),
+        encoding=_str(fmt.get("encoding", "audio/x-mulaw"), "start.mediaFormat.encoding"),
+        sample_rate=_int(fmt.get("sampleRate", 8000), "start.mediaFormat.sampleRate", 1, 10**6),
+        channels=_int(fmt.get("channels", 1), "start.mediaFormat.channels", 1, 64),
+        custom_parameters=custom,
+    )
+
+
+class StreamTimestamps:
+    """Checks `media.timestamp` against the stream's own progress (sans-I/O).
+
+    Twilio's timestamp is ms since the stream started, so it can neither run backwards
+    nor run far ahead of the time the stream has existed. A frame whose timestamp does is
+    not dropped: it is placed right after the previous frame. (Trusting the largest value
+    seen let one far-future frame make the call deaf for good; issue 6 item 2.)
+
+    Args:
+        now_ms: the clock (monotonic ms).
+        slack_ms: how far ahead of elapsed stream time a timestamp may run (buffering,
+            a sender ahead of real time).
+    """
+
+    def __init__(self, now_ms: Callable[[], float], slack_ms: float = 2000.0) -> None:
+        self._now = now_ms
+        self._t0 = now_ms()
+        self._slack = slack_ms
+        self._next = 0  # where the next frame is expected to start (ms)
+
+    def place(self, ts_ms: int, frame_ms: int = 20) -> tuple[int, bool]:
+        """The timestamp to use for a frame claiming `ts_ms`, and whether it was valid."""
+        elapsed = self._now() - self._t0
+        upper = max(self._next, elapsed) + self._slack
+        ok = self._next - frame_ms <= ts_ms <= upper
+        ts = ts_ms if ok else self._next
+        self._next = max(self._next, ts + frame_ms)
+        return ts, ok
 
 
 def media_message(stream_sid: str, payload: bytes) -> str:

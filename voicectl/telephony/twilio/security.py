@@ -3,14 +3,16 @@
 Signatures are checked with the `twilio` library's `RequestValidator` (the algorithm and
 test vector are in TWILIO.md). Behind a TLS-terminating proxy the URL the app sees is not
 the one Twilio signed, so it is rebuilt from the configured public base URL. The stream
-token is the second gate on `/media`: an HMAC of the CallSid, handed out in the TwiML of
-`/voice` as a `<Parameter>` and checked in the stream's `start` message.
+token is the second gate on `/media`: a random value handed out in the TwiML of `/voice`
+(or of a `<Gather>` action that returns the caller to the stream) as a `<Parameter>`,
+kept with the pending call, and accepted once, by the `start` of that call's next stream
+(TWILIO.md: "a per-call token passed as a `<Parameter>`"; issue 6 item 7: no replay).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import secrets
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
@@ -46,11 +48,11 @@ def valid_signature(
     return bool(RequestValidator(auth_token).validate(url, params, signature))
 
 
-def stream_token(secret: str, call_sid: str) -> str:
-    """The per-call token for `<Parameter name="token">`: hex HMAC-SHA256, 32 chars."""
-    return hmac.new(secret.encode(), call_sid.encode(), hashlib.sha256).hexdigest()[:32]
+def stream_token() -> str:
+    """A fresh stream token for `<Parameter name="token">`: 32 hex characters."""
+    return secrets.token_hex(16)
 
 
-def valid_stream_token(secret: str, call_sid: str, token: str | None) -> bool:
-    """Constant-time check of a stream token."""
-    return bool(token) and hmac.compare_digest(stream_token(secret, call_sid), token or "")
+def valid_stream_token(expected: str | None, token: str | None) -> bool:
+    """Constant-time check of the token a `start` carries against the one issued."""
+    return bool(expected) and bool(token) and hmac.compare_digest(expected or "", token or "")

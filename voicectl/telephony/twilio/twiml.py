@@ -13,6 +13,8 @@ HE_LANGUAGE = "he-IL"
 HE_VOICE = "Google.he-IL-Standard-A"
 #: Seconds Twilio's `<Gather>` waits for the first / next key (seed 000: timeout="6").
 GATHER_TIMEOUT_S = 6
+#: Spoken when the server is at `max_concurrent_calls`.
+BUSY_HE = "מצטערים, כל הקווים תפוסים כרגע. אנא התקשרו שוב בעוד כמה דקות."
 
 
 def connect_stream(stream_url: str, parameters: dict[str, str], say: str | None = None) -> str:
@@ -58,6 +60,14 @@ def gather_phone(action_url: str, timeout_s: int = GATHER_TIMEOUT_S) -> str:
     gather.say(GATHER_PROMPT_HE, language=HE_LANGUAGE, voice=HE_VOICE)
     response.append(gather)
     response.redirect(action_url, method="POST")
+    return str(response)
+
+
+def say_and_hang_up(text: str) -> str:
+    """`<Response><Say voice=HE_VOICE language="he-IL">text</Say><Hangup/></Response>`."""
+    response = VoiceResponse()
+    response.say(text, voice=HE_VOICE, language=HE_LANGUAGE)
+    response.hangup()
     return str(response)
 
 

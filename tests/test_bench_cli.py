@@ -1,0 +1,85 @@
+"""`voicectl bench` exit codes through the CLI: malformed input -> 2 before any call, and
+a budget no call can meet -> 1 (one real call, in-process, with JSON and JUnit written)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from junitparser import JUnitXml
+from typer.testing import CliRunner
+
+from voicectl.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "scenarios" / "book-tomorrow-noon-no-phone.yaml"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("marks: {V2V_MS: {go: 900, no_go: 100}}\n", "marks.V2V_MS: no_go (100) is below go"),
+        ("load: {audio_gap: 0}\n", "load.audio_gap: unknown key"),
+        ("marks: {V2V_MS: {go: 1\n", "malformed YAML"),
+    ],
+)
+def test_malformed_budget_file_exits_2_naming_file_and_key(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_text(text, encoding="utf-8")
+    res = CliRunner().invoke(app, ["bench", str(SEED), "--budgets", str(path)])
+    assert res.exit_code == 2, res.output
+    assert str(path) in res.output.replace("\n", "")
+    assert words in res.output.replace("\n", "")
+
+
+def test_other_invalid_input_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "base.json"
+    bad.write_text("[]", encoding="utf-8")
+    cases = [
+        ["bench", str(SEED), "--baseline", str(bad)],
+        ["bench", str(tmp_path / "missing.yaml")],
+        ["bench", str(SEED), "--find-capacity"],
+        ["bench", str(SEED), "--repeat", "0"],
+    ]
+    for args in cases:
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+
+
+def test_help_lists_the_exit_codes() -> None:
+    res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    assert "0 = GO (or WARN without --strict)" in res.output
+    assert "2 = invalid input" in res.output
+
+
+def test_a_budget_no_call_can_meet_exits_1_and_writes_json_and_junit(tmp_path: Path) -> None:
+    budgets = tmp_path / "impossible.yaml"
+    budgets.write_text("marks:\n  V2V_MS: {go: 0, no_go: 0}\n", encoding="utf-8")
+    out, xml = tmp_path / "bench.json", tmp_path / "bench.xml"
+    res = CliRunner().invoke(
+        app,
+        ["bench", str(SEED), "--budgets", str(budgets), "--json", str(out), "--junit", str(xml)],
+        env={"COLUMNS": "80"},
+    )
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert last.startswith("BENCH NO-GO:") and "V2V_MS" in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["verdict"] == "NO-GO" and data["exit_code"] == 1
+    assert data["marks"]["V2V_MS"]["verdict"] == "NO-GO"
+    assert data["runs"][0]["ok"], data["runs"][0]["first_failure"]  # expectations still met
+    assert data["context"]["machine"]["cores"] >= 1
+    assert data["context"]["providers"]["agent"]
+    assert "vad_hangover_ms" in data["context"]["settings"]
+    speech = [t for t in data["runs"][0]["turns"] if t["kind"] == "speech"]
+    assert speech and all("V2V_MS" in t["marks"] for t in speech)
+    suites = {s.name: s for s in JUnitXml.fromfile(str(xml))}
+    [run] = list(suites["voicectl.bench.runs"])
+    assert run.is_passed
+    gate = next(c for c in suites["voicectl.bench.gates"] if c.name == "V2V_MS")
+    assert not gate.is_passed and "V2V_MS p95" in gate.result[0].message

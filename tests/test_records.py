@@ -1,0 +1,338 @@
+"""Call records are written as the call goes, off the event loop, and survive a crash
+(issue 6 items 5, 6 and 8): per-turn writes, start-up recovery of "interrupted" calls,
+retried writes, schema creation by 20 processes at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from media_client import RawCall, record, wait_record
+from sqlalchemy import event
+
+from voicectl.config import Settings
+from voicectl.runtime import Runtime
+from voicectl.sim.runner import InProcessServer
+from voicectl.store import records
+from voicectl.store.calls import CallRow
+from voicectl.store.db import Database
+
+
+class FakeSession:
+    """What `records.snapshot` reads of a `CallSession`."""
+
+    def __init__(self, call_sid: str, turns: int = 1, text: str = "שלום") -> None:
+        self.call_sid = call_sid
+        self.stream_sid = "MZ" + call_sid
+        self.business_id = "demo-spa"
+        self.caller_number: str | None = None
+        self.turns = [
+            {
+                "index": i,
+                "kind": "speech",
+                "user_text": text,
+                "bot_text": text,
+                "marks": {"TURN_LATENCY_MS": 300.0},
+                "barged_in": False,
+                "superseded": False,
+                "tools": [],
+            }
+            for i in range(turns)
+        ]
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "turns": [dict(t) for t in self.turns],
+            "metrics": {"SEND_QUEUE_FULL": 0},
+            "errors": [],
+        }
+
+
+def test_snapshots_are_upserts_and_log_lines_are_appended_once(tmp_path: Path) -> None:
+    db = Database(tmp_path / "r.db")
+    s = FakeSession("CA1", turns=1)
+    lines = [("INFO", "call started")]
+    records.save_call(db, records.snapshot(s, lines, owner="me", started=True))
+    s.turns.append({**s.turns[0], "index": 1, "user_text": "מחר"})
+    lines.append(("INFO", "turn 1"))
+    snap = records.snapshot(s, lines)
+    records.save_call(db, snap)
+    records.save_call(db, snap)  # a retried write stores nothing twice
+    rec = records.load_record(db, "CA1")
+    assert rec is not None and rec["status"] == "in-progress"
+    assert [t["index"] for t in rec["turns"]] == [0, 1]
+    assert rec["log"] == ["INFO call started", "INFO turn 1"]
+    records.save_call(db, records.snapshot(s, lines, ended=True))
+    assert records.load_record(db, "CA1")["status"] == "completed"  # type: ignore[index]
+
+
+def test_a_lone_surrogate_in_a_transcript_does_not_lose_the_record(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.db")
+    s = FakeSession("CA2", text="שלום \ud800 עולם")
+    records.save_call(db, records.snapshot(s, [("INFO", "heard \udcff")], ended=True))
+    rec = records.load_record(db, "CA2")
+    assert rec is not None and rec["turns"][0]["user_text"] == "שלום \ufffd עולם"
+    assert rec["log"] == ["INFO heard \ufffd"]
+
+
+def test_the_writer_retries_a_failed_write_and_logs_one_it_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(tmp_path / "w.db")
+    real, failures = records.save_call, {"n": 2}
+
+    def flaky(db_: Database, snap: records.CallSnapshot) -> None:
+        if failures["n"] > 0:
+            failures["n"] -= 1
+            raise RuntimeError("database is locked")
+        real(db_, snap)
+
+    monkeypatch.setattr(records, "save_call", flaky)
+    writer = records.RecordWriter(db, retry_delays_s=(0.01, 0.01, 0.01))
+    fut = writer.submit(records.snapshot(FakeSession("CA3"), [], started=True))
+    assert fut.result(timeout=10) is True
+    assert records.load_record(db, "CA3") is not None
+    failures["n"] = 99
+    with caplog.at_level(logging.WARNING, logger="voicectl.records"):
+        lost = writer.submit(records.snapshot(FakeSession("CA4"), [], started=True))
+        assert lost.result(timeout=10) is False
+    assert any("CA4" in r.message and "NOT saved" in r.message for r in caplog.records)
+    assert writer.close()
+
+
+def test_snapshots_of_one_call_queued_during_a_stall_merge_into_one(tmp_path: Path) -> None:
+    db = Database(tmp_path / "m.db")
+    gate, entered = threading.Event(), threading.Event()
+    real = records.save_call
+    calls: list[int] = []
+
+    def slow(db_: Database, snap: records.CallSnapshot) -> None:
+        entered.set()
+        gate.wait(10)
+        calls.append(len(snap.turns))
+        real(db_, snap)
+
+    writer = records.RecordWriter(db)
+    records.save_call, saved = slow, records.save_call  # type: ignore[assignment]
+    try:
+        s = FakeSession("CA5", turns=0)
+        writer.submit(records.snapshot(s, [], started=True))
+        assert entered.wait(10)  # the writer is now blocked inside the first write
+        for i in range(50):
+            s.turns.append({**FakeSession("x").turns[0], "index": i})
+            writer.submit(records.snapshot(s, []))
+        assert writer.backlog == 1  # one entry per call, however long the stall
+        last = writer.submit(records.snapshot(s, [], ended=True))
+        gate.set()
+        assert last.result(timeout=10)
+    finally:
+        records.save_call = saved  # type: ignore[assignment]
+    assert calls == [0, 50]  # the 51 queued snapshots were written as one
+    rec = records.load_record(db, "CA5")
+    assert rec is not None and rec["status"] == "completed" and len(rec["turns"]) == 50
+
+
+def test_recovery_closes_only_calls_of_dead_processes(tmp_path: Path) -> None:
+    db = Database(tmp_path / "rec.db")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    owners = {
+        "CAdead": f"{host}:{dead.pid}:x",
+        "CAlive": f"{host}:{os.getppid()}:y",  # pytest's parent: alive
+        "CAother": "another-host:1:z",
+        "CAlegacy": None,
+    }
+    for sid, owner in owners.items():
+        records.save_call(
+            db, records.snapshot(FakeSession(sid), [("INFO", "hi")], owner=owner, started=True)
+        )
+    me = records.process_owner("me")
+    assert sorted(records.recover_interrupted(db, me)) == ["CAdead", "CAlegacy"]
+    status = {sid: records.load_record(db, sid)["status"] for sid in owners}  # type: ignore[index]
+    assert status == {
+        "CAdead": "interrupted",
+        "CAlive": "in-progress",
+        "CAother": "in-progress",
+        "CAlegacy": "interrupted",
+    }
+    kept = records.load_record(db, "CAdead")
+    assert kept is not None and kept["turns"][0]["bot_text"] == "שלום"
+    assert kept["log"][0] == "INFO hi" and "interrupted" in kept["log"][-1]
+
+
+def test_turns_are_saved_while_the_call_is_live(tmp_path: Path) -> None:
+    with InProcessServer(Settings(database=str(tmp_path / "live.db"))) as srv:
+
+        async def go() -> dict:
+            async with RawCall(srv.http_base, "CAlive0001") as call:
+                await call.until_mark()  # the greeting played: turn 0 is done
+                rec = await wait_record(srv.http_base, call.call_sid, lambda r: r["turns"])
+                await call.stop()
+                return rec
+
+        rec = asyncio.run(go())
+    assert rec["status"] == "in-progress" and rec["active"]
+    assert rec["turns"][0]["kind"] == "greeting" and rec["turns"][0]["bot_text"]
+    assert any("call started" in line for line in rec["log"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_kill_9_mid_call_keeps_the_turns_and_closes_the_call_at_next_start(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "crash.db"
+    port = _free_port()
+    env = {**os.environ, "VOICECTL_DATABASE": str(db_path), "VOICECTL_ADMIN_TOKEN": "adm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicectl", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+        async def go() -> dict:
+            async with RawCall(base, "CAcrash0001") as call:
+                await call.until_mark()
+                saved = await _poll_admin(base, call.call_sid)
+                proc.send_signal(signal.SIGKILL)  # mid-call, the stream still open
+                proc.wait(timeout=20)
+                return saved
+
+        before = asyncio.run(go())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+    assert before["status"] == "in-progress"
+    db = Database(db_path)
+    assert records.load_record(db, "CAcrash0001")["status"] == "in-progress"  # type: ignore[index]
+    rt = Runtime(Settings(database=str(db_path)))  # the next start-up
+    assert rt.recovered == ["CAcrash0001"]
+    rec = records.load_record(db, "CAcrash0001")
+    assert rec is not None and rec["status"] == "interrupted"
+    assert rec["turns"][0]["kind"] == "greeting" and rec["turns"][0]["bot_text"]
+    assert any("call started" in line for line in rec["log"])
+    with db.session() as s:
+        assert s.get(CallRow, "CAcrash0001").ended_at is not None  # type: ignore[union-attr]
+
+
+async def _poll_admin(base: str, call_sid: str) -> dict:
+    for _ in range(150):
+        r = await asyncio.to_thread(record, base, call_sid, "adm")
+        if r.status_code == 200 and r.json()["turns"] and r.json()["turns"][0]["bot_text"]:
+            return r.json()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"turn 0 never saved: {r.status_code} {r.text[:200]}")
+
+
+_OPEN_DB = """
+import sys
+from pathlib import Path
+from voicectl.store import booking, calls
+from voicectl.store.db import Database
+go = Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():  # spin: all 20 start within microseconds of each other
+    pass
+Database(sys.argv[1]).dispose()
+"""
+
+
+def test_twenty_processes_can_create_one_new_database_at_once(tmp_path: Path) -> None:
+    path, go = tmp_path / "new.db", tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_DB, str(path), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(20)
+    ]
+    for p in procs:  # every interpreter has imported everything and polls for the signal
+        assert p.stdout is not None and p.stdout.readline() == "ready\n"
+    go.touch()
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    failed = [err for code, err in results if code != 0]
+    assert not failed, failed[0][-800:]
+
+
+def test_an_older_database_gains_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Database(path).dispose()
+    con = sqlite3.connect(path)  # the previous build's schema: no owner, no turn stream
+    con.execute("ALTER TABLE calls DROP COLUMN owner")
+    con.execute("ALTER TABLE call_turns DROP COLUMN stream_sid")
+    con.commit()
+    con.close()
+    db = Database(path)
+    records.save_call(db, records.snapshot(FakeSession("CAold"), [], owner="o", started=True))
+    assert records.load_record(db, "CAold") is not None
+
+
+def test_no_database_call_runs_on_the_event_loop_thread(tmp_path: Path) -> None:
+    """Structural form of "a database stall never stops audio" (issue 6 item 5): every
+    statement the server runs during a call - start, turns, DTMF, webhooks, record
+    reads, end - executes on a thread without a running event loop."""
+    on_loop: list[str] = []
+    with InProcessServer(Settings(database=str(tmp_path / "loop.db"))) as srv:
+
+        def check(_conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            on_loop.append(statement.split("\n")[0][:80])
+
+        event.listen(srv.runtime.db.engine, "before_cursor_execute", check)
+        base = srv.http_base
+
+        async def go() -> None:
+            async with RawCall(base, "CAloop0001") as call:
+                await call.until_mark()
+                await call.silence(10)
+                await call.dtmf("0501234567#")
+                await call.until_mark()
+                await asyncio.to_thread(
+                    httpx.post,
+                    f"{base}/webhook/dtmf_done",
+                    data={"CallSid": call.call_sid, "Digits": "0501234567"},
+                )
+                await call.stop()
+            await asyncio.to_thread(
+                httpx.post,
+                f"{base}/webhook/status",
+                data={"CallSid": "CAloop0001", "CallStatus": "completed"},
+            )
+            await wait_record(base, "CAloop0001", lambda r: r["status"] == "completed")
+
+        asyncio.run(go())
+    assert not on_loop, on_loop
