@@ -150,7 +150,7 @@ def test_gather_fallback_against_a_running_server(tmp_path: Path) -> None:
         "VOICECTL_DATABASE": str(tmp_path / "serve.db"),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(port)],
+        [sys.executable, "-m", "voicectl", "serve", "--port", str(port), "--accept-sim-params"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

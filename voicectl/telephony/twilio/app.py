@@ -237,6 +237,10 @@ def create_app(
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
         known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
+        pending = rt.pending.get(call_sid)
+        if not known and pending is not None:  # answered /voice, no stream yet
+            known = True
+            pending.caller_number = number or pending.caller_number
         if not known:
             _log.warning("Gather result for unknown call %s ignored", call_sid)
             return PlainTextResponse("unknown call", status_code=404)
