@@ -66,9 +66,9 @@ def test_a_budget_no_call_can_meet_exits_1_and_writes_json_and_junit(tmp_path: P
         env={"COLUMNS": "80"},
     )
     assert res.exit_code == 1, res.output
-    last = res.output.strip().splitlines()[-1]
-    assert last.startswith("BENCH NO-GO:") and "V2V_MS" in res.output
-    assert max(len(line) for line in res.output.splitlines()) <= 80
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("BENCH NO-GO:") and "V2V_MS" in res.stdout
+    assert max(len(line) for line in res.stdout.splitlines()) <= 80  # the report, not logs
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["verdict"] == "NO-GO" and data["exit_code"] == 1
     assert data["marks"]["V2V_MS"]["verdict"] == "NO-GO"

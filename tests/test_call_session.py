@@ -494,3 +494,41 @@ def test_stop_ends_the_stream_once() -> None:
     assert call.session.stop("caller hung up") == [CancelReply(0)]
     assert call.session.stop("again") == []
     assert call.session.end_reason == "caller hung up"
+
+
+# -- end of turn: an unfinished sentence is not ended by a pause (issue 11) --------------
+
+
+def _pause_call(extra_ms: int, line: str) -> Call:
+    call = Call(script=[line], end_of_turn_extra_ms=extra_ms)
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.2)
+    call.frame(QUIET, 20)
+    call.session.mark("turn-0")
+    return call
+
+
+@pytest.mark.parametrize("extra_ms", [600, 0])
+def test_a_pause_after_a_dangling_word_is_not_the_end_of_the_turn(extra_ms: int) -> None:
+    """A real recogniser's final comes at each endpoint (no script length here): with the
+    end-of-turn wait the pause after "ביום" does not end the turn; without it, it does."""
+    call = _pause_call(extra_ms, "יש לכם מקום ביום… שלישי בשתיים?")
+    call.frame(TONE, 60)  # "יש לכם מקום ביום" (1.2 s)
+    call.frame(QUIET, 25)  # a 500 ms pause: more than the 160 ms hangover
+    answered_at_pause = len(call.turns) > 1
+    call.frame(TONE, 50)  # "שלישי בשתיים?"
+    call.frame(QUIET, 50)  # the end: 1 s of silence
+    if extra_ms:
+        assert not answered_at_pause
+        assert [t.turn.text for t in call.turns[1:]] == ["יש לכם מקום ביום שלישי בשתיים?"]
+    else:
+        assert answered_at_pause  # the behaviour the extension removes
+
+
+def test_a_complete_sentence_ends_after_the_normal_hangover() -> None:
+    """No transcript-driven wait for a finished sentence: the turn starts 160 ms after the
+    speech, as without the extension (V2V does not grow)."""
+    call = _pause_call(600, "יש לכם מקום מחר בשתיים?")
+    call.frame(TONE, 60)
+    call.frame(QUIET, 10)  # 200 ms > the 160 ms hangover
+    assert [t.turn.text for t in call.turns[1:]] == ["יש לכם מקום מחר בשתיים?"]

@@ -21,18 +21,39 @@ def test_fixtures_exist() -> None:
     assert len(FIXTURES) >= 4
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
-def test_fixture_is_one_utterance(path: Path) -> None:
+# Fixtures with a deliberate mid-sentence hesitation ("…", 700 ms): two VAD segments on
+# audio alone; one once the end-of-turn check extends the hangover (scenario
+# dialog-mid-sentence-pause).
+HESITATING = {"is_there_room_on_pause_tuesday_two_sports"}
+
+
+def _segments(path: Path, hangover_ms: int) -> tuple[list[SpeechStart], list[SpeechEnd], int]:
     settings = Settings()
-    ep = Endpointer(
-        WebRtcVAD(), hangover_ms=settings.vad_hangover_ms, min_utt_ms=settings.min_utt_ms
-    )
+    ep = Endpointer(WebRtcVAD(), hangover_ms=hangover_ms, min_utt_ms=settings.min_utt_ms)
     ulaw = read_ulaw(path) + b"\xff" * 160 * 50  # then a second of line silence
     events = []
     for i, frame in enumerate(split_frames(ulaw)):
         events += ep.push(ulaw_decode(frame), i * 20)
     starts = [e for e in events if isinstance(e, SpeechStart)]
     ends = [e for e in events if isinstance(e, SpeechEnd) and not e.discarded]
-    assert len(starts) == 1 and len(ends) == 1, events
-    duration_ms = len(ulaw) // 8 - 1000
+    return starts, ends, len(ulaw)
+
+
+@pytest.mark.parametrize("path", [p for p in FIXTURES if p.stem in HESITATING], ids=str)
+def test_a_hesitation_is_one_utterance_only_with_the_end_of_turn_wait(path: Path) -> None:
+    settings = Settings()
+    _, ends, _ = _segments(path, settings.vad_hangover_ms)
+    assert len(ends) == 2  # audio alone: the pause ends a segment
+    extended = settings.vad_hangover_ms + settings.end_of_turn_extra_ms
+    _, ends, _ = _segments(path, extended)
+    assert len(ends) == 1
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in FIXTURES if p.stem not in HESITATING], ids=lambda p: p.stem
+)
+def test_fixture_is_one_utterance(path: Path) -> None:
+    starts, ends, n = _segments(path, Settings().vad_hangover_ms)
+    assert len(starts) == 1 and len(ends) == 1, (starts, ends)
+    duration_ms = n // 8 - 1000
     assert ends[0].speech_end_ms - ends[0].speech_start_ms > 0.6 * duration_ms

@@ -70,3 +70,16 @@ def test_silence_between_replies_is_not_a_gap() -> None:
     buf.audio(F, 3.0)  # the next reply, seconds later
     assert buf.gaps == []
     assert buf.frames_in == 2
+
+
+def test_playing_since_follows_the_run_of_audio_and_next_mark_due() -> None:
+    buf = PlaybackBuffer()
+    assert buf.playing_since(0.0) is None and buf.next_mark_due() is None
+    buf.audio(F, 1.0)
+    buf.audio(F, 1.0)
+    buf.mark("turn-2", 1.0)
+    assert buf.next_mark_due() == pytest.approx(1.04)  # after both frames have played
+    assert buf.playing_since(1.03) == 1.0
+    assert buf.playing_since(1.05) is None
+    buf.audio(F, 2.0)  # a later reply starts a new run
+    assert buf.playing_since(2.01) == 2.0

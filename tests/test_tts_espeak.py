@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +189,23 @@ def test_bench_cli_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--bench", "--runs", "2"]) == 0
     out = capsys.readouterr().out
     assert "12 words" in out and "24 words" in out and "RTF" in out
+
+
+def test_synthesis_works_when_tmpdir_has_upper_case_letters(tmp_path: Path) -> None:
+    """espeak-ng lower-cases voice file paths: a TMPDIR like /tmp/Build made every reply
+    silent ("voice 'he' not found"; issue 6 item 8). Fresh process: one engine each."""
+    upper = tmp_path / "Upper Case TMP"
+    upper.mkdir()
+    code = (
+        "from voicectl.speech.tts.espeak import synthesize_pcm\n"
+        "print(len(synthesize_pcm('שלום')[0]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TMPDIR": str(upper)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-500:]
+    assert int(out.stdout.strip()) > 1000

@@ -106,22 +106,16 @@ def serve(
     import uvicorn
 
     from voicectl.telephony.twilio.app import create_app
+    from voicectl.telephony.twilio.server import uvicorn_config
 
     try:
         application = create_app(settings)
     except ValueError as exc:  # includes ProviderError: one line naming the extra
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        workers=1,
-        reload=False,
-        log_level=settings.log_level.lower(),
-        timeout_keep_alive=75,
-        ws="websockets-sansio",
-    )
+    uvicorn.Server(
+        uvicorn_config(application, settings, host, port, settings.log_level.lower())
+    ).run()
 
 
 @app.command()

@@ -53,6 +53,9 @@ class Settings(BaseModel):
     min_utt_sec: float = Field(0.20, ge=0.0, le=5.0)
     stt_partial_debounce_ms: int = Field(40, ge=0, le=2000)
     stt_timeout_ms: int = Field(240, ge=10, le=10000)
+    # End of turn: extra silence to wait when the partial transcript so far is plainly
+    # unfinished ("יש לכם מקום ב..."; `voicectl.hebrew.endofturn`). 0 = off.
+    end_of_turn_extra_ms: int = Field(600, ge=0, le=3000)
 
     # Barge-in: voiced speech over the bot for this long stops the bot (DESIGN lessons).
     barge_in_min_ms: int = Field(120, ge=20, le=2000)
@@ -94,6 +97,8 @@ class Settings(BaseModel):
 
     # Limits: no input from the network may grow memory or hold a socket forever.
     max_concurrent_calls: int = Field(50, ge=1, le=100000)
+    max_connections: int = Field(1000, ge=16, le=1000000)
+    http_header_timeout_sec: float = Field(10.0, gt=0, le=600)
     stream_start_timeout_sec: float = Field(10.0, gt=0, le=600)
     pending_calls_max: int = Field(1000, ge=1, le=1000000)
     pending_call_ttl_sec: float = Field(120.0, gt=0, le=3600)

@@ -17,6 +17,7 @@ from voicectl.hebrew.acts import is_goodbye, is_greeting_only, is_no, is_thanks_
 from voicectl.hebrew.letters import fold
 from voicectl.hebrew.lexicon import CARDINAL, lookup
 from voicectl.hebrew.names import extract_name, restore_geresh, trailing_name
+from voicectl.hebrew.numbers import CARDINALS, TENS_WORDS
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service, mentions_generic_service
 from voicectl.hebrew.text import normalize, tokens
@@ -57,35 +58,7 @@ _ORDINALS = {
 }
 
 
-_DIGIT_WORDS = fset(
-    [
-        "אפס",
-        "אחת",
-        "אחד",
-        "שתיים",
-        "שתים",
-        "שניים",
-        "שלוש",
-        "שלש",
-        "ארבע",
-        "חמש",
-        "שש",
-        "שבע",
-        "שמונה",
-        "תשע",
-        "עשר",
-        "עשרים",
-        "שלושים",
-        "ארבעים",
-        "חמישים",
-        "שישים",
-        "שבעים",
-        "שמונים",
-        "תשעים",
-        "מאה",
-        "פלוס",
-    ]
-)
+_DIGIT_WORDS = fset([*CARDINALS, *TENS_WORDS, "מאה", "פלוס"])
 
 
 def looks_like_phone(text: str) -> bool:

@@ -76,10 +76,11 @@ class CallStats:
 
 @dataclass
 class WorkerReport:
-    """One generator process's calls."""
+    """One generator process's calls and the CPU time it used (s, user + system)."""
 
     worker: int
     calls: list[CallStats]
+    cpu_s: float = 0.0
 
 
 def expects_reply(steps: list[Any]) -> list[bool]:
@@ -131,6 +132,10 @@ async def _slots(plan: LoadPlan, slots: list[int], t_start: float) -> list[CallS
     audio = [caller_audio(sc) for sc in scenarios]
     stop_at = t_start + plan.duration_s
     results: list[CallStats] = []
+    import httpx
+
+    limits = httpx.Limits(max_connections=len(slots) + 1, max_keepalive_connections=len(slots))
+    http = httpx.AsyncClient(timeout=10, limits=limits)
 
     async def slot(i: int) -> None:
         await asyncio.sleep(max(0.0, t_start + i * plan.ramp_s / plan.calls - time.time()))
@@ -139,7 +144,9 @@ async def _slots(plan: LoadPlan, slots: list[int], t_start: float) -> list[CallS
             sc = scenarios[k % len(scenarios)]
             utt = audio[k % len(scenarios)]
             k += len(scenarios) if len(scenarios) > 1 else 1
-            em = TwilioEmulator(sc, utt, plan.http_base, plan.auth_token, plan.media_url)
+            em = TwilioEmulator(
+                sc, utt, plan.http_base, plan.auth_token, plan.media_url, record=False, http=http
+            )
             t0 = time.monotonic()
             try:
                 caller = await em.run()
@@ -152,7 +159,10 @@ async def _slots(plan: LoadPlan, slots: list[int], t_start: float) -> list[CallS
                 continue
             results.append(call_stats(sc, caller, time.monotonic() - t0))
 
-    await asyncio.gather(*(slot(i) for i in slots))
+    try:
+        await asyncio.gather(*(slot(i) for i in slots))
+    finally:
+        await http.aclose()
     return results
 
 
@@ -163,7 +173,7 @@ def _worker(plan: LoadPlan, worker: int, slots: list[int], t_start: float, out: 
     logging.disable(logging.WARNING)
     try:
         calls = asyncio.run(_slots(plan, slots, t_start))
-        out.put(WorkerReport(worker, calls))
+        out.put(WorkerReport(worker, calls, time.process_time()))
     except BaseException as exc:  # report, never hang the parent
         st = CallStats("-", error=f"generator {worker} crashed: {exc!r}"[:300])
         out.put(WorkerReport(worker, [st]))

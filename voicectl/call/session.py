@@ -53,6 +53,7 @@ from voicectl.call.dtmf import DtmfCollector
 from voicectl.call.marks import TurnTimes
 from voicectl.clock import Clock
 from voicectl.config import Settings
+from voicectl.hebrew.endofturn import looks_unfinished
 from voicectl.logs import get_logger
 from voicectl.speech.phrases import split_phrases
 from voicectl.speech.stt.base import STTResult, STTStream
@@ -370,7 +371,15 @@ class CallSession:
         )
         return actions
 
+    def _end_of_turn_hint(self, partial: str) -> None:
+        """Wait `end_of_turn_extra_ms` more silence before ending an utterance whose words
+        so far are plainly unfinished (a dangling "ב", an open number, "רציתי לשאול");
+        the next partial, or the end of the utterance, sets it back."""
+        extra = self.settings.end_of_turn_extra_ms if looks_unfinished(partial) else 0
+        self._endpointer.hangover_ms = self.settings.vad_hangover_ms + extra
+
     def _speech_end(self, ev: SpeechEnd, now: float) -> None:
+        self._endpointer.hangover_ms = self.settings.vad_hangover_ms
         self._stt.utterance_end(ev.speech_end_ms, ev.discarded)
         self._barge_in_armed = True
         if ev.discarded:
@@ -386,6 +395,7 @@ class CallSession:
             if not r.is_final:
                 if self._first_partial_at is None:
                     self._first_partial_at = now
+                self._end_of_turn_hint(r.text)
                 continue
             start_clock, end_clock = self._pending_utterance
             partial_at, self._first_partial_at = self._first_partial_at, None

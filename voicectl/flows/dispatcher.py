@@ -139,6 +139,7 @@ class Dispatcher:
         now = self.now()
         claimed = s.execute(
             update(EventRow)
+            .execution_options(synchronize_session=False)
             .where(EventRow.id == event_id, EventRow.processed_at.is_(None))
             .values(processed_at=now)
         ).rowcount
@@ -191,6 +192,7 @@ class Dispatcher:
             for did in ids:
                 got = s.execute(
                     update(DeliveryRow)
+                    .execution_options(synchronize_session=False)
                     .where(DeliveryRow.id == did, DeliveryRow.status == "pending", free)
                     .values(
                         claimed_by=self.name,
@@ -284,6 +286,7 @@ class Dispatcher:
                 return (
                     s.execute(
                         update(DeliveryRow)
+                        .execution_options(synchronize_session=False)
                         .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
                         .values(
                             prepared=True,
@@ -350,6 +353,7 @@ class Dispatcher:
             with self.db.session() as s:
                 got = s.execute(
                     update(DeliveryRow)
+                    .execution_options(synchronize_session=False)
                     .where(DeliveryRow.id == delivery_id, DeliveryRow.claimed_by == self.name)
                     .values(**changes)
                 ).rowcount

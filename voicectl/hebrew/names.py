@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from voicectl.hebrew.acts import BYE_WORDS, GREETING_WORDS, THANKS, YES_STRONG, strip_fillers
+from voicectl.hebrew.calendar import HEB_WEEKDAY
 from voicectl.hebrew.letters import fold
 from voicectl.hebrew.lexicon import CARDINAL, MONTH, PART, RELDAY, UNIT, analyses, lookup
+from voicectl.hebrew.numbers import CARDINALS, TENS_WORDS
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service
 from voicectl.hebrew.text import normalize, tokens
@@ -25,8 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = ["extract_name", "restore_geresh", "trailing_name", "without_name"]
 
+# Number and weekday words ("שבע", "שני") are never a name on their own, except the
+# homonyms after a clear marker and the second word of a compound name (below).
+_NUMBER_AND_DAY_WORDS = fset([*CARDINALS, *TENS_WORDS, *HEB_WEEKDAY])
 # Words that are never a person's name (verbs, fillers, time and day words, ...).
-_NOT_NAME = fset(
+_NOT_NAME = _NUMBER_AND_DAY_WORDS | fset(
     [
         "רוצה",
         "רוצים",
@@ -91,27 +96,6 @@ _NOT_NAME = fset(
         "דקות",
         "חצי",
         "רבע",
-        "ראשון",
-        "שני",
-        "שלישי",
-        "רביעי",
-        "חמישי",
-        "שישי",
-        "שבת",
-        "אחת",
-        "אחד",
-        "שתיים",
-        "שתים",
-        "שלוש",
-        "ארבע",
-        "חמש",
-        "שש",
-        "שבע",
-        "שמונה",
-        "תשע",
-        "עשר",
-        "עשרה",
-        "שתיים",
         "על",
         "שם",
         "שמי",
@@ -242,7 +226,6 @@ _NOT_NAME = fset(
         "נוסף",
         "נוספת",
         "אחרים",
-        "אחד",
         "נראה",
         "ש",
         "עדיין",
@@ -360,7 +343,7 @@ _NOT_NAME = fset(
         "ושוב",
     ]
 )
-_NAME_STOP_PREFIXED = fset(
+_NAME_STOP_PREFIXED = _NUMBER_AND_DAY_WORDS | fset(
     [
         "מחר",
         "היום",
@@ -373,28 +356,9 @@ _NAME_STOP_PREFIXED = fset(
         "צהרים",
         "לילה",
         "שבוע",
-        "ראשון",
-        "שני",
-        "שלישי",
-        "רביעי",
-        "חמישי",
-        "שישי",
-        "שבת",
         "עיסוי",
         "טיפול",
         "תור",
-        "אחת",
-        "שתיים",
-        "שתים",
-        "שלוש",
-        "ארבע",
-        "חמש",
-        "שש",
-        "שבע",
-        "שמונה",
-        "תשע",
-        "עשר",
-        "עשרה",
         "חצי",
         "רבע",
         "רוצה",

@@ -140,6 +140,10 @@ class TwilioEmulator:
         rest: the loopback fake of Twilio's REST API the server's `twilio` client uses;
             the call is registered there, and its updates are played (hang-up, `<Gather>`).
         account_sid: the account the server's REST client uses (default: a random one).
+        record: keep the call as heard (`caller_pcm`, `bot_pcm`); the load generator turns
+            it off to spare memory and CPU.
+        http: an HTTP client to reuse for the webhooks (the load generator shares one per
+            process: building a client costs tens of ms of CPU); None = one per call.
     """
 
     def __init__(
@@ -151,6 +155,8 @@ class TwilioEmulator:
         media_url: str | None = None,
         rest: TwilioRestFake | None = None,
         account_sid: str | None = None,
+        record: bool = True,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.sc = scenario
         self.rest = rest
@@ -158,6 +164,8 @@ class TwilioEmulator:
         self.http_base = http_base.rstrip("/")
         self.auth_token = auth_token
         self.media_url = media_url
+        self.record = record
+        self.http = http
         self.call_sid = "CA" + secrets.token_hex(16)
         self.stream_sid = "MZ" + secrets.token_hex(16)
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
@@ -178,6 +186,8 @@ class TwilioEmulator:
         self._ws: Any = None
         self._closed = asyncio.Event()  # the current media stream is closed
         self._call_over = asyncio.Event()  # the whole call is over
+        self._frame_tick = asyncio.Event()  # set each time a caller frame is sent
+        self._mark_arrived = asyncio.Event()  # wakes the playback loop
         self._send_lock = asyncio.Lock()
         self._handoff: str | None = None  # TwiML a REST update replaced the stream with
         self._gather_open = asyncio.Event()
@@ -223,6 +233,7 @@ class TwilioEmulator:
         try:
             await self._run_steps()
         finally:
+            self._advance_playback()  # what had played by the hang-up was heard
             await self._hangup()
             with contextlib.suppress(asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(legs, 15)
@@ -231,7 +242,8 @@ class TwilioEmulator:
             if self.rest is not None:
                 self.rest.end(self.call_sid)
                 self.res.rest_requests = self.rest.requests_for(self.call_sid)
-        self._build_recording()
+        if self.record:
+            self._build_recording()
         return self.res
 
     async def _legs(self, url: str, params: dict[str, str]) -> None:
@@ -249,11 +261,16 @@ class TwilioEmulator:
         finally:
             self._call_over.set()
             self._echo_event.set()
+            self._frame_tick.set()
 
     async def _stream_leg(self, url: str, params: dict[str, str]) -> None:
         headers = self._sign(public_url(url, None, websocket=True), {})
         try:
-            async with websockets.connect(url, additional_headers=headers, max_size=2**22) as ws:
+            # No permessage-deflate offer: Twilio documents no WebSocket compression, and
+            # base64 μ-law hardly compresses (zlib per 20 ms frame only burns CPU).
+            async with websockets.connect(
+                url, additional_headers=headers, max_size=2**22, compression=None
+            ) as ws:
                 self._ws = ws
                 self._closed.clear()
                 if self.res.streams:  # a new stream: new streamSid, numbering restarts
@@ -307,6 +324,7 @@ class TwilioEmulator:
         )
         self._closed.set()
         self._echo_event.set()
+        self._mark_arrived.set()
         with contextlib.suppress(Exception):
             await self._ws.close()
 
@@ -323,6 +341,8 @@ class TwilioEmulator:
 
     async def _post(self, url: str, form: dict[str, str]) -> httpx.Response | None:
         try:
+            if self.http is not None:
+                return await self.http.post(url, data=form, headers=self._sign(url, form))
             async with httpx.AsyncClient(timeout=10) as client:
                 return await client.post(url, data=form, headers=self._sign(url, form))
         except httpx.HTTPError as exc:
@@ -436,8 +456,11 @@ class TwilioEmulator:
             "ApiVersion": "2010-04-01",
         }
         url = f"{self.http_base}/voice"
-        async with httpx.AsyncClient(timeout=10) as client:
-            r = await client.post(url, data=form, headers=self._sign(url, form))
+        if self.http is not None:
+            r = await self.http.post(url, data=form, headers=self._sign(url, form))
+        else:
+            async with httpx.AsyncClient(timeout=10) as client:
+                r = await client.post(url, data=form, headers=self._sign(url, form))
         if r.status_code != 200:
             raise RuntimeError(f"POST /voice answered {r.status_code}: {r.text[:200]}")
         root = ET.fromstring(r.text)
@@ -492,7 +515,9 @@ class TwilioEmulator:
             now = self._now()
             lateness.append(round(max(now - next_at, 0.0) * 1000, 2))
             self._sent_at[self._chunk] = now
-            self._caller_track.append((self._tick_index(), frame))
+            self._frame_tick.set()
+            if self.record:
+                self._caller_track.append((self._tick_index(), frame))
             await self._send(
                 {
                     "event": "media",
@@ -509,17 +534,25 @@ class TwilioEmulator:
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(next_at - self._now(), 0))
 
-    async def _playback_loop(self) -> None:
-        """Twilio's playback buffer: one frame per 20 ms; marks echo once reached."""
-        next_at = self._now()
-        while not self._closed.is_set():
-            frames, due = self._playback.advance(self._now())
+    def _advance_playback(self) -> list[str]:
+        """Let the playback model run to now; keep what was heard; return marks due."""
+        frames, due = self._playback.advance(self._now())
+        if self.record:
             for start, frame in frames:
                 tick = int(round((start - self._t0) * 1000 / FRAME_MS))
                 self._bot_track.append((tick, frame))
-            await self._echo_marks(due)
-            next_at += FRAME_MS / 1000
-            await asyncio.sleep(max(next_at - self._now(), 0))
+        return due
+
+    async def _playback_loop(self) -> None:
+        """Twilio's playback buffer: wakes when a mark falls due (or a new one arrives) and
+        echoes it; the model itself knows when every frame played."""
+        while not self._closed.is_set():
+            await self._echo_marks(self._advance_playback())
+            nxt = self._playback.next_mark_due()
+            self._mark_arrived.clear()
+            wait = None if nxt is None else max(nxt - self._now(), 0.0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._mark_arrived.wait(), wait)
 
     async def _echo_marks(self, names: list[str], cleared: bool = False) -> None:
         for name in names:
@@ -547,6 +580,8 @@ class TwilioEmulator:
                     self._call_over.set()
                 self._closed.set()
                 self._echo_event.set()
+            self._frame_tick.set()
+            self._mark_arrived.set()
 
     def _violation(self, code: int, detail: str) -> None:
         if len(self.res.protocol_errors) < 20:
@@ -596,6 +631,7 @@ class TwilioEmulator:
                 self._violation(31951, "mark: missing mark.name")
                 return
             self._playback.mark(name, self._now())
+            self._mark_arrived.set()
         else:  # clear: drop unplayed audio, echo every pending mark at once
             self._clear_at = self._now()
             await self._echo_marks(self._playback.clear(self._clear_at), cleared=True)
@@ -707,7 +743,10 @@ class TwilioEmulator:
             if not self._outgoing:
                 self._says_sent += 1
                 break
-            await asyncio.sleep(0.005)
+            # One wake-up per frame sent (not a poll): cheap enough for hundreds of calls
+            # in one load-generator process.
+            self._frame_tick.clear()
+            await self._frame_tick.wait()
         if barge_after_ms is not None:
             # BARGE_IN_STOP_MS: caller starts talking over the bot -> `clear` arrives.
             if t_first_voiced is not None:
@@ -723,6 +762,7 @@ class TwilioEmulator:
     async def _hangup(self) -> None:
         """The caller hangs up: `stop` on the stream (if one is open); the call is over."""
         self._call_over.set()
+        self._frame_tick.set()
         if self._ws is not None:
             await self._end_stream()
 

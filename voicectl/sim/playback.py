@@ -57,19 +57,20 @@ class PlaybackBuffer:
     _queue: deque[tuple[str, float, object]] = field(default_factory=deque)
     _end: float = 0.0  # when the last queued frame finishes playing
     _in_reply: bool = False  # the last item received was audio (no mark after it yet)
-    _playing_since: float | None = None
+    _run_start: float | None = None  # start of the audio playing without a break
 
     def audio(self, frame: bytes, now: float) -> None:
         """A `media` frame arrived at `now` (20 ms of audio, 160 μ-law bytes)."""
         self.frames_in += 1
         lead = self._end - now
-        if lead >= 0:
+        if lead >= 0 and self._run_start is not None:
             start = self._end
             self.leads_ms.append(round(lead * 1000, 3))
         else:
             start = now
+            self._run_start = now
             self.leads_ms.append(0.0)
-            if self._in_reply:
+            if self._in_reply and lead < 0:
                 self.gaps.append(Gap(self._end, round(-lead * 1000, 3)))
         self._end = start + _FRAME_S
         self._in_reply = True
@@ -86,7 +87,7 @@ class PlaybackBuffer:
         self._queue.clear()
         self._end = now
         self._in_reply = False
-        self._playing_since = None
+        self._run_start = None
         return names
 
     def advance(self, now: float) -> tuple[list[tuple[float, bytes]], list[str]]:
@@ -104,17 +105,23 @@ class PlaybackBuffer:
             if kind == "audio":
                 assert isinstance(item, bytes)
                 frames.append((at, item))
-                if self._playing_since is None:
-                    self._playing_since = at
             else:
                 marks.append(str(item))
-        if self._end <= now:
-            self._playing_since = None
         return frames, marks
+
+    def next_mark_due(self) -> float | None:
+        """When the first pending mark falls due (s), None when no mark is pending: a
+        driver can sleep until then instead of ticking every 20 ms."""
+        for kind, at, _ in self._queue:
+            if kind == "mark":
+                return at
+        return None
 
     def playing_since(self, now: float) -> float | None:
         """When the audio now playing started playing without a break (None = silent)."""
-        return self._playing_since if self._end > now else None
+        if self._run_start is None or self._end <= now:
+            return None
+        return self._run_start
 
     @property
     def buffered_until(self) -> float:

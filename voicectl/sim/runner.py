@@ -102,17 +102,11 @@ class InProcessServer:
         import uvicorn
 
         from voicectl.telephony.twilio.app import create_app
+        from voicectl.telephony.twilio.server import uvicorn_config
 
         app = create_app(self.settings, purpose="simulate")
         self.runtime = app.state.runtime
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-            ws="websockets-sansio",
-        )
+        config = uvicorn_config(app, self.settings, "127.0.0.1", 0, "warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, name="voicectl-server", daemon=True
@@ -147,12 +141,27 @@ def caller_audio(scenario: Scenario) -> list[CallerAudio]:
     return out
 
 
+HESITATION_MS = 700
+"""A "…" (U+2026) in a `say` text is a caller's mid-sentence hesitation of this long."""
+
+
 def synthesize_caller(text: str) -> np.ndarray:
-    """Caller speech for `text` (offline espeak-ng), as 8 kHz int16 PCM."""
+    """Caller speech for `text` (offline espeak-ng), as 8 kHz int16 PCM.
+
+    A "…" (one character, U+2026) marks a hesitation: `HESITATION_MS` of silence in the
+    middle of the sentence ("יש לכם מקום ביום… שלישי בשתיים?"); the transcript keeps the
+    whole sentence as one utterance.
+    """
     from voicectl.speech.tts.espeak import synthesize_pcm
 
-    pcm, rate = synthesize_pcm(text)
-    return resample(pcm, rate, 8000)
+    parts: list[np.ndarray] = []
+    for k, piece in enumerate(text.split("\u2026")):
+        if k:
+            parts.append(np.zeros(8000 * HESITATION_MS // 1000, dtype=np.int16))
+        if piece.strip():
+            pcm, rate = synthesize_pcm(piece)
+            parts.append(resample(pcm, rate, 8000))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 async def fetch_record(

@@ -469,9 +469,7 @@ def load_record(db: Database, call_sid: str) -> dict[str, Any] | None:
         if row is None:
             return None
         turns = s.scalars(
-            select(TurnRow)
-            .where(TurnRow.call_sid == call_sid)
-            .order_by(TurnRow.index, TurnRow.id)
+            select(TurnRow).where(TurnRow.call_sid == call_sid).order_by(TurnRow.index, TurnRow.id)
         ).all()
         log = s.scalars(
             select(CallLogRow).where(CallLogRow.call_sid == call_sid).order_by(CallLogRow.id)

@@ -225,8 +225,7 @@ def apply(c: Turn, u: nlu.Understanding, when: When) -> bool | str:
             st.pending = Waiting.TIME
             if st.date and st.date in offered_days:
                 return P.WHICH_TIME
-            st.date = None
-            st.pending = Waiting.DATE
+            st.ask_day()
             return P.ASK_DAY_AND_TIME
 
     if pending is Waiting.CHOOSE and st.options and not picked and new_time and when.date is None:
@@ -323,12 +322,10 @@ def ambiguous(c: Turn, when: When) -> str | None:
         x.time() for x in cands if isinstance(x, datetime) and x.time() != time(0, 0)
     ]
     if "past_date" in amb:
-        st.date = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         return f"{P.PAST_DATE} {P.ASK_DAY}"
     if "date_conflict" in amb:
-        st.date = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         return "לאיזה תאריך בדיוק?"
     if "am_pm" in amb and cand_times:
         if cand_dates and len(set(cand_dates)) == 1:

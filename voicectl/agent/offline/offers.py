@@ -42,13 +42,11 @@ def advance(c: Turn, availability: bool = False) -> str:
         return P.ASK_DAY if (st.time or st.part) else P.ASK_DAY_AND_TIME
 
     if day < c.today:
-        st.date = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         return f"{P.PAST_DATE} {P.ASK_DAY}"
     window = c.policy.booking_window_days
     if day > c.today + timedelta(days=window):
-        st.date = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         return P.beyond_window(window)
 
     if st.time is None and st.time_alts:
@@ -152,15 +150,13 @@ def offer_alternative(
         why = P.closed_on(P.weekday_label(day, c.today))
     elif reason == "beyond_window":
         window = c.policy.booking_window_days
-        st.date = None
         st.time = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         st.options = []
         return P.beyond_window(int(window))
     elif reason == "past":
-        st.date = None
         st.time = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         st.options = []
         return f"{P.PAST_DATE} {P.ASK_DAY}"
     else:
@@ -179,9 +175,8 @@ def offer_alternative(
         if quiet and first.date() != day:
             return f"התור הקרוב {P.day_label(first.date(), c.today)} {P.at(first)}. מתאים?"
         return f"{why} {offer}"
-    st.date = None
     st.time = None
-    st.pending = Waiting.DATE
+    st.ask_day()
     st.options = []
     return f"{why} {P.WHICH_DAY_INSTEAD}"
 
@@ -299,9 +294,8 @@ def create(c: Turn, start: datetime) -> str:
         c.slot_cache.clear()
         return f"{why} {offer_day(c, day, st.service)}"
     if err == "beyond_window":
-        st.date = None
         st.time = None
-        st.pending = Waiting.DATE
+        st.ask_day()
         st.options = []
         return P.beyond_window(c.policy.booking_window_days)
     return validation(c, res)

@@ -100,6 +100,11 @@ class DialogueState:
         if not keep_name:
             self.name = None
 
+    def ask_day(self) -> None:
+        """Forget the day asked for and wait for another."""
+        self.date = None
+        self.pending = Waiting.DATE
+
     def clear_time(self) -> None:
         """Forget the time asked for (and that it was inferred)."""
         self.time = None

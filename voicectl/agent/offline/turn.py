@@ -51,15 +51,9 @@ def resolve(text: str, now: datetime, hours_on: HoursOn | None) -> When:
     """Resolve the dates/times in `text` against the business clock `now`
     (`voicectl.hebrew.when.resolve_when`, which never raises)."""
     r = resolve_when(text, now, hours_on=hours_on)
-    return When(
-        date=r.date,
-        time=r.time,
-        part=r.part_of_day,
-        inferred=r.inferred,
-        ambiguous=r.ambiguous,
-        candidates=r.candidates,
-        said=r.said,
-    )
+    when = When(r.date, r.time, r.part_of_day, r.inferred, r.ambiguous, r.candidates)
+    when.said = r.said
+    return when
 
 
 ToolResult = dict[str, Any]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 from voicectl.hebrew.calendar import ORDINALS, WEEKDAY_LETTERS
 from voicectl.hebrew.lexicon import HALF, MONTH, QUARTER, RELDAY, UNIT, WEEKDAY, analyses
@@ -177,14 +178,7 @@ class DateMentions(ScanBase):
             else:
                 self.f.dates.append(DateMention(t0, t1, "abs", date))
             return
-        for k in range(0, 9):
-            try:
-                date = dt.date(self.today.year + k, m, d)
-            except ValueError:
-                continue
-            if date >= self.today:
-                self.f.dates.append(DateMention(t0, t1, "abs", date, inferred=k > 0))
-                return
+        self._first_not_past(t0, t1, ((self.today.year + k, m, d) for k in range(9)))
 
     # -- "25 בנובמבר", "עשרים וחמישה לחודש", "הראשון לדצמבר" -------------------------------
     def m_daymonth(self, i: int) -> int | None:
@@ -255,10 +249,15 @@ class DateMentions(ScanBase):
 
     def _add_day_of_month(self, t0: int, t1: int, day: int) -> None:
         """The next date (today or later) with this day of the month ("ב-30 לחודש")."""
-        for k in range(0, 13):
-            y, mth = divmod(self.today.month - 1 + k, 12)
+        months = (divmod(self.today.month - 1 + k, 12) for k in range(13))
+        self._first_not_past(t0, t1, ((self.today.year + y, mth + 1, day) for y, mth in months))
+
+    def _first_not_past(self, t0: int, t1: int, ymds: Iterable[tuple[int, int, int]]) -> None:
+        """Add the first valid (year, month, day) that is not before today; any but the
+        first reading tried is a rollover (`inferred`)."""
+        for k, (y, m, d) in enumerate(ymds):
             try:
-                date = dt.date(self.today.year + y, mth + 1, day)
+                date = dt.date(y, m, d)
             except ValueError:
                 continue
             if date >= self.today:

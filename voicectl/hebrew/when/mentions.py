@@ -26,11 +26,15 @@ class DateMention:
 
 @dataclass
 class TimeMention:
+    """A clock time: tokens [t0, t1), the hour and minute as said ("בשלוש" -> 3:00),
+    `explicit` for a 24-hour or leading-zero form, the part of day said with it, and the
+    second end of a range ("בין ארבע לשש")."""
+
     t0: int
     t1: int
-    h: int
+    h: int  # as said: 1..12 (or 0..23 when explicit)
     m: int
-    explicit: bool
+    explicit: bool  # "16:00", "08:30": taken as said, no am/pm choice
     part: str | None = None
     range_end: TimeMention | None = None
 

@@ -26,6 +26,12 @@ SCRIPT_PARAM = "voicectl.script"
 #: A caller utterance is complete once the VAD segments collected for it span at least this
 #: share of its voiced length (the VAD trims edges the simulator's energy measure keeps).
 COVERAGE = 0.6
+#: The partial has every word of the utterance once this share of its voiced length is heard.
+ALL_WORDS = 0.85
+HESITATION = "\u2026"
+"""A "…" in a script line marks where the caller pauses mid-sentence."""
+_QUIET_RMS = 150.0  # int16 RMS below which a frame is a pause, not a word
+_PAUSE_MS = 100  # a pause this long shows the partial so far
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ class ScriptSTTStream:
         self._ms_per_word = ms_per_word
         self._voiced_ms = 0
         self._words_out = 0
+        self._piece = 0  # hesitations ("…") of the current line passed so far
+        self._quiet_ms = 0
+        self._paused = False
         self._active = False
         self._started_ms: int | None = None  # start of the utterance being collected
 
@@ -114,16 +123,45 @@ class ScriptSTTStream:
             self._started_ms = ts_ms
             self._voiced_ms = 0
             self._words_out = 0
+            self._piece = 0
+            self._quiet_ms = 0
+            self._paused = False
 
     def feed(self, pcm: np.ndarray, ts_ms: int) -> None:
         if not self._active or not self._pending:
             return
-        self._voiced_ms += int(len(pcm) * 1000 / 8000)
-        words = self._pending[0].text.split()
+        frame_ms = int(len(pcm) * 1000 / 8000)
+        self._voiced_ms += frame_ms
+        line = self._pending[0]
+        pieces = line.text.split(HESITATION)
+        words = line.text.replace(HESITATION, " ").split()
+        # Words up to the caller's next hesitation ("…"): a pause there shows the partial
+        # of what was said so far, as a streaming recogniser's would be.
+        upto = len(" ".join(pieces[: self._piece + 1]).split())
+        rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if len(pieces) > 1 else 0.0
+        if len(pieces) > 1 and rms < _QUIET_RMS:
+            self._quiet_ms += frame_ms
+            if self._quiet_ms >= _PAUSE_MS and self._piece < len(pieces) - 1:
+                self._paused = True
+                if upto > self._words_out:
+                    self._words_out = upto
+                    self._on_result(STTResult(" ".join(words[:upto]), is_final=False))
+            return
+        self._quiet_ms = 0
+        if self._paused:
+            self._paused = False
+            self._piece += 1
+            upto = len(" ".join(pieces[: self._piece + 1]).split())
         if self._voiced_ms < self._first_partial_ms:
             return
         due = 1 + (self._voiced_ms - self._first_partial_ms) // self._ms_per_word
         due = min(int(due), max(len(words) - 1, 1))
+        # The last word once the utterance's voiced length is spoken (a real recogniser's
+        # partial catches up at the end of speech), so a complete sentence never looks
+        # cut at its last word to an end-of-turn check.
+        if line.voiced_ms and self._voiced_ms >= ALL_WORDS * line.voiced_ms:
+            due = len(words)
+        due = min(due, upto)
         if due > self._words_out:
             self._words_out = due
             self._on_result(STTResult(" ".join(words[:due]), is_final=False))
@@ -140,7 +178,7 @@ class ScriptSTTStream:
             return  # a pause inside the utterance: wait for the rest
         self._started_ms = None
         text = self._pending.popleft().text if self._pending else ""
-        self._on_result(STTResult(text, is_final=True))
+        self._on_result(STTResult(" ".join(text.replace(HESITATION, " ").split()), is_final=True))
 
     def close(self) -> None:
         self._pending.clear()

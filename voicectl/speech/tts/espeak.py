@@ -271,7 +271,7 @@ class _Engine:
             for _root, _dirs, files in os.walk(os.path.join(data_path, "lang"))
             for name in files
         }
-        self._voice_dir = tempfile.mkdtemp(prefix="voicectl-espeak-")
+        self._voice_dir = tempfile.mkdtemp(prefix="voicectl-espeak-", dir=_voice_parent())
         atexit.register(shutil.rmtree, self._voice_dir, True)
         self._current_voice: str | None = None
 
@@ -320,6 +320,24 @@ class _Engine:
         if status != _EE_OK:
             raise TTSError(f"espeak_Synth failed (status {status}) for {text[:40]!r}")
         return chunks
+
+
+def _voice_parent() -> str:
+    """A writable directory for the generated voice files whose path has no upper-case
+    letter: espeak-ng lower-cases the path given to `espeak_SetVoiceByFile`, so a voice
+    under e.g. `TMPDIR=/tmp/Build` is "not found" and every reply is silent.
+
+    Raises:
+        TTSError: no such directory (the message says what to set).
+    """
+    candidates = [tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"]
+    for path in candidates:
+        if path == path.lower() and os.path.isdir(path) and os.access(path, os.W_OK):
+            return path
+    raise TTSError(
+        "espeak-ng needs a writable directory whose path has no upper-case letters for its "
+        f"voice files; tried {candidates} - set TMPDIR to one"
+    )
 
 
 _LOCK = threading.Lock()

@@ -237,10 +237,6 @@ def create_app(
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
         known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
-        pending = rt.pending.get(call_sid)
-        if not known and pending is not None:  # answered /voice, no stream yet
-            known = True
-            pending.caller_number = number or pending.caller_number
         if not known:
             _log.warning("Gather result for unknown call %s ignored", call_sid)
             return PlainTextResponse("unknown call", status_code=404)
@@ -377,8 +373,9 @@ def create_app(
             "APP_START %s",
             json.dumps({"build": __version__, "ts": datetime.now(UTC).isoformat()}),
         )
-    for warning in security_warnings(settings):
-        _log.warning(warning)
+    if purpose == "serve":  # the simulator's own loopback server is open on purpose
+        for warning in security_warnings(settings):
+            _log.warning(warning)
     return app
 
 
