@@ -20,6 +20,7 @@ from voicectl import __version__
 from voicectl.bench.command import HELP as BENCH_HELP
 from voicectl.bench.command import bench as bench_command
 from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.doctor import doctor as doctor_command
 from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
 
@@ -33,6 +34,7 @@ fixtures_app = typer.Typer(help="Caller audio fixtures for scenarios.", no_args_
 app.add_typer(fixtures_app, name="fixtures")
 app.command("bench", help=BENCH_HELP)(bench_command)
 app.add_typer(flows_app, name="flows")
+app.command("doctor")(doctor_command)
 
 console = Console()
 err_console = Console(stderr=True)
