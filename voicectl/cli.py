@@ -186,6 +186,26 @@ def simulate(
     raise typer.Exit(code)
 
 
+def twilio_side(caller: Any) -> dict[str, Any]:
+    """What the simulator saw as Twilio: streams, `<Say>`s, REST requests, callbacks."""
+    return {
+        "streams": caller.streams,
+        "gather_says": caller.gather_says,
+        "status_callbacks": caller.status_callbacks,
+        "rest_requests": [
+            {
+                "method": q.method,
+                "path": q.path,
+                "form": q.form,
+                "authorized": q.authorized,
+                "user_agent": q.user_agent,
+                "status": q.status,
+            }
+            for q in caller.rest_requests
+        ],
+    }
+
+
 def _result_json(r: Any) -> dict[str, Any]:
     return {
         "scenario": r.scenario.name,
@@ -199,6 +219,7 @@ def _result_json(r: Any) -> dict[str, Any]:
         "metrics": {k: v for k, (v, _) in r.metrics.items()},
         "call_sid": r.record.get("call_sid"),
         "caller_marks": r.caller.caller_marks,
+        "twilio": twilio_side(r.caller),
         "record": r.record,
     }
 
