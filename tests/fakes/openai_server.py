@@ -13,7 +13,15 @@ the request body and returning one:
 - `{"tool_calls": [{"name": ..., "arguments": dict | str}]}` - tool calls (a str is sent
   as it is, so malformed JSON can be replayed);
 - `{"status": 429 | 500 | ..., "message": ...}` - an API error with OpenAI's error body;
-- `"delay_s": seconds` in any item - wait that long before answering (timeouts).
+- `"delay_s": seconds` in any item - wait that long before answering (timeouts);
+- streaming only: `"hold_after_words": n` with `"hold": threading.Event | seconds` - after
+  the first `n` words of the content, wait for the event (at most 10 s) or that long
+  before the rest, so a test sees what the client does while the answer is still coming;
+  `"cut_after_words": n` - close the connection after `n` words, mid-stream.
+
+`holds` records, per hold, whether its event was set (False: it waited 10 s in vain);
+`stream_done_ms` the `time.monotonic()` ms at which each stream's `[DONE]` was written;
+`aborted` counts streams whose client hung up before the end.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ class FakeOpenAI:
         self._pos = 0
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.holds: list[bool] = []
+        self.aborted = 0
+        self.stream_done_ms: list[float] = []
         #: The `GET /v1/models` answer (OpenAI's list object).
         self.models: dict[str, Any] = {"object": "list", "data": []}
         self._ids = itertools.count(1)
@@ -98,7 +109,11 @@ class FakeOpenAI:
                     return
                 cid = f"chatcmpl-fake{next(fake._ids)}"
                 if body.get("stream"):
-                    self._stream(cid, body, item)
+                    try:
+                        self._stream(cid, body, item)
+                    except (BrokenPipeError, ConnectionResetError):
+                        fake.aborted += 1  # the client stopped reading mid-stream
+                        self.close_connection = True
                 else:
                     self._json(200, _completion(cid, body, item))
 
@@ -115,9 +130,22 @@ class FakeOpenAI:
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
+                words = 0
                 for chunk in _chunks(cid, body, item):
                     self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+                    words += bool(chunk["choices"][0]["delta"].get("content"))
+                    if words == item.get("cut_after_words"):
+                        self.close_connection = True
+                        return  # no [DONE], no last chunk: the connection drops
+                    if words == item.get("hold_after_words"):
+                        item["hold_after_words"] = None  # once per item
+                        hold = item.get("hold", 0)
+                        if isinstance(hold, threading.Event):
+                            fake.holds.append(hold.wait(10))
+                        else:
+                            time.sleep(hold)
                 self._chunk(b"data: [DONE]\n\n")
+                fake.stream_done_ms.append(time.monotonic() * 1000)
                 self._chunk(b"")
 
             def _chunk(self, data: bytes) -> None:

@@ -8,6 +8,7 @@ agent's own per-call `state` dict (e.g. slots filled so far).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -140,15 +141,62 @@ class AgentReply:
     end_call: bool = False
 
 
+class ReplyStream:
+    """Where a streaming agent hands over its spoken answer sentence by sentence while the
+    model is still writing the rest, so the call speaks the first sentence at once (issue 8
+    "Streaming": `AI_LATENCY_MS` ends when the first sentence is ready).
+
+    Args:
+        emit: called with each completed sentence, in order, from the agent's thread.
+        cancelled: returns True once the turn is cancelled (barge-in, a newer turn, the
+            call ended); the agent then stops reading the model and returns what it has.
+    """
+
+    def __init__(
+        self, emit: Callable[[str], None], cancelled: Callable[[], bool] = lambda: False
+    ) -> None:
+        self._emit = emit
+        self._cancelled = cancelled
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the turn this reply answers was cancelled."""
+        return self._cancelled()
+
+    def sentence(self, text: str) -> bool:
+        """Hand over one complete sentence; returns False (emitting nothing) once the turn
+        is cancelled, so the agent knows to stop."""
+        if self._cancelled():
+            return False
+        self._emit(text)
+        return True
+
+
 class Agent(Protocol):
     """A conversational agent with booking tools.
 
     `respond` must never raise: a failure inside becomes a short Hebrew apology reply.
     It appends the user turn and its own reply to `conversation.history`.
+
+    An agent may also offer `respond_stream(turn, conversation, tools, stream)` (see
+    `StreamingAgent`); the call runner then uses it instead of `respond`.
     """
 
     name: str
 
     def respond(self, turn: TurnInput, conversation: Conversation, tools: Any) -> AgentReply:
         """Answer one turn. `tools` is a `voicectl.booking.tools.BookingTools` for this call."""
+        ...
+
+
+class StreamingAgent(Agent, Protocol):
+    """An agent that can speak its answer while it is still being written."""
+
+    def respond_stream(
+        self, turn: TurnInput, conversation: Conversation, tools: Any, stream: ReplyStream
+    ) -> AgentReply:
+        """Answer one turn like `respond`, handing each sentence of the spoken answer to
+        `stream.sentence` as soon as it is complete. The returned reply's `text` is the
+        whole answer; the sentences handed over are its beginning, word for word (the
+        caller hears the rest, if any, after them). Never raises."""
         ...

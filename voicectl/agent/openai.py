@@ -18,9 +18,19 @@ calling"). The settings are the seeds' (SEEDS.md seed 001 items 4-5, seed 002 B)
   project's Hebrew resolver (`resolve_when`) and the model gets `date_iso` and a 14-day
   calendar in a context message.
 
+Streaming (`respond_stream`, what the call runner uses): every round is requested with
+`stream=True`; the round that answers in words hands each sentence to the call as soon as
+it is complete (cut on `.`, `?`, `!` and newlines, never inside "12:30" or "3.5"), so
+the caller hears the first sentence while the rest is still being written and
+`AI_LATENCY_MS` ends at the first sentence. Tool-call rounds stream too (their arguments
+are gathered from the deltas): a round cannot be known to be the last before it starts.
+
 A timeout (`openai_timeout_ms`, inside the AI budget), a 429/5xx, a connection failure or
 malformed tool arguments never drop the call: the caller hears a short Hebrew holding
-phrase and the offline agent answers that turn from the same conversation.
+phrase and the offline agent answers that turn from the same conversation. A failure
+after the first sentence was spoken keeps what was said and ends the reply there; a
+cancelled turn (barge-in) stops reading the stream at once. The history always gets the
+reply as the caller was given it.
 """
 
 from __future__ import annotations
@@ -31,10 +41,18 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from voicectl.agent.base import AgentReply, Conversation, Message, ToolCallRecord, TurnInput
+from voicectl.agent.base import (
+    AgentReply,
+    Conversation,
+    Message,
+    ReplyStream,
+    ToolCallRecord,
+    TurnInput,
+)
 from voicectl.agent.offline import OfflineAgent
 from voicectl.hebrew.when import resolve_when
 from voicectl.logs import get_logger, mask_phone, mask_phones_in
+from voicectl.speech.phrases import SentenceSplitter
 
 _log = get_logger("agent.openai")
 
@@ -138,6 +156,10 @@ class ModelError(RuntimeError):
     """The model's answer cannot be used (malformed tool arguments, unknown tool, empty)."""
 
 
+class _Cancelled(Exception):
+    """The turn was cancelled while the model was still answering."""
+
+
 def check_arguments(name: str, raw: str) -> dict[str, Any]:
     """Parse and validate one tool call's JSON arguments against its strict schema.
 
@@ -197,6 +219,7 @@ class OpenAIAgent:
         return cls(settings)
 
     def __init__(self, settings: Any, client: Any = None, fallback: Any = None) -> None:
+        import httpx
         import openai
 
         self.settings = settings
@@ -210,23 +233,59 @@ class OpenAIAgent:
             max_retries=0,  # a retry would spend the caller's AI budget twice
         )
         self.fallback = fallback or OfflineAgent()
-        self._errors = (openai.OpenAIError, ModelError)
+        # httpx errors: a stream cut or stalled mid-answer surfaces as the transport's own.
+        self._errors = (openai.OpenAIError, httpx.HTTPError, ModelError)
 
     # ------------------------------------------------------------------ the turn
     def respond(self, turn: TurnInput, conversation: Conversation, tools: Any) -> AgentReply:
         """Answer one turn; never raises (see the module docstring for the fallback)."""
+        return self._answer(turn, conversation, tools, None)
+
+    def respond_stream(
+        self, turn: TurnInput, conversation: Conversation, tools: Any, stream: ReplyStream
+    ) -> AgentReply:
+        """Answer one turn, handing each sentence to `stream` as the model writes it
+        (`voicectl.agent.base.StreamingAgent`); never raises."""
+        return self._answer(turn, conversation, tools, stream)
+
+    def _answer(
+        self, turn: TurnInput, conversation: Conversation, tools: Any, stream: ReplyStream | None
+    ) -> AgentReply:
         ctx = _TurnContext(turn, conversation, tools)
         calls: list[ToolCallRecord] = []
+        spoken: list[str] = []  # sentences already handed to the call
         t0 = time.perf_counter()
         try:
-            reply = self._run(ctx, calls)
-        except self._errors as exc:
-            return self._fall_back(ctx, calls, exc, time.perf_counter() - t0)
+            reply = self._run(ctx, calls, stream, spoken)
+        except _Cancelled:
+            reply = self._said(calls, spoken)
         except Exception as exc:  # noqa: BLE001 - respond must never raise
-            _log.warning("openai agent failed unexpectedly", exc_info=True)
-            return self._fall_back(ctx, calls, exc, time.perf_counter() - t0)
+            if not isinstance(exc, self._errors):
+                _log.warning("openai agent failed unexpectedly", exc_info=True)
+            if not spoken:
+                return self._fall_back(ctx, calls, exc, time.perf_counter() - t0)
+            # The caller already hears the answer: keep what was said, end it there.
+            _log.warning(
+                "openai agent: the stream failed after %d sentences on turn %s of %s (%s); "
+                "the reply ends there",
+                len(spoken),
+                ctx.conv.turn_index,
+                ctx.conv.call_sid,
+                f"{exc.__class__.__name__}: {exc}"[:160],
+            )
+            reply = self._said(calls, spoken)
         self._remember(ctx, calls, reply)
         return reply
+
+    @staticmethod
+    def _said(calls: list[ToolCallRecord], spoken: list[str]) -> AgentReply:
+        """The reply made of the sentences already spoken (a cut-short stream)."""
+        return AgentReply(
+            " ".join(spoken),
+            calls,
+            wants_dtmf=any(c.result.get("error") == "need_phone" for c in calls),
+            end_call=any(c.name == "end_call" for c in calls),
+        )
 
     def request(self, messages: list[dict[str, Any]], tool_choice: str) -> dict[str, Any]:
         """The keyword arguments of one Chat Completions call (also what tests assert)."""
@@ -241,10 +300,15 @@ class OpenAIAgent:
             "timeout": self.timeout_s,
         }
 
-    def _run(self, ctx: _TurnContext, calls: list[ToolCallRecord]) -> AgentReply:
+    def _run(
+        self,
+        ctx: _TurnContext,
+        calls: list[ToolCallRecord],
+        stream: ReplyStream | None,
+        spoken: list[str],
+    ) -> AgentReply:
         messages = ctx.messages(self.history_messages)
         deadline = time.monotonic() + self.timeout_s
-        end_call = False
         for round_no in range(MAX_ROUNDS):
             if round_no == MAX_ROUNDS - 1:
                 choice = "none"
@@ -254,43 +318,94 @@ class OpenAIAgent:
                 choice = "auto"
             kwargs = self.request(messages, choice)
             kwargs["timeout"] = max(0.05, deadline - time.monotonic())
-            msg = self.client.chat.completions.create(**kwargs).choices[0].message
-            tool_calls = list(msg.tool_calls or [])
+            if stream is None:
+                msg = self.client.chat.completions.create(**kwargs).choices[0].message
+                content = (msg.content or "").strip()
+                tool_calls = [
+                    {"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments}
+                    for tc in msg.tool_calls or []
+                ]
+            else:
+                content, tool_calls = self._stream_round(kwargs, stream, spoken, deadline)
             if not tool_calls:
-                text = (msg.content or "").strip()
-                if not text:
+                if stream is not None and spoken:
+                    return self._said(calls, spoken)
+                if not content:
                     raise ModelError("empty answer")
-                wants_dtmf = any(c.result.get("error") == "need_phone" for c in calls)
-                return AgentReply(text, calls, wants_dtmf=wants_dtmf, end_call=end_call)
+                return self._said(calls, [content])
             messages.append(
                 {
                     "role": "assistant",
-                    "content": msg.content or None,
+                    "content": content or None,
                     "tool_calls": [
                         {
-                            "id": tc.id,
+                            "id": tc["id"],
                             "type": "function",
-                            "function": {
-                                "name": tc.function.name,
-                                "arguments": tc.function.arguments,
-                            },
+                            "function": {"name": tc["name"], "arguments": tc["arguments"]},
                         }
                         for tc in tool_calls
                     ],
                 }
             )
             for tc in tool_calls:
-                args = check_arguments(tc.function.name, tc.function.arguments)
-                result = ctx.call_tool(tc.function.name, args, calls)
-                end_call = end_call or tc.function.name == "end_call"
+                args = check_arguments(tc["name"], tc["arguments"])
+                result = ctx.call_tool(tc["name"], args, calls)
                 messages.append(
                     {
                         "role": "tool",
-                        "tool_call_id": tc.id,
+                        "tool_call_id": tc["id"],
                         "content": json.dumps(result, ensure_ascii=False, default=str),
                     }
                 )
         raise ModelError("no spoken answer")  # unreachable: the last round is "none"
+
+    def _stream_round(
+        self, kwargs: dict[str, Any], stream: ReplyStream, spoken: list[str], deadline: float
+    ) -> tuple[str, list[dict[str, str]]]:
+        """One round with `stream=True`: words go to `stream` sentence by sentence as they
+        arrive; tool calls are gathered from their deltas.
+
+        Returns:
+            (the round's whole text, its tool calls as `{"id", "name", "arguments"}`).
+
+        Raises:
+            _Cancelled: the turn was cancelled (the stream is closed at once).
+            ModelError: no sentence before the turn's deadline.
+            openai.OpenAIError, httpx.HTTPError: the request or the stream failed.
+        """
+        splitter = SentenceSplitter()
+        text: list[str] = []
+        tool_calls: dict[int, dict[str, str]] = {}
+
+        def hand_over(sentences: list[str]) -> None:
+            for sentence in sentences:
+                if not stream.sentence(sentence):
+                    raise _Cancelled
+                spoken.append(sentence)
+
+        response = self.client.chat.completions.create(**kwargs, stream=True)
+        try:
+            for chunk in response:
+                if stream.cancelled:
+                    raise _Cancelled
+                if not spoken and time.monotonic() > deadline:
+                    raise ModelError("no sentence before the timeout")
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                for tc in delta.tool_calls or []:
+                    slot = tool_calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                    slot["id"] = tc.id or slot["id"]
+                    if tc.function is not None:
+                        slot["name"] += tc.function.name or ""
+                        slot["arguments"] += tc.function.arguments or ""
+                if delta.content:
+                    text.append(delta.content)
+                    hand_over(splitter.feed(delta.content))
+            hand_over(splitter.flush())
+        finally:
+            response.close()  # a cancelled turn stops the model's stream now
+        return "".join(text).strip(), [tool_calls[k] for k in sorted(tool_calls)]
 
     def _fall_back(
         self, ctx: _TurnContext, calls: list[ToolCallRecord], exc: BaseException, spent_s: float

@@ -44,10 +44,16 @@ class RunTurn:
 class Speak:
     """Synthesize `phrases` (the reply of turn `turn_index`, in order) off the hot path;
     feed each phrase back with `CallSession.reply_audio` then `phrase_done`, and the end
-    with `reply_done`."""
+    with `reply_done`.
+
+    A streamed reply comes as several `Speak`s of one turn, spoken one after the other:
+    `first` is the index of the first of `phrases` in the reply; `last` is False while
+    more of the reply may follow, and `reply_done` is fed only after the `last` one."""
 
     turn_index: int
     phrases: tuple[str, ...]
+    first: int = 0
+    last: bool = True
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ class TurnTimes:
     anchor: float | None = None  # speech_end / `#` / stream start
     first_partial: float | None = None
     final: float | None = None
-    reply_text: float | None = None
+    reply_text: float | None = None  # the reply's text (a streamed one's first sentence)
     first_audio: float | None = None
     first_frame: float | None = None
     last_frame: float | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from voicectl.agent.base import Agent, AgentReply, Conversation, Message
+from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
 from voicectl.audio.frames import FRAME_MS
 from voicectl.audio.resample import resample
 from voicectl.call.actions import (
@@ -145,6 +145,8 @@ class CallRunner:
         self._turn_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speaking: dict[int, asyncio.Task[Any]] = {}
+        # turn -> its phrases waiting for synthesis, (index, text); None ends the reply
+        self._to_speak: dict[int, asyncio.Queue[tuple[int, str] | None]] = {}
         self._cancelled: dict[int, str | None] = {}  # turn -> heard text (None: keep)
         self._replies: dict[int, Message] = {}  # turn -> its assistant message
         self._handoff = False  # a <Gather> hand-off is under way: the stop it causes
@@ -245,7 +247,7 @@ class CallRunner:
             elif isinstance(action, RunTurn):
                 self._spawn(self._run_turn(action))
             elif isinstance(action, Speak):
-                self._speaking[action.turn_index] = self._spawn(self._speak(action))
+                self._queue_speech(action)
             elif isinstance(action, CancelReply):
                 self._cancel(action)
             elif isinstance(action, Hangup):
@@ -256,6 +258,7 @@ class CallRunner:
     def _cancel(self, action: CancelReply) -> None:
         self._cancelled[action.turn_index] = action.heard
         task = self._speaking.pop(action.turn_index, None)
+        self._to_speak.pop(action.turn_index, None)
         if task is not None:
             task.cancel()  # synthesis in flight is abandoned now, not at the next phrase
         msg = self._replies.get(action.turn_index)
@@ -344,9 +347,7 @@ class CallRunner:
             n_traces = len(getattr(self.tools, "traces", []))
             n_history = len(conv.history)
             try:
-                reply: AgentReply = await asyncio.to_thread(
-                    self.agent.respond, action.turn, conv, self.tools
-                )
+                reply: AgentReply = await self._respond(index, action)
             except Exception as exc:  # the Agent contract forbids this; stay on the call
                 self.session.log("ERROR", f"agent raised: {exc!r}")
                 reply = AgentReply(FALLBACK_REPLY_HE)
@@ -374,6 +375,30 @@ class CallRunner:
                     await asyncio.shield(speaking)
             self._turn_done(index)
 
+    async def _respond(self, index: int, action: RunTurn) -> AgentReply:
+        """The agent's reply, in a worker thread. A streaming agent's sentences are fed to
+        the session as each one is ready (`reply_phrase`), so the first is spoken while the
+        model writes the rest; a cancelled turn tells the agent to stop reading."""
+        respond_stream = getattr(self.agent, "respond_stream", None)
+        if respond_stream is None:
+            return await asyncio.to_thread(
+                self.agent.respond, action.turn, self.conversation, self.tools
+            )
+        loop = asyncio.get_running_loop()
+
+        def emit(sentence: str) -> None:  # on the agent's thread
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the call is over
+                loop.call_soon_threadsafe(self._sentence, index, sentence)
+
+        stream = ReplyStream(emit, lambda: index in self._cancelled or self._finishing)
+        return await asyncio.to_thread(
+            respond_stream, action.turn, self.conversation, self.tools, stream
+        )
+
+    def _sentence(self, index: int, sentence: str) -> None:
+        if not self._finishing:
+            self.dispatch(self.session.reply_phrase(index, sentence))
+
     def _turn_done(self, index: int) -> None:
         if self._on_turn is None or self._finishing:
             return
@@ -382,24 +407,48 @@ class CallRunner:
         except Exception as exc:  # saving progress must never break the call
             self.session.log("WARNING", f"turn hook failed: {exc!r}")
 
-    async def _speak(self, action: Speak) -> None:
-        index, session = action.turn_index, self.session
+    def _queue_speech(self, action: Speak) -> None:
+        """Queue `action`'s phrases behind the ones of its turn already queued; the first
+        `Speak` of a turn starts the task that synthesizes them in order."""
+        index = action.turn_index
+        if index in self._cancelled:
+            return
+        pending = self._to_speak.get(index)
+        if pending is None:
+            # Unbounded, but one reply's phrases: the agent's output is capped.
+            pending = self._to_speak[index] = asyncio.Queue()
+            self._speaking[index] = self._spawn(self._speak(index, pending))
+        for k, phrase in enumerate(action.phrases, action.first):
+            pending.put_nowait((k, phrase))
+        if action.last:
+            pending.put_nowait(None)
+
+    async def _speak(self, index: int, pending: asyncio.Queue[tuple[int, str] | None]) -> None:
+        session = self.session
         rate = self.tts.sample_rate
+        failed = False
         try:
-            for k, phrase in enumerate(action.phrases):
-                chunks = iter(self.tts.synthesize(phrase))
-                while True:
-                    chunk = await asyncio.to_thread(next, chunks, None)
-                    if chunk is None:
-                        break
-                    if rate != 8000:
-                        chunk = await asyncio.to_thread(resample, chunk, rate, 8000)
-                    self.dispatch(session.reply_audio(index, chunk, k))
+            while (item := await pending.get()) is not None:
+                k, phrase = item
+                if failed:
+                    continue  # the voice failed: let the rest of the reply go unsaid
+                try:
+                    chunks = iter(self.tts.synthesize(phrase))
+                    while True:
+                        chunk = await asyncio.to_thread(next, chunks, None)
+                        if chunk is None:
+                            break
+                        if rate != 8000:
+                            chunk = await asyncio.to_thread(resample, chunk, rate, 8000)
+                        self.dispatch(session.reply_audio(index, chunk, k))
+                except Exception as exc:
+                    session.log("ERROR", f"TTS failed: {exc!r}")
+                    failed = True
+                    continue
                 self.dispatch(session.phrase_done(index, k))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            session.log("ERROR", f"TTS failed: {exc!r}")
         finally:
-            self._speaking.pop(index, None)
+            if self._speaking.get(index) is asyncio.current_task():
+                del self._speaking[index]
+            if self._to_speak.get(index) is pending:
+                del self._to_speak[index]
         self.dispatch(session.reply_done(index))

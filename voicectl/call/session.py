@@ -1,13 +1,13 @@
 """`CallSession`: one phone call (one media stream of it) as a sans-I/O state machine.
 
 Events in (all stamped by the injected clock): `begin`, `media`, `dtmf`, `mark`, `stop`,
-`tick` (every ~20 ms), the reply pipeline's `reply_text` / `reply_audio` / `phrase_done` /
-`reply_done` / `reply_failed`, and the adapter's `queue_depth` / `queue_full`. Every input
-returns the actions it causes (`voicectl.call.actions`): `SendMedia`, `SendMark`,
-`SendClear`, `RunTurn`, `Speak`, `CancelReply`, `AskPhoneByGather`, `Hangup`. The session
-owns no socket and reads no wall clock, and its driver reads nothing but those actions
-(the h11/wsproto pattern), so the Twilio bridge, the simulator and tests drive the very
-same code.
+`tick` (every ~20 ms), the reply pipeline's `reply_phrase` / `reply_text` / `reply_audio` /
+`phrase_done` / `reply_done` / `reply_failed`, and the adapter's `queue_depth` /
+`queue_full`. Every input returns the actions it causes (`voicectl.call.actions`):
+`SendMedia`, `SendMark`, `SendClear`, `RunTurn`, `Speak`, `CancelReply`,
+`AskPhoneByGather`, `Hangup`. The session owns no socket and reads no wall clock, and its
+driver reads nothing but those actions (the h11/wsproto pattern), so the Twilio bridge,
+the simulator and tests drive the very same code.
 
 States (DESIGN.md): GREETING -> LISTENING <-> THINKING -> SPEAKING -> LISTENING |
 WAITING_FOR_DTMF -> ... -> ENDED. Rules it enforces:
@@ -102,6 +102,7 @@ class Turn:
     audio_done: bool = False
     phrases: list[Phrase] = field(default_factory=list)
     heard_text: str | None = None  # set when the reply was cut by a barge-in
+    streamed: bool = False  # the reply came sentence by sentence (`reply_phrase`)
 
     @property
     def cancelled(self) -> bool:
@@ -519,7 +520,9 @@ class CallSession:
         t = self._turn(turn_index)
         if t is None:
             return []
-        t.times.reply_text = self.clock.now_ms()
+        if t.times.reply_text is None:  # else: stamped by the first streamed sentence
+            t.times.reply_text = self.clock.now_ms()
+        said = " ".join(p.text for p in t.phrases) if t.streamed else ""
         t.bot_text = reply.text
         t.wants_dtmf = reply.wants_dtmf
         t.end_call = reply.end_call
@@ -538,10 +541,48 @@ class CallSession:
             self._gather_after = turn_index
         if reply.end_call:
             self._hangup_after = turn_index
+        if t.streamed:
+            # The first sentences are already playing: speak the rest after them.
+            rest = _after(reply.text, said)
+            if rest is None:
+                msg = "the reply differs from what was streamed; only that is spoken"
+                self.log("WARNING", f"turn {turn_index}: {msg}")
+                t.bot_text, rest = said, ""
+            new = [Phrase(p) for p in split_phrases(rest)]
+            first = len(t.phrases)
+            t.phrases += new
+            return [Speak(turn_index, tuple(p.text for p in new), first=first, last=True)]
         t.phrases = [Phrase(p) for p in split_phrases(reply.text)]
         if not t.phrases:
             return self._finish_reply(t)
         return [Speak(turn_index, tuple(p.text for p in t.phrases))]
+
+    def reply_phrase(self, turn_index: int, text: str) -> list[Action]:
+        """A streaming agent finished one sentence of turn `turn_index`'s reply while it
+        still writes the rest; `reply_text` with the whole reply follows.
+
+        The first sentence stamps the reply as ready (`AI_LATENCY_MS` is final transcript
+        -> first sentence ready; issue 8 "Streaming"); every sentence is queued behind the
+        ones before it.
+
+        Returns:
+            `[Speak(turn, phrases, first=k, last=False)]`, or nothing (the turn was
+            cancelled, the call ended, or the sentence has no words).
+        """
+        t = self._turn(turn_index)
+        if t is None or t.cancelled or self.ended:
+            return []
+        if t.times.reply_text is None:
+            t.times.reply_text = self.clock.now_ms()
+            self.log("INFO", f"bot (first sentence, the rest streaming): {text!r}")
+        t.streamed = True
+        new = [Phrase(p) for p in split_phrases(text)]
+        if not new:
+            return []
+        first = len(t.phrases)
+        t.phrases += new
+        t.bot_text = " ".join(p.text for p in t.phrases)
+        return [Speak(turn_index, tuple(p.text for p in new), first=first, last=False)]
 
     def reply_audio(self, turn_index: int, pcm: np.ndarray, phrase: int = 0) -> list[Action]:
         """A chunk of phrase `phrase` of the reply's speech: int16 PCM at 8 kHz."""
@@ -738,6 +779,15 @@ class CallSession:
 
 
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+
+
+def _after(full: str, said: str) -> str | None:
+    """The words of `full` after its beginning `said` (compared word by word, so spacing
+    does not matter); None when `full` does not begin with `said`."""
+    words, head = full.split(), said.split()
+    if words[: len(head)] != head:
+        return None
+    return " ".join(words[len(head) :])
 
 
 def _masked(number: str | None) -> str:
