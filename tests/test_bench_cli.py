@@ -83,3 +83,31 @@ def test_a_budget_no_call_can_meet_exits_1_and_writes_json_and_junit(tmp_path: P
     assert run.is_passed
     gate = next(c for c in suites["voicectl.bench.gates"] if c.name == "V2V_MS")
     assert not gate.is_passed and "V2V_MS p95" in gate.result[0].message
+
+
+def test_load_mode_places_real_calls_against_a_serve_subprocess(tmp_path: Path) -> None:
+    """Two calls through `voicectl serve` in its own process, from a generator process:
+    every figure of the load report is measured (values are not judged here: the gates'
+    verdict depends on how busy the machine is)."""
+    out, xml = tmp_path / "load.json", tmp_path / "load.xml"
+    res = CliRunner().invoke(
+        app,
+        ["bench", "--load", "--calls", "2", "--duration", "2", "--ramp-s", "0", str(SEED)]
+        + ["--json", str(out), "--junit", str(xml)],
+        env={"COLUMNS": "80"},
+    )
+    assert res.exit_code in (0, 1), res.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    [run] = data["runs"]
+    assert run["placed"] >= 2 and run["errored"] == 0, run["first_error"]
+    assert run["turns"] >= 4  # two caller turns per call that expect a reply
+    assert run["v2v"]["n"] >= 1 and run["v2v"]["p95"] > 0
+    assert run["lateness_p99_ms"] is not None
+    assert run["server_cpu_s"] > 0 and run["peak_rss_mb"] > 10  # read from /proc/<pid>
+    assert run["loop_lag_p99_ms"] is not None  # from the server's /metrics histogram
+    assert {g["name"] for g in run["gates"]} == {
+        "generator lateness", "failed turns", "audio gaps", "V2V_MS"
+    }  # fmt: skip
+    assert res.stdout.strip().splitlines()[-1].startswith("BENCH ")
+    cases = [c.name for s in JUnitXml.fromfile(str(xml)) for c in s]
+    assert "2 calls: audio gaps" in cases

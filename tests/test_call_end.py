@@ -102,16 +102,25 @@ def _db(server: InProcessServer) -> Database:
     return server._server.config.app.state.runtime.db  # the server's own database
 
 
-def _voice(base: str, call_sid: str) -> tuple[str, dict[str, str]]:
+def _sign(token: str | None, url: str, form: dict[str, str]) -> dict[str, str]:
+    if not token:
+        return {}
+    from twilio.request_validator import RequestValidator
+
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
+
+
+def _voice(base: str, call_sid: str, token: str | None = None) -> tuple[str, dict[str, str]]:
     form = {"CallSid": call_sid, "From": "+972501234567", "To": "+97233000000"}
-    stream = ET.fromstring(httpx.post(f"{base}/voice", data=form).text).find("./Connect/Stream")
+    r = httpx.post(f"{base}/voice", data=form, headers=_sign(token, f"{base}/voice", form))
+    stream = ET.fromstring(r.text).find("./Connect/Stream")
     assert stream is not None
     return stream.get("url", ""), {p.get("name", ""): p.get("value", "") for p in stream}
 
 
-async def _open_stream(base: str, call_sid: str):  # type: ignore[no-untyped-def]
-    url, params = _voice(base, call_sid)
-    ws = await websockets.connect(url)
+async def _open_stream(base: str, call_sid: str, token: str | None = None):  # type: ignore[no-untyped-def]
+    url, params = _voice(base, call_sid, token)
+    ws = await websockets.connect(url, additional_headers=_sign(token, url, {}))
     sid = "MZ" + call_sid
     await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
     start = {
@@ -216,3 +225,42 @@ def test_a_call_that_never_streamed_still_ends_once(server: InProcessServer, sta
     assert [(e["ended_by"], e["outcome"], e["turns"]) for e in events] == [
         ("status_callback", status, 0)
     ]
+
+
+def test_the_bot_hangs_up_through_rest_after_its_goodbye_played(tmp_path: Path) -> None:
+    """Two silences: a nudge, then a goodbye with end_call. Once the goodbye's mark is
+    echoed, the server asks Twilio's REST API (the real `twilio` client, pointed at the
+    fake) to complete the call, closes the stream, and writes `call.ended` once."""
+    from voicectl.sim.rest_fake import TwilioRestFake
+
+    account, token = "AC" + "5" * 32, "hangup-token"
+    with TwilioRestFake(auth_token=token) as fake:
+        settings = Settings(
+            database=str(tmp_path / "s.db"),
+            silence_timeout_ms=1000,
+            twilio_account_sid=account,
+            twilio_auth_token=token,
+            twilio_api_base_url=fake.base_url,
+        )
+        with InProcessServer(settings) as srv:
+            fake.register("CAbye", account)
+
+            async def go() -> bool:
+                ws, sid = await _open_stream(srv.http_base, "CAbye", token)
+                closed = False
+                try:
+                    while True:
+                        msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                        if msg["event"] == "mark":  # every reply played at once
+                            await ws.send(json.dumps({"event": "mark", "streamSid": sid,
+                                                      "mark": msg["mark"]}))  # fmt: skip
+                except websockets.ConnectionClosed:
+                    closed = True
+                return closed
+
+            assert asyncio.run(go())
+            events = asyncio.run(_wait_ended(_db(srv), "CAbye"))
+        reqs = fake.requests_for("CAbye")
+    assert [(q.method, q.form, q.status) for q in reqs] == [("POST", {"Status": "completed"}, 200)]
+    assert reqs[0].authorized and reqs[0].user_agent.startswith("twilio-python/")
+    assert [(e["ended_by"], e["outcome"]) for e in events] == [("bot_hangup", "completed")]

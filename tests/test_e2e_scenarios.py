@@ -87,3 +87,93 @@ def test_barge_in_is_measured_and_stops_the_bot(runs: dict[str, tuple[int, Any, 
     result = runs["barge-in-change-day"][1][0]
     assert any("BARGE_IN_STOP_MS" in m for m in result["caller_marks"])
     assert any(t["barged_in"] for t in result["record"]["turns"])
+
+
+def _check_gather_round_trip(result: dict[str, Any]) -> None:
+    """Seed 000 path B end to end: REST <Gather> by the twilio library, digits to
+    /webhook/dtmf_done, a new stream of the SAME conversation, the booking with the number."""
+    rec, twilio = result["record"], result["twilio"]
+    turns = rec["turns"]
+    assert [t["index"] for t in turns] == list(range(len(turns)))  # numbering continues
+    assert [t["kind"] for t in turns].count("greeting") == 1  # one greeting in the call
+    assert "dtmf_phone" in [t["kind"] for t in turns]
+    assert twilio["streams"] == 2
+    gather_updates = [q for q in twilio["rest_requests"] if "Twiml" in q["form"]]
+    assert len(gather_updates) == 1
+    (update,) = gather_updates
+    assert update["method"] == "POST" and update["path"].endswith(f"/Calls/{rec['call_sid']}.json")
+    assert update["authorized"] and update["user_agent"].startswith("twilio-python/")
+    twiml = update["form"]["Twiml"]
+    assert '<Gather action="http' in twiml and "/webhook/dtmf_done" in twiml
+    assert 'finishOnKey="#"' in twiml and 'input="dtmf"' in twiml and 'timeout="6"' in twiml
+    assert 'language="he-IL"' in twiml and 'voice="Google.he-IL-' in twiml
+    assert twilio["gather_says"] == ["הקישו את מספר הטלפון ואחר כך סולמית"]
+    # The bot said goodbye; its REST hang-up races the caller's own `stop` here (the
+    # hang-up through REST is tested on its own in test_call_end.py).
+    assert [q["form"] for q in twilio["rest_requests"]].count({"Status": "completed"}) <= 1
+    (appt,) = rec["appointments"]
+    assert appt["customer_phone"] == "+972501234567"
+    ended = [e for e in rec["events"] if e["type"] == "call.ended"]
+    assert len(ended) == 1 and ended[0]["payload"]["ended_by"] in ("bot_hangup", "stop")
+    assert ended[0]["payload"]["turns"] == len(turns)
+    assert ended[0]["payload"]["appointment_ids"] == [appt["appointment_id"]]
+
+
+def test_gather_fallback_in_process(runs: dict[str, tuple[int, Any, str]]) -> None:
+    code, data, output = runs["dtmf-gather-fallback"]
+    assert code == 0, output[-3000:]
+    _check_gather_round_trip(data[0])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gather_fallback_against_a_running_server(tmp_path: Path) -> None:
+    """`voicectl serve` + `voicectl simulate --url`: both read the same settings, so the
+    simulator's REST fake listens where the server's twilio client is pointed."""
+    import os
+    import time
+
+    import httpx
+
+    port, rest_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "TWILIO_ACCOUNT_SID": "AC" + "7" * 32,
+        "TWILIO_AUTH_TOKEN": "e2e-token",
+        "VOICECTL_TWILIO_API_BASE_URL": f"http://127.0.0.1:{rest_port}",
+        "VOICECTL_DATABASE": str(tmp_path / "serve.db"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voicectl", "serve", "--port", str(port), "--accept-sim-params"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        out = tmp_path / "gather.json"
+        sim_env = {k: v for k, v in env.items() if k != "VOICECTL_DATABASE"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "voicectl", "simulate", "--url",
+             f"ws://127.0.0.1:{port}/media", str(ROOT / "scenarios/dtmf-gather-fallback.yaml"),
+             "--json", str(out)],
+            capture_output=True, text=True, timeout=240, cwd=ROOT, env=sim_env,
+        )  # fmt: skip
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        _check_gather_round_trip(json.loads(out.read_text(encoding="utf-8"))[0])
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -213,6 +213,7 @@ def test_call_ended_stores_a_deterministic_summary(db: Database, clock: UTCClock
     )
     summary_row = [m for m in list_messages(db) if m["handler"] == "call_summary"]
     assert [m["status"] for m in summary_row] == ["done"]  # no WhatsApp of summaries by default
+    assert get_message(db, summary_row[0]["id"])["summary"] == summary  # `flows show` has it
 
 
 def test_summary_goes_by_whatsapp_when_the_business_asks(db: Database, clock: UTCClock) -> None:

@@ -198,3 +198,13 @@ def test_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("businesses:\n  x:\n    slot_size_min: 0\n", encoding="utf-8")
     with pytest.raises(PolicyError):
         load_policies(bad)
+
+
+def test_prompt_overrides_read_through_the_hebrew_clean_up() -> None:
+    """Niqqud, geresh and maqaf in a business prompt do not hide what it says."""
+    assert prompt_overrides("פתוחים 24 שָׁעוֹת") == {"allow_24_7": True}
+    assert prompt_overrides("תורים כל 15 דקות, לְפָחוֹת שעתיים מראש") == {
+        "slot_size_min": 15,
+        "min_notice_min": 120,
+    }
+    assert prompt_overrides("משבצות של 20 דק\u05f3") == {"slot_size_min": 20}

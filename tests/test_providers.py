@@ -190,3 +190,16 @@ def test_twenty_calls_build_each_provider_once_and_metrics_say_so(tmp_path: Path
         'role="tts",name="espeak"': "1",
         'role="vad",name="webrtc"': "1",
     }
+
+
+def test_the_readme_deployment_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    from voicectl.config import load_settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("A complete `voicectl.yaml` for a real deployment:")[1]
+    yaml_text = block.split("```yaml\n", 1)[1].split("```", 1)[0]
+    cfg = tmp_path / "voicectl.yaml"
+    cfg.write_text(yaml_text, encoding="utf-8")
+    s = load_settings(cfg, environ={})
+    assert (s.agent, s.stt, s.tts, s.vad) == ("openai", "google", "google", "webrtc")
+    assert s.google_tts_voice.startswith("he-IL-") and s.google_stt_model == "default"

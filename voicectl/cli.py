@@ -20,6 +20,7 @@ from voicectl import __version__
 from voicectl.bench.command import HELP as BENCH_HELP
 from voicectl.bench.command import bench as bench_command
 from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.doctor import doctor as doctor_command
 from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
 
@@ -33,6 +34,7 @@ fixtures_app = typer.Typer(help="Caller audio fixtures for scenarios.", no_args_
 app.add_typer(fixtures_app, name="fixtures")
 app.command("bench", help=BENCH_HELP)(bench_command)
 app.add_typer(flows_app, name="flows")
+app.command("doctor")(doctor_command)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -184,6 +186,26 @@ def simulate(
     raise typer.Exit(code)
 
 
+def twilio_side(caller: Any) -> dict[str, Any]:
+    """What the simulator saw as Twilio: streams, `<Say>`s, REST requests, callbacks."""
+    return {
+        "streams": caller.streams,
+        "gather_says": caller.gather_says,
+        "status_callbacks": caller.status_callbacks,
+        "rest_requests": [
+            {
+                "method": q.method,
+                "path": q.path,
+                "form": q.form,
+                "authorized": q.authorized,
+                "user_agent": q.user_agent,
+                "status": q.status,
+            }
+            for q in caller.rest_requests
+        ],
+    }
+
+
 def _result_json(r: Any) -> dict[str, Any]:
     return {
         "scenario": r.scenario.name,
@@ -197,6 +219,7 @@ def _result_json(r: Any) -> dict[str, Any]:
         "metrics": {k: v for k, (v, _) in r.metrics.items()},
         "call_sid": r.record.get("call_sid"),
         "caller_marks": r.caller.caller_marks,
+        "twilio": twilio_side(r.caller),
         "record": r.record,
     }
 

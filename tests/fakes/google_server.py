@@ -1,6 +1,6 @@
 """A loopback gRPC stand-in for Google Cloud Speech-to-Text v1 `StreamingRecognize` and
-Text-to-Speech v1 `SynthesizeSpeech`, for the real clients pointed at it (written from the
-public API reference).
+Text-to-Speech v1 `SynthesizeSpeech` and `ListVoices`, for the real clients pointed at it
+(written from the public API reference).
 
 It serves the services' real method paths with the request/response types of the installed
 `google-cloud-speech` / `google-cloud-texttospeech` packages (their proto-plus messages
@@ -34,6 +34,7 @@ from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 VOICED_RMS = 300.0  # int16 RMS above which a 20 ms frame counts as voiced
 MIN_VOICED_MS = 100  # a voiced stretch shorter than this is noise
 GAP_MS = 400  # silence that separates two stretches inside one stream
+VOICES = ("he-IL-Standard-A", "he-IL-Wavenet-A", "he-IL-Chirp3-HD-Achird", "en-US-Wavenet-A")
 
 
 @dataclass
@@ -106,7 +107,12 @@ class FakeGoogle:
                     self._synthesize,
                     request_deserializer=texttospeech_v1.SynthesizeSpeechRequest.deserialize,
                     response_serializer=texttospeech_v1.SynthesizeSpeechResponse.serialize,
-                )
+                ),
+                "ListVoices": grpc.unary_unary_rpc_method_handler(
+                    self._voices,
+                    request_deserializer=texttospeech_v1.ListVoicesRequest.deserialize,
+                    response_serializer=texttospeech_v1.ListVoicesResponse.serialize,
+                ),
             },
         )
         self._server.add_generic_rpc_handlers((speech, tts))
@@ -163,6 +169,14 @@ class FakeGoogle:
             yield _response(text, final=True)
 
     # ------------------------------------------------------------------ TTS
+    def _voices(self, req: Any, context: grpc.ServicerContext) -> Any:
+        voices = [
+            texttospeech_v1.Voice(language_codes=["he-IL"], name=n, natural_sample_rate_hertz=24000)
+            for n in VOICES
+            if not req.language_code or n.startswith(req.language_code)
+        ]
+        return texttospeech_v1.ListVoicesResponse(voices=voices)
+
     def _synthesize(self, req: Any, context: grpc.ServicerContext) -> Any:
         with self._lock:
             self.syntheses.append(req)

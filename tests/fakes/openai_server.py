@@ -1,10 +1,11 @@
 """A loopback stand-in for the OpenAI Chat Completions endpoint (written from the public
 API reference), for the real `openai` client pointed at it by `base_url`.
 
-`POST /v1/chat/completions` answers with a `chat.completion` object, or, when the request
-has `"stream": true`, with Server-Sent Events of `chat.completion.chunk` objects ending in
-`data: [DONE]` (content deltas word by word; tool calls as an id/name delta followed by
-argument fragments). Every request body is recorded in `requests`.
+`GET /v1/models` lists `models`. `POST /v1/chat/completions` answers with a
+`chat.completion` object, or, when the request has `"stream": true`, with Server-Sent
+Events of `chat.completion.chunk` objects ending in `data: [DONE]` (content deltas word
+by word; tool calls as an id/name delta followed by argument fragments). Every request
+body is recorded in `requests`.
 
 Each request takes the next item of the script. An item is a dict, or a callable taking
 the request body and returning one:
@@ -36,6 +37,8 @@ class FakeOpenAI:
         self._pos = 0
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        #: The `GET /v1/models` answer (OpenAI's list object).
+        self.models: dict[str, Any] = {"object": "list", "data": []}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -71,6 +74,13 @@ class FakeOpenAI:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                fake.paths.append(self.path)
+                if self.path.rstrip("/") == "/v1/models":
+                    self._json(200, fake.models)
+                else:
+                    self._json(404, {"error": {"message": "no such route", "type": "invalid"}})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 fake.paths.append(self.path)

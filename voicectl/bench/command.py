@@ -86,7 +86,7 @@ def bench(
     ] = False,
     generators: Annotated[
         int | None,
-        typer.Option(min=1, help="--load: load-generator processes (default: 1 per 50 calls)."),
+        typer.Option(min=1, help="--load: load-generator processes (default: 1 per 25 calls)."),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
@@ -173,7 +173,7 @@ def bench(
         strict=strict,
         context=context,
     )
-    print_bench(console, result, max_regression)
+    # Files first: a report cut short (a closed pipe, a killed job) still leaves them.
     if json_out is not None:
         json_out.write_text(
             json.dumps(result.to_json(), ensure_ascii=False, indent=2), encoding="utf-8"
@@ -193,4 +193,5 @@ def bench(
             result.marks,
             result.gates,
         )
+    print_bench(console, result, max_regression)
     raise typer.Exit(result.exit_code)

@@ -30,6 +30,7 @@ import yaml
 
 from voicectl.booking.phone import normalize_phone
 from voicectl.hebrew.services import match_service
+from voicectl.hebrew.text import clean
 
 if TYPE_CHECKING:
     from voicectl.store.db import Database
@@ -522,6 +523,8 @@ def prompt_overrides(text: str | None) -> dict[str, Any]:
     """
     if not isinstance(text, str) or not text.strip():
         return {}
+    # One clean-up for every Hebrew reader: niqqud, geresh/gershayim ("ש״ח"), maqaf.
+    text = clean(text)[0]
     found: dict[str, Any] = {}
     for m in _24_7.finditer(text):
         if not _negated(text, m.start()):

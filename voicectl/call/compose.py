@@ -100,6 +100,11 @@ async def open_call(
     """
     from voicectl.booking.tools import BookingTools
 
+    earlier = rt.active.get(spec.call_sid)
+    if earlier is not None:
+        # A new stream of a call whose last stream is still closing (the Gather answered
+        # fast): let that one save the conversation first. The call goes on.
+        await earlier.finish("a new stream of this call started", ended_by=None)
     policy, saved = await asyncio.to_thread(_load, rt, spec)
     settings = rt.settings
     if spec.settings_overrides:

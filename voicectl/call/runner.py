@@ -148,6 +148,7 @@ class CallRunner:
         self._cancelled: dict[int, str | None] = {}  # turn -> heard text (None: keep)
         self._replies: dict[int, Message] = {}  # turn -> its assistant message
         self._handoff = False  # a <Gather> hand-off is under way: the stop it causes
+        self._hanging_up = False
         self._finishing = False
         self._finished = asyncio.Event()
         self.ending: Ending | None = None
@@ -189,23 +190,39 @@ class CallRunner:
         self._finishing = True
         if self._handoff and ended_by in ("stop", "disconnect"):
             ended_by, reason = None, f"{reason} (moved to <Gather>)"
+        elif self._hanging_up and ended_by in ("stop", "disconnect"):
+            ended_by, reason = "bot_hangup", f"{reason} (after the bot hung up)"
         self.ending = Ending(reason, ended_by, outcome or "completed")
+        # Shielded: the caller being cancelled (e.g. its socket handler) must not lose the
+        # record or the `call.ended` row.
+        closing = asyncio.ensure_future(self._close(self.ending))
         try:
-            self.dispatch(self.session.stop(reason))
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            closing.add_done_callback(lambda _: self._finished.set())
+            raise
+        return self.ending
+
+    async def _close(self, ending: Ending) -> None:
+        try:
+            self.dispatch(self.session.stop(ending.reason))
             current = asyncio.current_task()
             tasks = [t for t in list(self._tasks) if t is not current]
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            with contextlib.suppress(Exception):
-                await self.transport.close()  # e.g. a status callback closes a live stream
+            if tasks:
+                # Bounded: a task may swallow its cancellation (asyncio.wait_for returns a
+                # result that raced the cancel) - it must not hold the call's end.
+                await asyncio.wait(tasks, timeout=2.0)
+            # Close the stream (e.g. a status callback ends a live call) without waiting on
+            # the peer's close handshake before the record is saved.
+            closer = asyncio.ensure_future(self.transport.close())
+            closer.add_done_callback(lambda t: t.cancelled() or t.exception())
             if self._on_end is not None:
-                await self._on_end(self, self.ending)
+                await self._on_end(self, ending)
+            await asyncio.wait({closer}, timeout=1.0)
         finally:
             self._finished.set()
-        return self.ending
 
     @property
     def finished(self) -> bool:
@@ -293,14 +310,18 @@ class CallRunner:
 
     async def _hangup(self, action: Hangup) -> None:
         await self._flush()
+        self._hanging_up = True  # the `stop` our hang-up causes is the bot's ending
         if self.control is not None:
             await self.control.hang_up()  # logs its own failure; the socket closes anyway
-        await self.finish(action.reason, ended_by=action.ended_by)
+        if not self._finishing:
+            await self.finish(action.reason, ended_by=action.ended_by)
 
     async def _gather(self, action: AskPhoneByGather) -> None:
         await self._flush()
         self._handoff = True
         ok = self.control is not None and await self.control.gather_phone()
+        if self._finishing:
+            return  # the stream already ended (Twilio's `stop` came before our answer)
         if not ok:
             self._handoff = False
             self.session.log(

@@ -289,6 +289,8 @@ class CallSession:
             f"call {how} business={self.business_id} caller="
             f"{_masked(self.caller_number)} stream={self.stream_sid}",
         )
+        if resume is not None and resume.kind == "dtmf_phone":
+            self.log("INFO", f"DTMF phone captured: {resume.text}, waiting_for_dtmf=false")
         t = Turn(
             index=self.next_turn,
             kind=resume.kind if resume else "greeting",

@@ -139,8 +139,9 @@ def show_cmd(
                 "next_attempt_at", "note", "last_error"):  # fmt: skip
         if m.get(key) is not None:
             console.print(Text(f"{key:>15}: {m[key]}"))
-    if m.get("text"):
-        console.print(Text(f"{'text':>15}: {m['text']}"))
+    for key in ("text", "summary"):
+        if m.get(key):
+            console.print(Text(f"{key:>15}: {m[key]}"))
     if m["attempt_log"]:
         t = Table(title="Attempts", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for col in ("#", "started (UTC)", "ms", "outcome"):

@@ -73,12 +73,18 @@ def list_messages(
 
 def get_message(db: Database, delivery_id: int) -> dict[str, Any] | None:
     """One delivery with its attempts (`attempt_log`: number, worker, started_at,
-    duration_ms, outcome, error), or None."""
+    duration_ms, outcome, error) and, for `call_summary`, the call's stored `summary`; or
+    None."""
     with db.session() as s:
         row = s.get(DeliveryRow, delivery_id)
         if row is None:
             return None
         out = message_dict(row)
+        if row.handler == "call_summary" and row.call_sid:
+            from voicectl.store.calls import CallRow
+
+            call = s.get(CallRow, row.call_sid)
+            out["summary"] = call.summary if call is not None else None
         attempts = s.scalars(
             select(AttemptRow).where(AttemptRow.delivery_id == delivery_id).order_by(AttemptRow.id)
         )

@@ -24,6 +24,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,10 +36,11 @@ from voicectl.audio.frames import FRAME_BYTES, FRAME_MS
 from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 from voicectl.call.session import turn_of_mark
 from voicectl.sim.playback import PlaybackBuffer
+from voicectl.sim.rest_fake import TwilioRestFake
 from voicectl.sim.scenario import Scenario
 from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptLine, encode_script
 from voicectl.telephony.twilio.security import public_url
-from voicectl.telephony.twilio.twiml import HE_LANGUAGE  # noqa: F401  (doc link)
+from voicectl.telephony.twilio.twiml import HE_LANGUAGE
 
 SILENCE = b"\xff" * FRAME_BYTES
 #: RMS (int16) above which a caller frame counts as voiced, for caller-side marks only.
@@ -93,6 +95,13 @@ class EmulatorResult:
         send_lateness_ms: per caller frame sent, how late it left against its 20 ms
             schedule (ms): the emulator's own health, so a slow client is not blamed on
             the server.
+        streams: media streams the call had (more than one after a `<Gather>`).
+        gather_says: every `<Say>` Twilio spoke outside the stream (Gather prompt, "no
+            input received"), in order.
+        twiml_errors: TwiML Twilio would reject or fail on (e.g. a relative action URL
+            sent through REST, a `<Say>` without a valid he-IL voice).
+        rest_requests: the requests the server's `twilio` client made to the REST fake.
+        status_callbacks: (CallStatus, HTTP status) of each status callback posted.
     """
 
     call_sid: str
@@ -105,6 +114,11 @@ class EmulatorResult:
     hung_up_by_server: bool = False
     playback: PlaybackBuffer = field(default_factory=PlaybackBuffer)
     send_lateness_ms: list[float] = field(default_factory=list)
+    streams: int = 0
+    gather_says: list[str] = field(default_factory=list)
+    twiml_errors: list[str] = field(default_factory=list)
+    rest_requests: list[Any] = field(default_factory=list)
+    status_callbacks: list[tuple[str, int]] = field(default_factory=list)
 
 
 def http_base_of(media_url: str) -> str:
@@ -123,6 +137,9 @@ class TwilioEmulator:
         http_base: the server's base URL, e.g. `http://127.0.0.1:8080`.
         auth_token: sign webhooks and the upgrade request like Twilio (None = unsigned).
         media_url: connect here instead of the TwiML's `<Stream url>` (e.g. via a tunnel).
+        rest: the loopback fake of Twilio's REST API the server's `twilio` client uses;
+            the call is registered there, and its updates are played (hang-up, `<Gather>`).
+        account_sid: the account the server's REST client uses (default: a random one).
         record: keep the call as heard (`caller_pcm`, `bot_pcm`); the load generator turns
             it off to spare memory and CPU.
         http: an HTTP client to reuse for the webhooks (the load generator shares one per
@@ -136,10 +153,13 @@ class TwilioEmulator:
         http_base: str,
         auth_token: str | None = None,
         media_url: str | None = None,
+        rest: TwilioRestFake | None = None,
+        account_sid: str | None = None,
         record: bool = True,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.sc = scenario
+        self.rest = rest
         self.utterances = utterances
         self.http_base = http_base.rstrip("/")
         self.auth_token = auth_token
@@ -148,7 +168,7 @@ class TwilioEmulator:
         self.http = http
         self.call_sid = "CA" + secrets.token_hex(16)
         self.stream_sid = "MZ" + secrets.token_hex(16)
-        self.account_sid = "AC" + secrets.token_hex(16)
+        self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.res = EmulatorResult(self.call_sid)
         self._seq = 0
         self._chunk = 0
@@ -164,10 +184,17 @@ class TwilioEmulator:
         self._sent_at: dict[int, float] = {}  # chunk -> when it was sent (emulator clock)
         self._clear_at: float | None = None
         self._ws: Any = None
-        self._closed = asyncio.Event()
+        self._closed = asyncio.Event()  # the current media stream is closed
+        self._call_over = asyncio.Event()  # the whole call is over
         self._frame_tick = asyncio.Event()  # set each time a caller frame is sent
         self._mark_arrived = asyncio.Event()  # wakes the playback loop
         self._send_lock = asyncio.Lock()
+        self._handoff: str | None = None  # TwiML a REST update replaced the stream with
+        self._gather_open = asyncio.Event()
+        self._gather_keys: asyncio.Queue[str] = asyncio.Queue()
+        self._leg_chunk0 = 0  # chunks sent before the current stream (numbering restarts)
+        self._says_sent = 0  # say steps whose audio has been sent in full
+        self._status_seq = 0
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> float:
@@ -177,7 +204,7 @@ class TwilioEmulator:
         return int(round((self._now() - self._t0) * 1000 / FRAME_MS))
 
     async def _send(self, msg: dict[str, Any]) -> None:
-        if self._closed.is_set():
+        if self._closed.is_set() or self._ws is None:
             return
         async with self._send_lock:
             with contextlib.suppress(websockets.ConnectionClosed):
@@ -199,36 +226,223 @@ class TwilioEmulator:
     async def run(self) -> EmulatorResult:
         """Place the call, run every step, hang up; never raises for server misbehaviour."""
         stream_url, params = await self._incoming_call()
-        url = self.media_url or stream_url
-        headers = self._sign(public_url(url, None, websocket=True), {})
-        # No permessage-deflate offer: Twilio documents no WebSocket compression, and
-        # base64 μ-law hardly compresses - zlib per 20 ms frame would only burn CPU on
-        # both ends (and inflate the server's CPU figures under load).
-        async with websockets.connect(
-            url, additional_headers=headers, max_size=2**22, compression=None
-        ) as ws:
-            self._ws = ws
-            self._t0 = self._now()
-            await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-            await self._send(self._start_message(params))
-            tasks = [
-                asyncio.create_task(self._media_loop()),
-                asyncio.create_task(self._receive_loop()),
-                asyncio.create_task(self._playback_loop()),
-            ]
-            try:
-                await self._run_steps()
-            finally:
-                self._advance_playback()  # what had played by the hang-up was heard
-                await self._hangup()
-                for t in tasks:
-                    t.cancel()
-                for t in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await t
+        if self.rest is not None:
+            self.rest.register(self.call_sid, self.account_sid, self._on_rest_update)
+        self._t0 = self._now()
+        legs = asyncio.create_task(self._legs(stream_url, params))
+        try:
+            await self._run_steps()
+        finally:
+            self._advance_playback()  # what had played by the hang-up was heard
+            await self._hangup()
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(legs, 15)
+            legs.cancel()
+            await self._status_callback("completed")
+            if self.rest is not None:
+                self.rest.end(self.call_sid)
+                self.res.rest_requests = self.rest.requests_for(self.call_sid)
         if self.record:
             self._build_recording()
         return self.res
+
+    async def _legs(self, url: str, params: dict[str, str]) -> None:
+        """The call's media streams: one, or one per return from a `<Gather>`."""
+        try:
+            while not self._call_over.is_set():
+                await self._stream_leg(self.media_url or url, params)
+                twiml, self._handoff = self._handoff, None
+                if twiml is None or self._call_over.is_set():
+                    break
+                nxt = await self._play_twiml(twiml)
+                if nxt is None:
+                    break
+                url, params = nxt
+        finally:
+            self._call_over.set()
+            self._echo_event.set()
+            self._frame_tick.set()
+
+    async def _stream_leg(self, url: str, params: dict[str, str]) -> None:
+        headers = self._sign(public_url(url, None, websocket=True), {})
+        try:
+            # No permessage-deflate offer: Twilio documents no WebSocket compression, and
+            # base64 μ-law hardly compresses (zlib per 20 ms frame only burns CPU).
+            async with websockets.connect(
+                url, additional_headers=headers, max_size=2**22, compression=None
+            ) as ws:
+                self._ws = ws
+                self._closed.clear()
+                if self.res.streams:  # a new stream: new streamSid, numbering restarts
+                    self.stream_sid = "MZ" + secrets.token_hex(16)
+                    self._seq = 0
+                    self._leg_chunk0 = self._chunk
+                    self._playback.clear(self._now())  # the old stream's audio is gone
+                self.res.streams += 1
+                await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+                await self._send(self._start_message(params))
+                tasks = [
+                    asyncio.create_task(self._media_loop()),
+                    asyncio.create_task(self._receive_loop()),
+                    asyncio.create_task(self._playback_loop()),
+                ]
+                try:
+                    await self._closed.wait()
+                finally:
+                    for t in tasks:
+                        t.cancel()
+                    for t in tasks:
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await t
+        except (OSError, websockets.WebSocketException) as exc:
+            self.res.failures.append(f"media stream {url}: {exc.__class__.__name__}: {exc}")
+            self._call_over.set()
+
+    # ------------------------------------------------------------------ Twilio's side
+    def _on_rest_update(self, form: dict[str, str]) -> None:
+        """The server updated the call through REST (called on this loop by the fake)."""
+        if form.get("Status") == "completed":
+            self.res.hung_up_by_server = True
+            self._call_over.set()
+        elif "Twiml" in form:
+            self._handoff = form["Twiml"]
+        else:
+            return
+        # Either way Twilio ends the media stream: `stop`, then the socket closes.
+        asyncio.ensure_future(self._end_stream())
+
+    async def _end_stream(self) -> None:
+        if self._closed.is_set():
+            return
+        await self._send(
+            {
+                "event": "stop",
+                "sequenceNumber": self._next_seq(),
+                "streamSid": self.stream_sid,
+                "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+            }
+        )
+        self._closed.set()
+        self._echo_event.set()
+        self._mark_arrived.set()
+        with contextlib.suppress(Exception):
+            await self._ws.close()
+
+    def _form(self, **extra: str) -> dict[str, str]:
+        return {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.sc.caller.number or "anonymous",
+            "To": "+97233000000",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+            **extra,
+        }
+
+    async def _post(self, url: str, form: dict[str, str]) -> httpx.Response | None:
+        try:
+            if self.http is not None:
+                return await self.http.post(url, data=form, headers=self._sign(url, form))
+            async with httpx.AsyncClient(timeout=10) as client:
+                return await client.post(url, data=form, headers=self._sign(url, form))
+        except httpx.HTTPError as exc:
+            self.res.failures.append(f"POST {url}: {exc.__class__.__name__}")
+            return None
+
+    async def _status_callback(self, status: str) -> None:
+        """Twilio's call status callback at the end of the call (TWILIO.md)."""
+        self._status_seq += 1
+        form = self._form(
+            CallStatus=status,
+            CallDuration=str(int(self._now() - self._t0)),
+            Timestamp=time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            SequenceNumber=str(self._status_seq),
+        )
+        r = await self._post(f"{self.http_base}/webhook/status", form)
+        self.res.status_callbacks.append((status, r.status_code if r is not None else 0))
+
+    def _check_say(self, say: ET.Element) -> None:
+        lang, voice = say.get("language", ""), say.get("voice", "")
+        if lang != HE_LANGUAGE or not (voice.startswith("Google.he-IL-") or not voice):
+            self.res.twiml_errors.append(
+                f"<Say language={lang!r} voice={voice!r}>: not a valid Hebrew voice"
+            )
+
+    async def _play_twiml(self, twiml: str) -> tuple[str, dict[str, str]] | None:
+        """Execute TwiML the call was moved to; returns the next `<Connect><Stream>`
+        (its URL and parameters) or None when the TwiML ends the call."""
+        for _ in range(5):  # Gather -> action -> TwiML (-> Redirect ...), bounded
+            try:
+                root = ET.fromstring(twiml)
+            except ET.ParseError as exc:
+                self.res.twiml_errors.append(f"TwiML does not parse: {exc}")
+                return None
+            nxt: str | None = None
+            for verb in root:
+                if verb.tag == "Say":
+                    self._check_say(verb)
+                    self.res.gather_says.append(verb.text or "")
+                elif verb.tag == "Gather":
+                    digits = await self._gather(verb)
+                    if digits is not None or verb.get("actionOnEmptyResult") == "true":
+                        nxt = await self._follow(verb.get("action", ""), Digits=digits or "")
+                        break
+                elif verb.tag == "Redirect":
+                    nxt = await self._follow(verb.text or "")
+                    break
+                elif verb.tag == "Connect":
+                    stream = verb.find("Stream")
+                    if stream is None or not stream.get("url"):
+                        self.res.twiml_errors.append("<Connect> without <Stream url>")
+                        return None
+                    params = {p.get("name", ""): p.get("value", "") for p in stream}
+                    return stream.get("url", ""), params
+                elif verb.tag == "Hangup":
+                    return None
+            if nxt is None:
+                return None  # the end of the TwiML: Twilio hangs up
+            twiml = nxt
+        self.res.twiml_errors.append("TwiML redirected too many times")
+        return None
+
+    async def _follow(self, url: str, **extra: str) -> str | None:
+        if not url.startswith(("http://", "https://")):
+            self.res.twiml_errors.append(f"action/redirect URL {url!r} is not absolute")
+            return None
+        r = await self._post(url, self._form(CallStatus="in-progress", **extra))
+        if r is None or r.status_code != 200:
+            code = r.status_code if r is not None else "no answer"
+            self.res.twiml_errors.append(f"POST {url} answered {code}")
+            return None
+        return r.text
+
+    async def _gather(self, gather: ET.Element) -> str | None:
+        """Play a `<Gather input="dtmf">`: its `<Say>`s, then the keys a `dtmf` step gives
+        (finish key ends it; `timeout` seconds without a key ends it). Returns the digits
+        (without the finish key), or None when nothing was typed."""
+        if gather.get("input") != "dtmf":
+            self.res.twiml_errors.append(f"<Gather input={gather.get('input')!r}> (want dtmf)")
+        finish = gather.get("finishOnKey", "#")
+        timeout_s = float(gather.get("timeout", "5"))
+        for say in gather.findall("Say"):
+            self._check_say(say)
+            self.res.gather_says.append(say.text or "")
+        while not self._gather_keys.empty():
+            self._gather_keys.get_nowait()
+        self._gather_open.set()
+        await asyncio.sleep(0.5)  # the prompt plays; keys typed over it still count
+        digits = ""
+        try:
+            while True:
+                key = await asyncio.wait_for(self._gather_keys.get(), timeout_s)
+                if key == finish:
+                    break
+                digits += key
+        except TimeoutError:
+            pass
+        finally:
+            self._gather_open.clear()
+        return digits or None
 
     async def _incoming_call(self) -> tuple[str, dict[str, str]]:
         caller = self.sc.caller.number or "anonymous"
@@ -260,13 +474,20 @@ class TwilioEmulator:
         sim = {
             SCRIPT_PARAM: encode_script(
                 ScriptLine(step.say, (audio.last_voiced - audio.first_voiced + 1) * FRAME_MS)
-                for step, audio in zip(
-                    (s for s in self.sc.steps if s.kind == "say"), self.utterances, strict=True
-                )
+                for step, audio in list(
+                    zip(
+                        (s for s in self.sc.steps if s.kind == "say"),
+                        self.utterances,
+                        strict=True,
+                    )
+                )[self._says_sent :]
             ),
-            "voicectl.now": self.sc.now.isoformat(),
+            # The business clock goes on across streams.
+            "voicectl.now": (self.sc.now + timedelta(seconds=self._now() - self._t0)).isoformat(),
             "voicectl.business": self.sc.business,
         }
+        if self.sc.dtmf_mode:
+            sim["voicectl.dtmf_mode"] = self.sc.dtmf_mode
         if self.sc.policy:
             sim["voicectl.policy"] = json.dumps(self.sc.policy, ensure_ascii=False)
         return {
@@ -303,8 +524,8 @@ class TwilioEmulator:
                     "sequenceNumber": self._next_seq(),
                     "media": {
                         "track": "inbound",
-                        "chunk": str(self._chunk),
-                        "timestamp": str((self._chunk - 1) * FRAME_MS),
+                        "chunk": str(self._chunk - self._leg_chunk0),
+                        "timestamp": str((self._chunk - self._leg_chunk0 - 1) * FRAME_MS),
                         "payload": base64.b64encode(frame).decode("ascii"),
                     },
                     "streamSid": self.stream_sid,
@@ -354,7 +575,9 @@ class TwilioEmulator:
             pass
         finally:
             if not self._closed.is_set():
-                self.res.hung_up_by_server = True
+                if self._handoff is None:  # not a move to TwiML: the server hung up
+                    self.res.hung_up_by_server = True
+                    self._call_over.set()
                 self._closed.set()
                 self._echo_event.set()
             self._frame_tick.set()
@@ -417,7 +640,7 @@ class TwilioEmulator:
     async def _run_steps(self) -> None:
         says = iter(self.utterances)
         for i, step in enumerate(self.sc.steps):
-            if self._closed.is_set():
+            if self._call_over.is_set():
                 rest = [s.kind for s in self.sc.steps[i:] if s.kind != "hangup"]
                 if rest:
                     self.res.failures.append(
@@ -428,6 +651,8 @@ class TwilioEmulator:
                 await self._expect_bot(i, step.expect_bot.timeout_ms, step.expect_bot.text_contains)
             elif step.kind == "say":
                 await self._say(i, next(says), step.while_bot_speaking_after_ms)
+            elif step.kind == "dtmf" and self.sc.dtmf_mode == "gather":
+                await self._keys_to_gather(i, step.dtmf, step.gap_ms)
             elif step.kind == "dtmf":
                 for key in step.dtmf:
                     await self._send(
@@ -444,9 +669,23 @@ class TwilioEmulator:
             elif step.kind == "hangup":
                 return
 
+    async def _keys_to_gather(self, i: int, keys: str, gap_ms: int) -> None:
+        """`dtmf_mode: gather`: the keys are typed into the `<Gather>` the server moves
+        the call to (waiting for it), not sent on the stream."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._gather_open.wait(), 15)
+        if not self._gather_open.is_set():
+            self.res.failures.append(
+                f"steps[{i}].dtmf: the server never moved the call to a <Gather>"
+            )
+            return
+        for key in keys:
+            self._gather_keys.put_nowait(key)
+            await asyncio.sleep(gap_ms / 1000)
+
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), seconds)
+            await asyncio.wait_for(self._call_over.wait(), seconds)
 
     async def _expect_bot(self, i: int, timeout_ms: int, contains: list[str]) -> None:
         deadline = self._now() + timeout_ms / 1000
@@ -459,9 +698,9 @@ class TwilioEmulator:
                     return
             self._consumed += len(pending)
             left = deadline - self._now()
-            if left <= 0 or self._closed.is_set():
+            if left <= 0 or self._call_over.is_set():
                 self.res.expect_turns.append((None, contains))
-                why = "the call ended" if self._closed.is_set() else f"{timeout_ms} ms passed"
+                why = "the call ended" if self._call_over.is_set() else f"{timeout_ms} ms passed"
                 self.res.failures.append(
                     f"steps[{i}].expect_bot: no bot reply finished playing ({why})"
                 )
@@ -476,7 +715,7 @@ class TwilioEmulator:
             # Wait for the bot's next reply to start playing, then talk over it.
             deadline = self._now() + 15
             while self._playback.playing_since(self._now()) is None and self._now() < deadline:
-                if self._closed.is_set():
+                if self._call_over.is_set():
                     return
                 await asyncio.sleep(0.01)
             since = self._playback.playing_since(self._now())
@@ -494,7 +733,7 @@ class TwilioEmulator:
         last_voiced_chunk = n_before + audio.last_voiced + 1
         t_first_voiced: float | None = None
         t_last_voiced: float | None = None
-        while not self._closed.is_set():
+        while not self._call_over.is_set():
             if t_first_voiced is None and self._chunk >= first_voiced_chunk:
                 t_first_voiced = self._sent_at[first_voiced_chunk]
             if t_last_voiced is None and self._chunk >= last_voiced_chunk:
@@ -502,6 +741,7 @@ class TwilioEmulator:
                 # V2V_MS: caller's last voiced frame sent -> first bot audio received.
                 self._v2v_waiters.append((marks, t_last_voiced))
             if not self._outgoing:
+                self._says_sent += 1
                 break
             # One wake-up per frame sent (not a poll): cheap enough for hundreds of calls
             # in one load-generator process.
@@ -520,18 +760,11 @@ class TwilioEmulator:
         self.res.caller_marks.append(marks)
 
     async def _hangup(self) -> None:
-        if not self._closed.is_set():
-            await self._send(
-                {
-                    "event": "stop",
-                    "sequenceNumber": self._next_seq(),
-                    "streamSid": self.stream_sid,
-                    "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-                }
-            )
-            self._closed.set()
-            with contextlib.suppress(Exception):
-                await self._ws.close()
+        """The caller hangs up: `stop` on the stream (if one is open); the call is over."""
+        self._call_over.set()
+        self._frame_tick.set()
+        if self._ws is not None:
+            await self._end_stream()
 
     def _build_recording(self) -> None:
         n = 1 + max([i for i, _ in self._caller_track] + [i for i, _ in self._bot_track] + [0])

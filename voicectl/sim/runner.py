@@ -9,6 +9,8 @@ emulator talks to it over a real WebSocket - the same code path as `voicectl ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import tempfile
 import threading
 import time
@@ -32,6 +34,7 @@ from voicectl.sim.emulator import (
     http_base_of,
     prepare_utterance,
 )
+from voicectl.sim.rest_fake import TwilioRestFake, loopback_port
 from voicectl.sim.scenario import Scenario
 
 
@@ -235,6 +238,7 @@ def evaluate(
             else "; ".join(caller.protocol_errors[:3]),
         )
     )
+    checks += check_call_control(scenario, record, caller)
     return SimResult(
         scenario=scenario,
         record=record,
@@ -248,6 +252,50 @@ def evaluate(
     )
 
 
+def check_call_control(
+    scenario: Scenario, record: dict[str, Any], caller: EmulatorResult
+) -> list[Check]:
+    """Checks on Twilio's side of call control (issue 7): one greeting in the whole call
+    (a resumed stream does not greet again); TwiML Twilio would accept; every REST request
+    made by the `twilio` library with the account's credentials; and, for `dtmf_mode:
+    gather`, the call really went through a `<Gather>` and back to a new stream."""
+    checks: list[Check] = []
+    greetings = [t for t in record.get("turns", []) if t.get("kind") == "greeting"]
+    checks.append(Check("one greeting", len(greetings) == 1, f"{len(greetings)} greeting turn(s)"))
+    if caller.twiml_errors:
+        checks.append(Check("twilio TwiML", False, "; ".join(caller.twiml_errors[:3])))
+    reqs = caller.rest_requests
+    if reqs:
+        bad = [
+            f"{r.method} {r.path} -> {r.status}"
+            for r in reqs
+            if not r.authorized
+            or not r.user_agent.startswith("twilio-python/")
+            or r.status not in (200, 404)
+        ]
+        checks.append(
+            Check(
+                "twilio REST",
+                not bad,
+                f"{len(reqs)} request(s) by the twilio library, authenticated"
+                if not bad
+                else "; ".join(bad[:3]),
+            )
+        )
+    if scenario.dtmf_mode == "gather":
+        gathers = [r for r in reqs if "<Gather" in r.form.get("Twiml", "")]
+        ok = bool(gathers) and caller.streams >= 2
+        checks.append(
+            Check(
+                "gather round trip",
+                ok,
+                f"{len(gathers)} REST <Gather> update(s), {caller.streams} stream(s); "
+                f"Twilio said {caller.gather_says}",
+            )
+        )
+    return checks
+
+
 async def run_call(
     scenario: Scenario,
     http_base: str,
@@ -256,10 +304,18 @@ async def run_call(
     auth_token: str | None = None,
     admin_token: str | None = None,
     utterances: list[CallerAudio] | None = None,
+    rest: TwilioRestFake | None = None,
+    account_sid: str | None = None,
 ) -> tuple[dict[str, Any], EmulatorResult]:
-    """Place one emulated call and return (server record, caller-side result)."""
+    """Place one emulated call and return (server record, caller-side result).
+
+    `rest` is the loopback fake of Twilio's REST API the server's `twilio` client is
+    pointed at (hang-up, `<Gather>`); `account_sid` the account that client uses.
+    """
     utterances = utterances if utterances is not None else caller_audio(scenario)
-    emulator = TwilioEmulator(scenario, utterances, http_base, auth_token, media_url)
+    emulator = TwilioEmulator(
+        scenario, utterances, http_base, auth_token, media_url, rest=rest, account_sid=account_sid
+    )
     caller = await emulator.run()
     record = await fetch_record(http_base, caller.call_sid, admin_token)
     return record, caller
@@ -299,28 +355,49 @@ def simulate(
                 if chosen
                 else settings.model_copy(update={"database": str(Path(tmp) / "sim.db")})
             )
-            with InProcessServer(s) as server:
-                record, caller = asyncio.run(
-                    run_call(
-                        scenario,
-                        server.http_base,
-                        auth_token=s.twilio_auth_token,
-                        admin_token=s.admin_token,
-                        utterances=utterances,
+            # The server's real `twilio` client talks to a loopback fake of Twilio's REST
+            # API (hang-up, <Gather>); webhooks are signed with the same credentials.
+            rest_creds = {
+                "twilio_account_sid": s.twilio_account_sid or "AC" + "0" * 32,
+                "twilio_auth_token": s.twilio_auth_token or secrets.token_hex(16),
+            }
+            with TwilioRestFake(auth_token=rest_creds["twilio_auth_token"]) as fake:
+                s = s.model_copy(update={**rest_creds, "twilio_api_base_url": fake.base_url})
+                with InProcessServer(s) as server:
+                    record, caller = asyncio.run(
+                        run_call(
+                            scenario,
+                            server.http_base,
+                            auth_token=s.twilio_auth_token,
+                            admin_token=s.admin_token,
+                            utterances=utterances,
+                            rest=fake,
+                            account_sid=s.twilio_account_sid,
+                        )
                     )
-                )
         where = "in-process"
     else:
-        record, caller = asyncio.run(
-            run_call(
-                scenario,
-                http_base_of(url),
-                media_url=url,
-                auth_token=settings.twilio_auth_token,
-                admin_token=settings.admin_token,
-                utterances=utterances,
-            )
+        # Against a running server, the REST fake listens where that server's
+        # `twilio_api_base_url` points (both read the same settings), if on loopback.
+        port = loopback_port(settings.twilio_api_base_url)
+        fake_cm = (
+            TwilioRestFake(auth_token=settings.twilio_auth_token, port=port)
+            if port
+            else contextlib.nullcontext()
         )
+        with fake_cm as fake:
+            record, caller = asyncio.run(
+                run_call(
+                    scenario,
+                    http_base_of(url),
+                    media_url=url,
+                    auth_token=settings.twilio_auth_token,
+                    admin_token=settings.admin_token,
+                    utterances=utterances,
+                    rest=fake,
+                    account_sid=settings.twilio_account_sid,
+                )
+            )
         where = url
     result = evaluate(scenario, record, caller, budgets, where)
     result.wall_s = time.monotonic() - t0

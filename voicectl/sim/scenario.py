@@ -503,6 +503,10 @@ class Scenario(_Model):
         steps: The caller's script, in order.
         expect: Outcome checks.
         budgets: Budget file (absolute after `load_scenario`), or None for the defaults.
+        dtmf_mode: How this call types its phone number: ``stream`` (Twilio ``dtmf``
+            events on the media stream) or ``gather`` (the server moves the call to a TwiML
+            ``<Gather>`` and every ``dtmf`` step is typed there); None = the server's
+            setting.
     """
 
     name: str
@@ -514,6 +518,7 @@ class Scenario(_Model):
     steps: list[Step] = Field(min_length=1)
     expect: Expect = Field(default_factory=Expect)
     budgets: Path | None = None
+    dtmf_mode: Literal["stream", "gather"] | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -168,7 +168,10 @@ class _Recognition:
         provider = self._stream.provider
         try:
             responses = provider.client.streaming_recognize(
-                self._stream.config, self._requests(), timeout=provider.rotate_s + 30
+                self._stream.config,
+                self._requests(),
+                retry=None,  # a retry would replay a consumed audio iterator
+                timeout=provider.rotate_s + 30,
             )
             for resp in responses:
                 for result in resp.results:

@@ -124,6 +124,7 @@ class GoogleTTS:
                 input=self._tts.SynthesisInput(text=sentence),
                 voice=self._voice,
                 audio_config=self._audio,
+                retry=None,  # bounded by timeout_s: a stalled service never stalls a call
                 timeout=self.timeout_s,
             )
         except gexc.GoogleAPICallError as exc:

@@ -178,7 +178,7 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             # Without `stop` first, the socket dropped (a no-op when the call already ended).
             await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
-                await ws.close()
+                await asyncio.wait_for(ws.close(), 2.0)  # never hang on the peer
 
 
 async def _refuse(rt: Runtime, start: m.Start) -> str | None:
