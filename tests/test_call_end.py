@@ -14,16 +14,22 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 from sqlalchemy import select
 
+from voicectl.agent.base import AgentReply, Conversation, Message, TurnInput
+from voicectl.call.actions import CancelReply, RunTurn
+from voicectl.call.runner import CallRunner
 from voicectl.config import Settings
 from voicectl.sim.runner import InProcessServer
 from voicectl.store.booking import EventRow
 from voicectl.store.call_end import write_call_ended
+from voicectl.store.call_state import take_call_state
 from voicectl.store.calls import CallRow
 from voicectl.store.db import Database
+from voicectl.telephony.twilio.twiml import GATHER_NO_INPUT_HE
 
 CONTRACT = {
     "call_sid": str,
@@ -264,3 +270,108 @@ def test_the_bot_hangs_up_through_rest_after_its_goodbye_played(tmp_path: Path) 
     assert [(q.method, q.form, q.status) for q in reqs] == [("POST", {"Status": "completed"}, 200)]
     assert reqs[0].authorized and reqs[0].user_agent.startswith("twilio-python/")
     assert [(e["ended_by"], e["outcome"]) for e in events] == [("bot_hangup", "completed")]
+
+
+# -- the <Gather> fallback's server side (seed 000 path B) --------------------------------
+
+
+def _streamed(server: InProcessServer, call_sid: str) -> None:
+    """A call whose first stream ran and stopped (as when Twilio moves it to a Gather)."""
+
+    async def go() -> None:
+        ws, sid = await _open_stream(server.http_base, call_sid)
+        await ws.send(_stop(call_sid, sid))
+        await ws.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("digits", "kind", "text", "say"),
+    [
+        ("0501234567", "dtmf_phone", "+972501234567", None),
+        ("", "dtmf_skipped", "", GATHER_NO_INPUT_HE),
+        ("12", "dtmf_invalid", "12", None),
+    ],
+)
+def test_dtmf_done_stores_the_result_and_reconnects_the_stream(
+    server: InProcessServer, digits: str, kind: str, text: str, say: str | None
+) -> None:
+    sid = f"CAgather{kind}"
+    _streamed(server, sid)
+    r = httpx.post(f"{server.http_base}/webhook/dtmf_done", data={"CallSid": sid, "Digits": digits})
+    assert r.status_code == 200
+    root = ET.fromstring(r.text)
+    stream = root.find("./Connect/Stream")
+    assert stream is not None and stream.get("url", "").endswith("/media")
+    params = {p.get("name"): p.get("value") for p in stream}
+    assert len(params["token"]) == 32  # a fresh stream token for the same CallSid
+    said = root.find("./Say")
+    assert (said.text if said is not None else None) == say
+    if said is not None:
+        assert said.get("language") == "he-IL" and said.get("voice", "").startswith("Google.he-IL")
+    saved = take_call_state(_db(server), sid)
+    assert saved is not None and saved.resume is not None
+    assert (saved.resume.kind, saved.resume.text) == (kind, text)
+    assert saved.next_turn >= 1 and saved.history  # the conversation so far is kept
+    if kind == "dtmf_phone":
+        assert saved.caller_number == "+972501234567"
+
+
+# -- the runner applies CancelReply to the history ----------------------------------------
+
+
+class _Agent:
+    name = "stub"
+
+    def respond(self, turn, conv, tools):  # type: ignore[no-untyped-def]
+        conv.history.append(Message("user", turn.text))
+        conv.history.append(Message("assistant", "אחת שתיים. שלוש ארבע."))
+        return AgentReply("אחת שתיים. שלוש ארבע.")
+
+
+class _TTS:
+    name, sample_rate = "stub", 8000
+
+    def synthesize(self, text: str):  # type: ignore[no-untyped-def]
+        yield np.full(800, 1000, np.int16)
+
+
+class _Transport:
+    async def send_media(self, payload: bytes) -> None: ...
+    async def send_mark(self, name: str) -> None: ...
+    async def send_clear(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class _Session:
+    """Only what the runner calls; every input answers with no actions."""
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return lambda *a, **k: []
+
+    def log(self, level: str, message: str) -> None: ...
+
+
+def test_cancel_reply_cuts_the_assistant_message_to_what_was_heard() -> None:
+    conv = Conversation("CA1", "demo-spa", datetime.now())
+
+    async def go() -> None:
+        runner = CallRunner(
+            session=_Session(),  # type: ignore[arg-type]
+            transport=_Transport(),
+            agent=_Agent(),  # type: ignore[arg-type]
+            tts=_TTS(),  # type: ignore[arg-type]
+            tools=None,
+            conversation=conv,
+            business_now=datetime.now,
+        )
+        runner.dispatch([RunTurn(1, TurnInput("speech", "שלום"))])
+        await asyncio.sleep(0.3)
+        runner.dispatch([CancelReply(1, "אחת שתיים.")])
+        await runner.finish("test", ended_by="stop")
+
+    asyncio.run(go())
+    reply = conv.history[-1]
+    assert (reply.role, reply.content, reply.interrupted) == ("assistant", "אחת שתיים.", True)
+    assert json.dumps(reply.content, ensure_ascii=False)

@@ -76,7 +76,7 @@ def test_seed_booking_without_phone(runs: dict[str, tuple[int, Any, str]]) -> No
 def test_seed_dtmf_capture(runs: dict[str, tuple[int, Any, str]]) -> None:
     code, data, output = runs["dtmf-phone-capture"]
     rec = data[0]["record"]
-    # The seed's line, number masked (issue 6: logs never carry a full phone number).
+    # The seed's line, number masked like every log line (the full number is on the call).
     assert "DTMF phone captured: +97250****567, waiting_for_dtmf=false" in output
     assert rec["caller_number"] == "+972501234567"
     assert rec["appointments"][-1]["customer_phone"] == "+972501234567"

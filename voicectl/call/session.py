@@ -290,7 +290,8 @@ class CallSession:
             f"{_masked(self.caller_number)} stream={self.stream_sid}",
         )
         if resume is not None and resume.kind == "dtmf_phone":
-            self.log("INFO", f"DTMF phone captured: {resume.text}, waiting_for_dtmf=false")
+            masked = _masked(resume.text)
+            self.log("INFO", f"DTMF phone captured: {masked}, waiting_for_dtmf=false (Gather)")
         t = Turn(
             index=self.next_turn,
             kind=resume.kind if resume else "greeting",
