@@ -272,6 +272,32 @@ def test_the_bot_hangs_up_through_rest_after_its_goodbye_played(tmp_path: Path) 
     assert [(e["ended_by"], e["outcome"]) for e in events] == [("bot_hangup", "completed")]
 
 
+def test_a_caller_hanging_up_on_the_goodbye_is_still_the_bots_ending(tmp_path: Path) -> None:
+    """The caller's `stop` arrives right behind the goodbye's mark echo, before the bot's
+    hang-up ran: the call still ended because the bot ended it (one `call.ended`,
+    `bot_hangup`), as the call log says."""
+    settings = Settings(database=str(tmp_path / "s.db"), silence_timeout_ms=1000)
+    with InProcessServer(settings) as srv:
+
+        async def go() -> None:
+            ws, sid = await _open_stream(srv.http_base, "CAbye2")
+            try:
+                while True:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                    if msg["event"] != "mark":
+                        continue
+                    await ws.send(json.dumps({"event": "mark", "streamSid": sid,
+                                              "mark": msg["mark"]}))  # fmt: skip
+                    if msg["mark"]["name"] == "turn-2":  # greeting, nudge, goodbye
+                        await ws.send(_stop("CAbye2", sid))
+            except websockets.ConnectionClosed:
+                pass
+
+        asyncio.run(go())
+        events = asyncio.run(_wait_ended(_db(srv), "CAbye2"))
+    assert [(e["ended_by"], e["outcome"]) for e in events] == [("bot_hangup", "completed")]
+
+
 # -- the <Gather> fallback's server side (seed 000 path B) --------------------------------
 
 

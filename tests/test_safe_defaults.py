@@ -167,6 +167,9 @@ def test_voice_field_limits(bare: InProcessServer) -> None:
     assert httpx.post(f"{base}/voice", data=long_from).status_code == 400
     assert httpx.post(f"{base}/voice", data={"CallSid": "<script>"}).status_code == 400
     assert "CAbig01" not in bare.runtime.pending and "CAbig02" not in bare.runtime.pending
+    with httpx.Client(timeout=30) as client:  # a kept-alive connection survives a 413
+        assert client.post(f"{base}/voice", data=big).status_code == 413
+        assert client.post(f"{base}/voice", data={"CallSid": "CAbig03"}).status_code == 200
 
 
 def test_pending_calls_are_bounded_in_count(tmp_path: Path) -> None:

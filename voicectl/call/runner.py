@@ -251,6 +251,9 @@ class CallRunner:
             elif isinstance(action, CancelReply):
                 self._cancel(action)
             elif isinstance(action, Hangup):
+                # Decided now, in this tick: a `stop` processed before the hang-up task runs
+                # (a caller hanging up on "goodbye") is still the bot's ending.
+                self._hanging_up = True
                 self._spawn(self._hangup(action))
             elif isinstance(action, AskPhoneByGather):
                 self._spawn(self._gather(action))
@@ -313,7 +316,6 @@ class CallRunner:
 
     async def _hangup(self, action: Hangup) -> None:
         await self._flush()
-        self._hanging_up = True  # the `stop` our hang-up causes is the bot's ending
         if self.control is not None:
             await self.control.hang_up()  # logs its own failure; the socket closes anyway
         if not self._finishing:

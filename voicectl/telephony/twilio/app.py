@@ -87,7 +87,10 @@ class WebhookError(Exception):
         self.text = text
 
     def response(self) -> Response:
-        return PlainTextResponse(self.text, status_code=self.status)
+        # The body may be unread: close the connection rather than parse its rest as the
+        # next request on a kept-alive connection.
+        headers = {"Connection": "close"} if self.status == 413 else None
+        return PlainTextResponse(self.text, status_code=self.status, headers=headers)
 
 
 async def read_form(request: Request) -> FormData:
