@@ -58,12 +58,15 @@ def serve(db: Path, port: int | None = None, *extra: str):  # type: ignore[no-un
     port = port or _free_port()
     env = {**os.environ, "VOICECTL_DATABASE": str(db), "VOICECTL_ADMIN_TOKEN": ADMIN}
     env["VOICECTL_MAX_CONCURRENT_CALLS"] = "200"
+    # The server's log goes to a file: an undrained pipe fills after ~64 KB of log and
+    # then blocks the server's event loop inside logging (what stalled the long soak).
+    log = (db.parent / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicectl", "serve", "--port", str(port), "--accept-sim-params"]
         + list(extra),
-        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
         env=env,
         cwd=db.parent,
     )
@@ -87,6 +90,7 @@ def serve(db: Path, port: int | None = None, *extra: str):  # type: ignore[no-un
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        log.close()
 
 
 def rss_mb(pid: int) -> float:
