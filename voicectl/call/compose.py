@@ -14,11 +14,11 @@ after every turn, at the end) on the process's `RecordWriter` thread.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from voicectl import executors
 from voicectl.agent.base import Conversation
 from voicectl.booking.phone import normalize_phone
 from voicectl.call.runner import BusinessClock, CallControl, CallRunner, Ending, Transport
@@ -102,7 +102,7 @@ async def open_call(
     """
     from voicectl.booking.tools import BookingTools
 
-    policy, saved = await asyncio.to_thread(_load, rt, spec)
+    policy, saved = await executors.run("db", _load, rt, spec)
     settings = rt.settings
     if spec.settings_overrides:
         settings = settings.model_copy(update=spec.settings_overrides)

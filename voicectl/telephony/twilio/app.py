@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voicectl import __version__
+from voicectl import __version__, executors
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
@@ -178,7 +178,7 @@ def create_app(
         an issued stream token or a live stream in the database."""
         if call_sid in rt.active:
             return True
-        return await asyncio.to_thread(_known, call_sid)
+        return await executors.run("db", _known, call_sid)
 
     def _known(call_sid: str) -> bool:
         return records.call_exists(rt.db, call_sid) or bool(streams.token_business(rt.db, call_sid))
@@ -189,7 +189,7 @@ def create_app(
 
         if not to:
             return settings.business
-        found = await asyncio.to_thread(business_for_number, to, db=rt.db)
+        found = await executors.run("db", business_for_number, to, db=rt.db)
         return found or settings.business
 
     async def stream_twiml(
@@ -206,7 +206,8 @@ def create_app(
         (`security.StreamGrant`), its token recorded as issued; None when the box is at
         `max_concurrent_calls` (`capped`) and this call is not already in flight."""
         grant = grant_for(call_sid, caller, from_number, business, settings.stream_token_ttl_sec)
-        issued = await asyncio.to_thread(
+        issued = await executors.run(
+            "db",
             streams.issue_token,
             rt.db,
             nonce=grant.nonce,
@@ -261,7 +262,9 @@ def create_app(
             return PlainTextResponse("CallSid is required", status_code=400)
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
-        known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
+        known = await executors.run(
+            "db", call_state.gather_returned, rt.db, call_sid, digits, number
+        )
         if not known:
             _log.warning("Gather result for unknown call %s ignored", call_sid)
             return PlainTextResponse("unknown call", status_code=404)
@@ -273,7 +276,7 @@ def create_app(
             _log.info("Gather for %s: %d digits that are not a phone number", call_sid, len(digits))
         else:
             _log.info("Gather for %s: no input received", call_sid)
-        business = await asyncio.to_thread(records.call_business, rt.db, call_sid)
+        business = await executors.run("db", records.call_business, rt.db, call_sid)
         answer = await stream_twiml(
             request,
             call_sid,
@@ -307,8 +310,9 @@ def create_app(
                     outcome=call_status,
                 )
             else:
-                business = await asyncio.to_thread(streams.token_business, rt.db, call_sid)
-                await asyncio.to_thread(
+                business = await executors.run("db", streams.token_business, rt.db, call_sid)
+                await executors.run(
+                    "db",
                     write_call_ended,
                     rt.db,
                     call_sid,
@@ -317,7 +321,7 @@ def create_app(
                     business_id=business,
                 )
         else:
-            await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
+            await executors.run("db", records.mark_status, rt.db, call_sid, call_status)
         return Response(status_code=204)
 
     async def watch_endings() -> None:
@@ -329,7 +333,7 @@ def create_app(
                 continue
             sids = list(rt.active)[:ENDING_POLL_MAX]
             try:
-                ended = await asyncio.to_thread(ended_calls, rt.db, sids)
+                ended = await executors.run("db", ended_calls, rt.db, sids)
             except Exception as exc:  # noqa: BLE001 - a failed poll is retried next time
                 _log.warning("ended-call poll failed: %r", exc)
                 continue
@@ -374,14 +378,14 @@ def create_app(
         call_sid = request.path_params["call_sid"]
         if not _SID_RE.match(call_sid):
             return JSONResponse({"error": "not a CallSid"}, status_code=404)
-        rec = await asyncio.to_thread(records.load_record, rt.db, call_sid)
+        rec = await executors.run("db", records.load_record, rt.db, call_sid)
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
-        rec["active"] = call_sid in rt.active or await asyncio.to_thread(
-            streams.stream_is_live, rt.db, call_sid
+        rec["active"] = call_sid in rt.active or await executors.run(
+            "db", streams.stream_is_live, rt.db, call_sid
         )
         rec["providers"] = dict(rt.providers.names)  # this process's: they served the call
-        rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
+        rec.update(await executors.run("db", call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
     async def media(ws: WebSocket) -> None:
@@ -390,7 +394,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
-        await asyncio.to_thread(rt.warmup)
+        await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
         endings_task = asyncio.create_task(watch_endings())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
@@ -405,7 +409,7 @@ def create_app(
             )
         if flows is not None:
             await flows.stop()
-        await asyncio.to_thread(rt.records.close, settings.record_wait_sec)
+        await executors.run("db", rt.records.close, settings.record_wait_sec)
 
     app = Starlette(
         routes=[

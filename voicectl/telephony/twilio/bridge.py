@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from voicectl import executors
 from voicectl.booking.phone import usable_phone
 from voicectl.call.compose import CallSpec, open_call
 from voicectl.call.runner import CallRunner
@@ -217,11 +218,11 @@ async def _refuse(rt: Runtime, start: m.Start) -> tuple[StreamGrant | None, str 
             owner_dead=lambda owner: records.owner_dead(owner, rt.owner),
         )
 
-    why = await asyncio.to_thread(claim)
+    why = await executors.run("db", claim)
     while why == streams.LIVE and loop.time() < deadline:
         await asyncio.sleep(RESUME_POLL_S)
-        if not await asyncio.to_thread(streams.stream_is_live, rt.db, start.call_sid):
-            why = await asyncio.to_thread(claim)
+        if not await executors.run("db", streams.stream_is_live, rt.db, start.call_sid):
+            why = await executors.run("db", claim)
     return (grant, None) if why is None else (None, why)
 
 
@@ -281,5 +282,5 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
         return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)
     except BaseException:
         # The stream never ran: free the call for a reconnect.
-        await asyncio.to_thread(streams.release_stream, rt.db, start.call_sid, start.stream_sid)
+        await executors.run("db", streams.release_stream, rt.db, start.call_sid, start.stream_sid)
         raise
