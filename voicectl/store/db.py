@@ -154,7 +154,7 @@ class Database:
         self.dialect: str = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, call_end, call_state, calls, flows  # noqa: F401
+        from voicectl.store import booking, call_end, call_state, calls, flows, streams  # noqa: F401
 
         if self.dialect == "postgresql":
             with self.engine.begin() as conn:

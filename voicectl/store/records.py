@@ -382,7 +382,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _owner_dead(owner: str | None, me: str) -> bool:
+def owner_dead(owner: str | None, me: str) -> bool:
     """Whether the process named by `owner` (`host:pid:instance`) is gone.
 
     Calls of another host are left alone (its own start-up recovers them); rows from
@@ -420,7 +420,7 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
         rows = s.execute(
             select(CallRow.call_sid, CallRow.owner).where(CallRow.status == "in-progress")
         ).all()
-    dead = [sid for sid, owner in rows if _owner_dead(owner, me)]
+    dead = [sid for sid, owner in rows if owner_dead(owner, me)]
     with db.session() as s:
         begin_write(s)
         for call_sid in dead:
