@@ -190,8 +190,9 @@ def lock_transaction(session: Session, name: str) -> None:
     PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock`, keyed by the
     CRC-32 of `name`), held until commit or rollback, across processes and boxes. SQLite:
     nothing - call `store.booking.begin_write` first, which serialises every writer.
-    For start-up steps that read rows, then write them (seeding the business policies from
-    N processes at once) - never the call path, where keys decide.
+    For decisions no key can hold, where rows are read, then written: seeding the business
+    policies from N processes at once, counting a box's calls under its cap. Where a key
+    can decide (a slot cell, a call's ending, a token), let it: no lock.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
