@@ -293,12 +293,15 @@ def _create(
                 )
                 s.add(row)
                 s.flush()
+                # One multi-row INSERT (not executemany: psycopg would pipeline it and log
+                # a warning whenever the primary key refuses a racing booking's cells).
                 s.execute(
-                    insert(AppointmentSlotRow),
-                    [
-                        {"business_id": policy.business_id, "cell": c, "appointment_id": row.id}
-                        for c in cells
-                    ],
+                    insert(AppointmentSlotRow).values(
+                        [
+                            {"business_id": policy.business_id, "cell": c, "appointment_id": row.id}
+                            for c in cells
+                        ]
+                    )
                 )
                 s.add(
                     EventRow(

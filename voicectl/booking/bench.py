@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--appointments", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")
+    ap.add_argument(
+        "--db", default=None, help="SQLite file or database URL (default: a temporary SQLite file)"
+    )
     args = ap.parse_args(argv)
     r = run(args.appointments, args.runs, args.db)
     print(f"calendar: {r['appointments']} existing appointments (demo-spa)")
