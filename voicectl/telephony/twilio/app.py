@@ -133,6 +133,19 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+def check_startable(settings: Settings) -> None:
+    """Refuse settings a server must not start with.
+
+    Raises:
+        ValueError: `require_signatures` without `twilio_auth_token`.
+    """
+    if settings.require_signatures and not settings.twilio_auth_token:
+        raise ValueError(
+            "require_signatures is set but TWILIO_AUTH_TOKEN is not: refusing to start "
+            "a server that cannot authenticate Twilio's requests"
+        )
+
+
 def create_app(
     settings: Settings, runtime: Runtime | None = None, purpose: str = "serve"
 ) -> Starlette:
@@ -148,11 +161,7 @@ def create_app(
         ValueError: `require_signatures` without `twilio_auth_token`.
     """
     global _app_started
-    if settings.require_signatures and not settings.twilio_auth_token:
-        raise ValueError(
-            "require_signatures is set but TWILIO_AUTH_TOKEN is not: refusing to start "
-            "a server that cannot authenticate Twilio's requests"
-        )
+    check_startable(settings)
     rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
     loop_lag = LoopLagMonitor()  # event-loop lag histogram in /metrics (bench --load)
