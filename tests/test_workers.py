@@ -10,6 +10,7 @@ and the `<Gather>` fallback scenario passing against it through `simulate --url`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -305,3 +306,45 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
     assert code == 0, srv.output()[-3000:]
     assert not any(_alive(p) for p in _pids(srv.output()).values())
     assert "all 2 workers stopped" in srv.output()
+
+
+def test_bench_reads_cpu_and_memory_of_the_whole_process_tree() -> None:
+    """`bench --load --workers N` sums /proc over the supervisor and its workers."""
+    from voicectl.bench.server import descendants, proc_sample, tree_sample
+
+    code = "import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', " \
+        "'x = bytearray(50_000_000); import time; time.sleep(30)']); time.sleep(30)"  # fmt: skip
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            kids = descendants(parent.pid)
+            child = proc_sample(kids[0]) if kids else None
+            if child is not None and child.rss_bytes > 40_000_000:
+                break
+            assert time.monotonic() < deadline, kids
+            time.sleep(0.1)
+        own, tree = proc_sample(parent.pid), tree_sample(parent.pid)
+        assert own is not None and tree is not None
+        assert tree.rss_bytes >= own.rss_bytes + 40_000_000  # the child's 50 MB counted
+        assert tree.peak_rss_bytes >= tree.rss_bytes and tree.cpu_s >= own.cpu_s
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_bench_reports_the_worst_workers_event_loop_lag() -> None:
+    from voicectl.bench.server import worst_lag_p99_ms
+
+    quiet = [(0.001, 0.0), (0.05, 0.0), (float("inf"), 0.0)]
+    before = {11: quiet, 12: quiet}
+    after = {
+        11: [(0.001, 100.0), (0.05, 100.0), (float("inf"), 100.0)],  # all under 1 ms
+        12: [(0.001, 0.0), (0.05, 100.0), (float("inf"), 100.0)],  # all 1-50 ms
+    }
+    worst = worst_lag_p99_ms(before, after)
+    assert worst is not None and worst > 10  # worker 12's, not an average
+    assert worst_lag_p99_ms({}, {}) is None

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -366,6 +367,10 @@ def create_app(
             "# HELP voicectl_start_time_seconds Process start (APP_START), Unix time.",
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
+            "# HELP voicectl_process_pid The process that answered (serve --workers: each "
+            "worker has its own metrics).",
+            "# TYPE voicectl_process_pid gauge",
+            f"voicectl_process_pid {os.getpid()}",
             *provider_metrics(),
             *loop_lag.prometheus_lines(),
         ]
