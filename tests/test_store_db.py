@@ -39,6 +39,12 @@ def test_a_bad_url_is_a_config_error() -> None:
         Database("::not a url://")
 
 
+def test_an_unreachable_server_is_one_clear_error() -> None:
+    with pytest.raises(DatabaseConfigError, match="cannot open") as caught:
+        Database("postgresql://voicectl:s3cret@127.0.0.1:1/vc")  # nothing listens on port 1
+    assert "s3cret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_passwords_are_masked_for_display() -> None:
     shown = display_url("postgresql+psycopg://voicectl:s3cret@db.internal:5432/vc")
     assert "s3cret" not in shown and "db.internal:5432/vc" in shown

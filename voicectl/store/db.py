@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -46,8 +46,8 @@ class Base(DeclarativeBase):
 
 
 class DatabaseConfigError(ValueError):
-    """The `database` setting cannot be used: a bad URL, or its driver's extra is missing
-    (the message is one line naming it)."""
+    """The `database` setting cannot be used: a bad URL, its driver's extra is missing, or
+    the database cannot be opened at start-up (the message is one line saying which)."""
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -135,8 +135,8 @@ class Database:
         url: a SQLAlchemy URL or a plain file path (taken as SQLite); see `database_url`.
 
     Raises:
-        DatabaseConfigError: see `create_db_engine`.
-        sqlalchemy.exc.OperationalError: the database cannot be reached.
+        DatabaseConfigError: see `create_db_engine`; or the database cannot be opened
+            (server unreachable, bad credentials, unwritable file).
 
     SQLite runs in WAL mode (synchronous=NORMAL) with a 5 s busy timeout so several
     processes (serve, a concurrent bench, tests) can share one file.
@@ -153,6 +153,12 @@ class Database:
         self.engine: Engine = create_db_engine(url)
         self.dialect: str = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:  # one connection first: an unreachable server is one clear line, not a trace
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            why = str(exc.orig or exc).strip().splitlines()[0][:200]
+            raise DatabaseConfigError(f"database: cannot open {self.display_url}: {why}") from None
         # Import the table modules so every table is registered before create_all.
         from voicectl.store import booking, call_end, call_state, calls, flows, streams  # noqa: F401
 
