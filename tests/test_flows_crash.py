@@ -57,7 +57,7 @@ def _wait(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
 
 
 class Server:
-    def __init__(self, dbfile: Path, rules: Path, bridge_url: str, tmp: Path) -> None:
+    def __init__(self, dbfile: str | Path, rules: Path, bridge_url: str, tmp: Path) -> None:
         self.port = _free_port()
         env = {
             **os.environ,
@@ -99,9 +99,9 @@ class Server:
 
 @pytest.mark.parametrize("kill_point", ["bridge_down", "in_flight"])
 def test_sigkill_between_commit_and_delivery_then_exactly_one_message(
-    tmp_path: Path, kill_point: str
+    tmp_path: Path, kill_point: str, db_url: str
 ) -> None:
-    dbfile = tmp_path / "serve.db"
+    dbfile = db_url  # a SQLite file, or PostgreSQL
     rules = tmp_path / "flows.yaml"
     rules.write_text(RULES, encoding="utf-8")
     db = Database(dbfile)

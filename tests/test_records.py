@@ -102,6 +102,21 @@ def test_values_postgresql_would_refuse_do_not_lose_the_record(db_url: str) -> N
     assert "\x00" not in str(rec["caller_number"]) and rec["stream_sid"].startswith("MZ999")
 
 
+def test_a_non_finite_metric_does_not_lose_the_record(db_url: str) -> None:
+    """PostgreSQL's json refuses NaN / Infinity (SQLite keeps them): they are stored null."""
+    db = Database(db_url)
+    s = FakeSession("CA4")
+    s.turns[0]["marks"] = {"TURN_LATENCY_MS": float("nan"), "STT_FINAL_MS": 120.0}
+    snap = records.snapshot(s, [], ended=True)
+    snap.metrics = {"SEND_QUEUE_FULL": 0, "V2V_MS": float("inf")}
+    records.save_call(db, snap)
+    records.save_call(db, snap)  # the stored null is merged with the next snapshot
+    rec = records.load_record(db, "CA4")
+    assert rec is not None and rec["turns"][0]["marks"]["STT_FINAL_MS"] == 120.0
+    assert rec["turns"][0]["marks"]["TURN_LATENCY_MS"] is None
+    assert rec["metrics"]["V2V_MS"] is None
+
+
 def test_the_writer_retries_a_failed_write_and_logs_one_it_gives_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -28,6 +28,8 @@ primary key or unique constraint, never a read-then-write in Python.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -59,6 +61,13 @@ def sqlite_url(path: str | Path) -> str:
 #: would pick psycopg2, which this project does not install).
 _PG_ALIASES = ("postgres://", "postgresql://")
 
+#: PostgreSQL connections a process keeps open, and how many more it may open under load.
+#: Every thread that can touch the database at once should find one without waiting: the
+#: agent, db, control and flows pools (`voicectl.executors.POOL_THREADS`: 32 + 8 + 8 + 2)
+#: plus the record writer. Each is a server process on PostgreSQL: `max_connections`
+#: (default 100) must cover boxes x workers x `PG_POOL_SIZE` at least.
+PG_POOL_SIZE, PG_MAX_OVERFLOW = 10, 45
+
 #: Key of the PostgreSQL advisory lock held while the schema is created or extended
 #: (a fixed 32-bit number derived from the project's name).
 SCHEMA_LOCK_KEY = zlib.crc32(b"voicectl.schema")
@@ -87,13 +96,31 @@ def display_url(url: str) -> str:
         return url
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """How `JSON` columns are written on every database: standard JSON (RFC 8259), so a
+    NaN or infinite float (a metric divided by zero) is stored as null - PostgreSQL's
+    `json` type refuses Python's `NaN` / `Infinity`, which SQLite would keep as text."""
+    return json.dumps(_finite(value))
+
+
 def create_db_engine(url: str) -> Engine:
     """A SQLAlchemy engine for `url` (from `database_url`), set up for this project.
 
     SQLite: 5 s busy timeout, usable from any thread, WAL (see `_sqlite_pragmas`).
-    PostgreSQL: connections are checked before use (`pool_pre_ping`: a restarted server or
-    a proxy that dropped an idle connection costs a reconnect, not a failed call write) and
-    each session's time zone is UTC.
+    PostgreSQL: a pool of `PG_POOL_SIZE` (+ `PG_MAX_OVERFLOW`) connections, each checked
+    before use (`pool_pre_ping`: a restarted server or a proxy that dropped an idle
+    connection costs a reconnect, not a failed call write), each session's time zone UTC.
 
     Raises:
         DatabaseConfigError: the URL does not parse, or its driver is not installed (e.g.
@@ -106,14 +133,23 @@ def create_db_engine(url: str) -> Engine:
     backend = parsed.get_backend_name()
     try:
         if backend == "sqlite":
-            engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+            engine = create_engine(
+                url,
+                connect_args={"timeout": 5, "check_same_thread": False},
+                json_serializer=json_dumps,
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         if backend == "postgresql":
             return create_engine(
-                url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
+                url,
+                pool_pre_ping=True,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=PG_MAX_OVERFLOW,
+                connect_args={"options": "-c timezone=UTC"},
+                json_serializer=json_dumps,
             )
-        return create_engine(url)
+        return create_engine(url, json_serializer=json_dumps)
     except NoSuchModuleError:
         raise DatabaseConfigError(
             f"database: unknown kind of database {parsed.drivername!r} "

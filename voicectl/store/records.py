@@ -153,7 +153,7 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
                 row.status = snap.end_status
             row.ended_at = datetime.now(UTC)
         old = dict(row.metrics or {})
-        row.metrics = {k: max(v, old.get(k, 0)) for k, v in snap.metrics.items()}
+        row.metrics = {k: max(v, old.get(k) or 0) for k, v in snap.metrics.items()}
         errors = list(row.errors or [])
         row.errors = errors + [e for e in _clean(list(snap.errors)) if e not in errors]
         s.flush()
