@@ -13,11 +13,11 @@ turn, at the end) on the process's `RecordWriter` thread.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from voicectl import executors
 from voicectl.agent.base import Conversation
 from voicectl.booking.phone import normalize_phone
 from voicectl.call.runner import BusinessClock, CallControl, CallRunner, Ending, Transport
@@ -105,7 +105,7 @@ async def open_call(
         # A new stream of a call whose last stream is still closing (the Gather answered
         # fast): let that one save the conversation first. The call goes on.
         await earlier.finish("a new stream of this call started", ended_by=None)
-    policy, saved = await asyncio.to_thread(_load, rt, spec)
+    policy, saved = await executors.run("db", _load, rt, spec)
     settings = rt.settings
     if spec.settings_overrides:
         settings = settings.model_copy(update=spec.settings_overrides)

@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voicectl import __version__
+from voicectl import __version__, executors
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
@@ -176,7 +176,7 @@ def create_app(
         """Whether this server answered `call_sid` (pending, live or in the database)."""
         if call_sid in rt.active or call_sid in rt.pending:
             return True
-        return await asyncio.to_thread(records.call_exists, rt.db, call_sid)
+        return await executors.run("db", records.call_exists, rt.db, call_sid)
 
     async def _business_for(to: str | None) -> str:
         """The business a called number routes to (database first), else the default."""
@@ -184,7 +184,7 @@ def create_app(
 
         if not to:
             return settings.business
-        found = await asyncio.to_thread(business_for_number, to, db=rt.db)
+        found = await executors.run("db", business_for_number, to, db=rt.db)
         return found or settings.business
 
     def stream_twiml(request: Request, pending: PendingCall, say: str | None = None) -> str:
@@ -239,7 +239,9 @@ def create_app(
             return PlainTextResponse("CallSid is required", status_code=400)
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
-        known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
+        known = await executors.run(
+            "db", call_state.gather_returned, rt.db, call_sid, digits, number
+        )
         if not known:
             _log.warning("Gather result for unknown call %s ignored", call_sid)
             return PlainTextResponse("unknown call", status_code=404)
@@ -252,7 +254,7 @@ def create_app(
         else:
             _log.info("Gather for %s: no input received", call_sid)
         caller = number or usable_phone(form.get("From"))
-        business = await asyncio.to_thread(records.call_business, rt.db, call_sid)
+        business = await executors.run("db", records.call_business, rt.db, call_sid)
         pending = PendingCall(
             call_sid=call_sid,
             from_number=form.get("From"),
@@ -284,7 +286,8 @@ def create_app(
                 )
             else:
                 pending = rt.pending.get(call_sid)
-                await asyncio.to_thread(
+                await executors.run(
+                    "db",
                     write_call_ended,
                     rt.db,
                     call_sid,
@@ -293,7 +296,7 @@ def create_app(
                     business_id=pending.business_id if pending else None,
                 )
         else:
-            await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
+            await executors.run("db", records.mark_status, rt.db, call_sid, call_status)
         return Response(status_code=204)
 
     async def healthz(_: Request) -> Response:
@@ -328,12 +331,12 @@ def create_app(
         call_sid = request.path_params["call_sid"]
         if not _SID_RE.match(call_sid):
             return JSONResponse({"error": "not a CallSid"}, status_code=404)
-        rec = await asyncio.to_thread(records.load_record, rt.db, call_sid)
+        rec = await executors.run("db", records.load_record, rt.db, call_sid)
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
         rec["active"] = call_sid in rt.active
         rec["providers"] = dict(rt.providers.names)  # this process's: they served the call
-        rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
+        rec.update(await executors.run("db", call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
     async def media(ws: WebSocket) -> None:
@@ -342,7 +345,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
-        await asyncio.to_thread(rt.warmup)
+        await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
@@ -355,7 +358,7 @@ def create_app(
             )
         if flows is not None:
             await flows.stop()
-        await asyncio.to_thread(rt.records.close, settings.record_wait_sec)
+        await executors.run("db", rt.records.close, settings.record_wait_sec)
 
     app = Starlette(
         routes=[
