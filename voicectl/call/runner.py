@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from voicectl import executors
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
-from voicectl.audio.frames import FRAME_MS
 from voicectl.audio.resample import resample
 from voicectl.call.actions import (
     Action,
@@ -39,6 +38,7 @@ from voicectl.call.actions import (
 from voicectl.call.session import CallSession
 from voicectl.clock import Clock
 from voicectl.logs import get_logger
+from voicectl.pacing import FrameTicker
 from voicectl.speech.tts.base import TTS
 
 _log = get_logger("call")
@@ -154,12 +154,15 @@ class CallRunner:
         self._hanging_up = False
         self._finishing = False
         self._finished = asyncio.Event()
+        self._ticker: FrameTicker | None = None
         self.ending: Ending | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, actions: list[Action]) -> None:
-        """Start the pacer and sender, and carry out the session's `begin()` actions."""
-        self._spawn(self._pacer())
+        """Start pacing (the loop's `FrameTicker`) and the sender, and carry out the
+        session's `begin()` actions."""
+        self._ticker = FrameTicker.of(asyncio.get_running_loop())
+        self._ticker.add(self._tick)
         self._spawn(self._sender())
         self.dispatch(actions)
 
@@ -208,6 +211,8 @@ class CallRunner:
 
     async def _close(self, ending: Ending) -> None:
         try:
+            if self._ticker is not None:
+                self._ticker.remove(self._tick)
             self.dispatch(self.session.stop(ending.reason))
             current = asyncio.current_task()
             tasks = [t for t in list(self._tasks) if t is not current]
@@ -295,18 +300,19 @@ class CallRunner:
                 self._spawn(self.finish("connection lost", ended_by="disconnect"))
                 return
 
-    async def _pacer(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_tick = loop.time()
-        while not self._finishing:
+    def _tick(self) -> None:
+        """One 20 ms step of this call's pacing (called by the loop's `FrameTicker`). A
+        failure stops this call's pacing only, and is logged on the call."""
+        assert self._ticker is not None
+        if self._finishing:
+            self._ticker.remove(self._tick)
+            return
+        try:
             room = self._queue.maxsize - self._queue.qsize()
             self.dispatch(self.session.tick(room))
-            next_tick += FRAME_MS / 1000
-            delay = next_tick - loop.time()
-            if delay < -0.2:  # fell far behind (a stalled loop): re-anchor, don't burst
-                next_tick = loop.time()
-                delay = 0
-            await asyncio.sleep(max(delay, 0))
+        except Exception as exc:
+            self._ticker.remove(self._tick)
+            self.session.log("ERROR", f"internal task failed: pacing: {exc!r}")
 
     async def _flush(self, timeout_s: float = 1.0) -> None:
         """Give the sender a moment to write what is queued (the goodbye's mark echoed)."""
