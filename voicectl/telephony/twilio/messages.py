@@ -51,13 +51,13 @@ class ProtocolError(ValueError):
         self.kind = kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connected:
     protocol: str
     version: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Start:
     stream_sid: str
     call_sid: str
@@ -69,7 +69,7 @@ class Start:
     custom_parameters: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Media:
     stream_sid: str
     track: str
@@ -78,19 +78,19 @@ class Media:
     payload: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dtmf:
     stream_sid: str
     digit: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mark:
     stream_sid: str
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stop:
     stream_sid: str
     call_sid: str
