@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import numpy as np
 
 from voicectl import executors
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
@@ -443,12 +445,8 @@ class CallRunner:
                     continue  # the voice failed: let the rest of the reply go unsaid
                 try:
                     chunks = iter(self.tts.synthesize(phrase))
-                    while True:
-                        chunk = await executors.run("tts", next, chunks, None)
-                        if chunk is None:
-                            break
-                        if rate != 8000:
-                            chunk = await executors.run("tts", resample, chunk, rate, 8000)
+                    # One thread hop per chunk: synthesis and resampling together.
+                    while (chunk := await executors.run("tts", _next_8k, chunks, rate)) is not None:
                         self.dispatch(session.reply_audio(index, chunk, k))
                 except Exception as exc:
                     session.log("ERROR", f"TTS failed: {exc!r}")
@@ -461,3 +459,12 @@ class CallRunner:
             if self._to_speak.get(index) is pending:
                 del self._to_speak[index]
         self.dispatch(session.reply_done(index))
+
+
+def _next_8k(chunks: Iterator[np.ndarray], rate: int) -> np.ndarray | None:
+    """The next TTS chunk resampled from `rate` Hz to 8 kHz int16 (None when the phrase
+    is over); runs in the TTS pool."""
+    chunk = next(chunks, None)
+    if chunk is None or rate == 8000:
+        return chunk
+    return resample(chunk, rate, 8000)
