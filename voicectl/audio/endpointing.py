@@ -5,34 +5,35 @@ ms since stream start); get :class:`SpeechStart` / :class:`SpeechEnd` events bac
 clock, no I/O: the decision time is the stream time of the end of the frame that
 completed the hangover, so results are deterministic and replayable.
 
-Timeline of one utterance (frames of 20 ms; ``V`` voiced, ``.`` unvoiced; release 0)::
+Timeline of one utterance (frames of 20 ms; ``V`` voiced by the VAD, ``.`` not)::
 
-    . . V V V . V V . . . . . . .
+    . . V V V . V V v v v . . . . .
         ^ speech_start_ms       (after ``start_frames`` consecutive V: SpeechStart)
-                      ^ speech_end_ms = end of the last V
-                                  ^ endpoint_ms = speech_end_ms + hangover_ms (SpeechEnd)
+                      ^ speech_end_ms = end of the last loud 5 ms inside a V frame
+                                  ^ endpoint_ms >= speech_end_ms + hangover_ms (SpeechEnd)
 
-VAD release: some VADs keep reporting speech for a while after speech stops (WebRTC's
-GMM VAD adds 60-140 ms of its own hangover, see ``docs/vad.md``). A VAD declares that as
-``release_ms``; the endpointer reports ``speech_end_ms = end of the last V -
-release_ms`` (the real end of speech, which the latency marks need) and takes the same
-amount off ``voiced_ms``. The decision itself still waits ``hangover_ms`` of unvoiced
-*VAD frames*, so the time from the real end of speech to the decision is
-``release_ms + hangover_ms`` (about 220-240 ms with WebRTC mode 2 and 120 ms). Counting
-the hangover from the corrected end instead split 16 of 39 test phrases on a noisy line
-(``docs/vad.md``). Pass ``release_ms=0`` to report the raw VAD frame edge.
+The VAD says *whether* there is speech; frame energy says *where it ends*. VADs keep
+reporting speech for a while after speech stops (WebRTC's GMM VAD adds 60-140 ms of its
+own hangover: the ``v`` frames above, see ``docs/vad.md``). So inside the VAD-voiced
+region the end of speech is the end of the last 5 ms sub-block whose power is
+``loud_db`` (6 dB) above the line's noise floor (:class:`NoiseFloor`, minimum
+statistics over the last ~3 s). The decision comes on the first frame the VAD calls
+unvoiced at least ``hangover_ms`` after that end, so the time from the real end of
+speech to the decision is ``hangover_ms`` plus at most one frame (DESIGN.md: "the
+endpointing decision comes ``VAD_HANGOVER_MS`` after ``speech_end``"), and never earlier
+than the VAD's own release. :meth:`Endpointer.push_decision` has no audio: there every
+voiced frame counts as loud, whole.
 
-Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` 120-160 (try 120) and ``MIN_UTT_SEC``
-0.20-0.25. DESIGN.md says the endpointing decision comes ``VAD_HANGOVER_MS`` after
-``speech_end``: here it comes ``hangover_ms`` after the VAD's last voiced frame, which
-is ``release_ms`` after the reported ``speech_end_ms`` (see above). The knobs are
-configurable per call state (e.g. longer while a caller dictates), hence
+Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160, project default 260) and
+``MIN_UTT_SEC`` 0.20-0.25; the split figures per hangover are in ``docs/vad.md``. The
+knobs are configurable per call state (e.g. longer while a caller dictates), hence
 :attr:`Endpointer.hangover_ms` / :attr:`Endpointer.min_utt_ms` can be changed between
 frames.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,13 @@ import numpy.typing as npt
 from voicectl.audio.frames import SAMPLE_RATE
 from voicectl.audio.vad import VAD
 
-__all__ = ["Endpointer", "SpeechEnd", "SpeechEvent", "SpeechStart"]
+__all__ = ["Endpointer", "NoiseFloor", "SpeechEnd", "SpeechEvent", "SpeechStart"]
+
+SUB_SAMPLES = 40
+"""Samples per energy sub-block (5 ms at 8 kHz): the resolution of the end of speech."""
+SUB_MS = SUB_SAMPLES * 1000 // SAMPLE_RATE
+_DIGITAL_SILENCE = bytes(2 * 160)
+_SUB_STARTS = np.arange(0, 160, SUB_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -64,14 +71,12 @@ class SpeechEnd:
 
     Attributes:
         speech_start_ms: Start of its first voiced frame (as in :class:`SpeechStart`), ms.
-        speech_end_ms: End of its last voiced frame minus the VAD's ``release_ms``
-            (never before the end of the first voiced frame), ms.
-        endpoint_ms: Stream time the end was decided, ms: the end of the frame on which
-            ``hangover_ms`` of unvoiced frames had followed the last voiced frame, i.e.
-            ``speech_end_ms + release_ms + hangover_ms`` for contiguous 20 ms frames (or
-            the flush time).
-        voiced_ms: Total duration of its voiced frames minus the release, ms (pauses
-            excluded; at least one frame).
+        speech_end_ms: End of its last loud 5 ms sub-block inside a VAD-voiced frame (the
+            real end of speech; never before the end of the first voiced frame), ms.
+        endpoint_ms: Stream time the end was decided, ms: the end of the first unvoiced
+            frame at least ``hangover_ms`` after ``speech_end_ms`` (or the flush time).
+        voiced_ms: Total duration of its VAD-voiced frames up to ``speech_end_ms``, ms
+            (pauses excluded; at least one frame).
         discarded: True if ``voiced_ms < min_utt_ms``: not an utterance (a click, a
             cough); callers should undo whatever they did on the :class:`SpeechStart`.
     """
@@ -86,51 +91,108 @@ class SpeechEnd:
 SpeechEvent = SpeechStart | SpeechEnd
 
 
+class NoiseFloor:
+    """The line's noise power, by minimum statistics over recent frames.
+
+    The floor is the lowest 20 ms frame power of the last ``blocks`` completed blocks of
+    ``block_frames`` frames plus the current block (about 2.5-3 s with the defaults):
+    speech always has pauses and closures at the noise level within that time, so the
+    minimum follows the noise - down at once, up within the window when the line gets
+    noisier (R. Martin, "Noise power spectral density estimation based on optimal
+    smoothing and minimum statistics", IEEE TSAP 2001, without the bias correction: the
+    minimum of a 20 ms frame's power over white noise is ~1 dB under its mean, far inside
+    the margin :class:`Endpointer` uses). Never below ``min_dbfs``: on a digitally
+    silent line the floor would be 0 and every sample loud.
+
+    Args:
+        block_frames: Frames per block (> 0).
+        blocks: Completed blocks kept (> 0).
+        min_dbfs: Lowest floor, dBFS (-70: a little above the quietest μ-law step).
+
+    Attributes:
+        power: The current floor, mean square of int16 samples.
+    """
+
+    def __init__(self, block_frames: int = 25, blocks: int = 5, min_dbfs: float = -70.0):
+        if block_frames <= 0 or blocks <= 0:
+            raise ValueError("block_frames and blocks must be > 0")
+        self._block_frames = block_frames
+        self._mins: deque[float] = deque(maxlen=blocks)
+        self._min_power = 32768.0**2 * 10 ** (min_dbfs / 10)
+        self._cur = float("inf")
+        self._n = 0
+        self._past = float("inf")
+        self.power = self._min_power
+
+    def update(self, power: float) -> float:
+        """Add one frame's mean power (mean square of int16 samples); return the floor."""
+        if power < self._cur:
+            self._cur = power
+        self._n += 1
+        if self._n == self._block_frames:
+            self._mins.append(self._cur)
+            self._past = min(self._mins)
+            self._cur = float("inf")
+            self._n = 0
+        self.power = max(min(self._past, self._cur), self._min_power)
+        return self.power
+
+    def reset(self) -> None:
+        """Forget the line (a new stream)."""
+        self._mins.clear()
+        self._cur = self._past = float("inf")
+        self._n = 0
+        self.power = self._min_power
+
+
 class Endpointer:
-    """Utterance detector: VAD decisions -> speech start / end events.
+    """Utterance detector: VAD decisions + frame energy -> speech start / end events.
 
     Args:
         vad: Frame-level VAD (one instance per stream).
-        hangover_ms: Unvoiced time after the last voiced frame that ends an utterance,
-            ms (>= 0). SEEDS.md: ``VAD_HANGOVER_MS`` 120-160.
+        hangover_ms: Silence after the end of speech that ends an utterance, ms (>= 0).
+            SEEDS.md: ``VAD_HANGOVER_MS`` 120-160; the default is the project's 260
+            (:class:`voicectl.config.Settings`; splits per value in ``docs/vad.md``).
         min_utt_ms: Minimum total voiced time of an utterance, ms (>= 0); shorter ones
             end with ``discarded=True``. SEEDS.md: ``MIN_UTT_SEC`` 0.20-0.25.
         start_frames: Consecutive voiced frames needed to start an utterance (>= 1).
-        release_ms: The VAD's own hangover to take off the reported end of speech and
-            the voiced time, ms (>= 0);
-            None = read the VAD's ``release_ms`` attribute when needed (0 if it has
-            none; :class:`~voicectl.audio.vad.WebRtcVAD` computes it per utterance).
+        loud_db: How far above the noise floor a 5 ms sub-block's power must be to be
+            speech, dB (> 0). 6 dB: twice the noise amplitude (``docs/vad.md``).
 
     Raises:
         ValueError: If an argument is out of range.
 
     Attributes:
         vad: The VAD in use.
+        noise_floor: The line's :class:`NoiseFloor`.
         hangover_ms: May be changed at any time; applies from the next frame.
         min_utt_ms: May be changed at any time; applies to the next :class:`SpeechEnd`.
         start_frames: May be changed at any time; applies from the next frame.
-        release_ms: May be changed at any time; applies from the next frame.
     """
 
     def __init__(
         self,
         vad: VAD,
-        hangover_ms: int = 120,
+        hangover_ms: int = 260,
         min_utt_ms: int = 200,
         start_frames: int = 2,
-        release_ms: int | None = None,
+        loud_db: float = 6.0,
     ) -> None:
+        if not loud_db > 0:
+            raise ValueError(f"loud_db must be > 0, got {loud_db!r}")
         self.vad = vad
         self.hangover_ms = hangover_ms
         self.min_utt_ms = min_utt_ms
         self.start_frames = start_frames
-        self.release_ms = release_ms
+        self.noise_floor = NoiseFloor()
+        # sub-block energy (sum of squares over SUB_SAMPLES) / frame power at the floor
+        self._loud_gain = SUB_SAMPLES * 10 ** (loud_db / 10)
         self._reset_state()
 
     # knobs, validated on every assignment -------------------------------------------
     @property
     def hangover_ms(self) -> int:
-        """Unvoiced ms after the last voiced frame that end an utterance."""
+        """Silence in ms after the end of speech that ends an utterance."""
         return self._hangover_ms
 
     @hangover_ms.setter
@@ -157,18 +219,6 @@ class Endpointer:
             raise ValueError("start_frames must be >= 1")
         self._start_frames = int(value)
 
-    @property
-    def release_ms(self) -> int:
-        """The VAD's own hangover taken off the reported end of speech, ms (the fixed
-        value, or the VAD's ``release_ms`` now when set to None)."""
-        if self._release_ms is None:
-            return _non_negative("vad.release_ms", getattr(self.vad, "release_ms", 0))
-        return self._release_ms
-
-    @release_ms.setter
-    def release_ms(self, value: int | None) -> None:
-        self._release_ms = None if value is None else _non_negative("release_ms", value)
-
     # state ---------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self._in_speech = False
@@ -177,8 +227,10 @@ class Endpointer:
         self._run_voiced_ms = 0
         self._start_ms = 0
         self._first_voiced_end_ms = 0
-        self._last_voiced_end_ms = 0
-        self._voiced_ms = 0
+        self._speech_end_ms = 0  # end of the last loud sub-block of a voiced frame
+        self._last_voiced_end_ms = 0  # end of the last VAD-voiced frame
+        self._voiced_ms = 0  # VAD-voiced ms so far in the utterance
+        self._voiced_at_end_ms = 0  # ... up to the frame holding _speech_end_ms
         self._last_ts_ms: int | None = None
         self._last_end_ms: int | None = None
 
@@ -189,8 +241,8 @@ class Endpointer:
 
     @property
     def voiced_ms_in_current(self) -> int:
-        """Voiced ms so far in the current utterance, as the VAD reports them (release
-        not yet taken off); 0 when not in speech."""
+        """VAD-voiced ms so far in the current utterance (its trailing VAD hangover
+        included); 0 when not in speech."""
         return self._voiced_ms if self._in_speech else 0
 
     @property
@@ -199,15 +251,17 @@ class Endpointer:
         return self._start_ms if self._in_speech else None
 
     def reset(self) -> None:
-        """Forget any utterance in progress (no event) and reset the VAD if it can."""
+        """Forget any utterance in progress (no event), the noise floor, and reset the VAD
+        if it can."""
         self._reset_state()
+        self.noise_floor.reset()
         vad_reset = getattr(self.vad, "reset", None)
         if callable(vad_reset):
             vad_reset()
 
     # input ---------------------------------------------------------------------------
     def push(self, frame: npt.NDArray[np.int16], ts_ms: int) -> list[SpeechEvent]:
-        """Run the VAD on one frame and advance.
+        """Run the VAD on one frame, measure its energy, and advance.
 
         Args:
             frame: One 20 ms frame, shape ``(160,)``, int16, 8 kHz (what the VAD takes).
@@ -225,11 +279,27 @@ class Endpointer:
             ValueError: If ``ts_ms`` goes backwards, or from the VAD for a bad frame.
             TypeError: From the VAD for a non-int16 frame.
         """
-        frame_ms = int(round(frame.shape[0] * 1000 / SAMPLE_RATE))
-        return self.push_decision(self.vad.is_speech(frame), ts_ms, frame_ms)
+        voiced = self.vad.is_speech(frame)  # validates the frame (160 int16 samples)
+        n = frame.shape[0]
+        frame_ms = n * 1000 // SAMPLE_RATE
+        loud_until: int | None = None
+        if frame.tobytes() == _DIGITAL_SILENCE:  # cheap test; most of a call's frames
+            self.noise_floor.update(0.0)
+        elif not voiced:  # only the floor needs this frame's power
+            x = frame.astype(np.float32)
+            self.noise_floor.update(float(np.dot(x, x)) / n)
+        else:
+            sub = np.add.reduceat(np.square(frame, dtype=np.float32), _SUB_STARTS).tolist()
+            threshold = self.noise_floor.update(sum(sub) / n) * self._loud_gain
+            for i in range(len(sub) - 1, -1, -1):
+                if sub[i] > threshold:
+                    loud_until = ts_ms + (i + 1) * SUB_MS
+                    break
+        return self._advance(voiced, ts_ms, frame_ms, loud_until)
 
     def push_decision(self, voiced: bool, ts_ms: int, frame_ms: int = 20) -> list[SpeechEvent]:
-        """Advance with an already computed VAD decision (same rules as :meth:`push`).
+        """Advance with an already computed VAD decision and no audio: a voiced frame
+        counts as speech to its end (otherwise the same rules as :meth:`push`).
 
         Args:
             voiced: The VAD decision for the frame.
@@ -242,6 +312,11 @@ class Endpointer:
         Raises:
             ValueError: If ``ts_ms`` goes backwards or ``frame_ms <= 0``.
         """
+        return self._advance(voiced, ts_ms, frame_ms, ts_ms + frame_ms if voiced else None)
+
+    def _advance(
+        self, voiced: bool, ts_ms: int, frame_ms: int, loud_until: int | None
+    ) -> list[SpeechEvent]:
         if frame_ms <= 0:
             raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
         if self._last_ts_ms is not None and ts_ms < self._last_ts_ms:
@@ -254,16 +329,22 @@ class Endpointer:
         events: list[SpeechEvent] = []
 
         if self._in_speech:
-            silence_before = ts_ms - self._last_voiced_end_ms
-            if silence_before > 0 and silence_before >= self._hangover_ms:
-                # missing frames (or a hangover shortened at run time) already covered
-                # the hangover: end it now, then treat this frame as a fresh one
+            if (
+                ts_ms > self._last_voiced_end_ms
+                and ts_ms - self._speech_end_ms >= self._hangover_ms
+            ):
+                # unvoiced or missing frames already covered the hangover (missing
+                # frames, or a hangover shortened at run time): end it now, then treat
+                # this frame as a fresh one
                 events.append(self._end(end_ms))
             elif voiced:
                 self._voiced_ms += frame_ms
                 self._last_voiced_end_ms = end_ms
+                if loud_until is not None:
+                    self._speech_end_ms = loud_until
+                    self._voiced_at_end_ms = self._voiced_ms
                 return events
-            elif end_ms - self._last_voiced_end_ms >= self._hangover_ms:
+            elif end_ms - self._speech_end_ms >= self._hangover_ms:
                 events.append(self._end(end_ms))
                 return events
             else:
@@ -285,6 +366,11 @@ class Endpointer:
             self._first_voiced_end_ms = self._run_start_ms + frame_ms
             self._voiced_ms = self._run_voiced_ms
             self._last_voiced_end_ms = end_ms
+            # until a loud sub-block says otherwise, speech ends with the first frame
+            self._speech_end_ms = (
+                loud_until if loud_until is not None else self._first_voiced_end_ms
+            )
+            self._voiced_at_end_ms = self._voiced_ms if loud_until is not None else frame_ms
             self._run = 0
             self._run_voiced_ms = 0
             events.append(SpeechStart(ts_ms=self._start_ms, decided_ms=end_ms))
@@ -307,15 +393,11 @@ class Endpointer:
             self._run_voiced_ms = 0
             return []
         when = self._last_end_ms if ts_ms is None else ts_ms
-        return [self._end(max(when or 0, self._last_voiced_end_ms))]
-
-    def _speech_end_ms(self) -> int:
-        return max(self._last_voiced_end_ms - self.release_ms, self._first_voiced_end_ms)
+        return [self._end(max(when or 0, self._speech_end_ms))]
 
     def _end(self, endpoint_ms: int) -> SpeechEnd:
-        speech_end = self._speech_end_ms()
-        frame_ms = self._first_voiced_end_ms - self._start_ms
-        voiced = max(self._voiced_ms - (self._last_voiced_end_ms - speech_end), frame_ms)
+        speech_end = max(self._speech_end_ms, self._first_voiced_end_ms)
+        voiced = max(self._voiced_at_end_ms, self._first_voiced_end_ms - self._start_ms)
         event = SpeechEnd(
             speech_start_ms=self._start_ms,
             speech_end_ms=speech_end,
