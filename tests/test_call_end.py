@@ -331,7 +331,7 @@ def test_dtmf_done_stores_the_result_and_reconnects_the_stream(
     stream = root.find("./Connect/Stream")
     assert stream is not None and stream.get("url", "").endswith("/media")
     params = {p.get("name"): p.get("value") for p in stream}
-    assert len(params["token"]) == 32  # a fresh stream token for the same CallSid
+    assert len(params["token"]) == 64  # a fresh stream token for the same CallSid
     said = root.find("./Say")
     assert (said.text if said is not None else None) == say
     if said is not None:

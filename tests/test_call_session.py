@@ -107,6 +107,25 @@ def test_greeting_is_paced_and_ends_with_a_mark() -> None:
     assert call.session.state is CallState.LISTENING
 
 
+def test_a_jittered_pacer_still_sends_one_frame_per_tick() -> None:
+    """Ticks that come up to 9 ms late (and the next one early, as a pacer anchored on a
+    20 ms grid does) send one frame each: no two-frame burst followed by a 40 ms hole."""
+    call = Call()
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=3.0)
+    call.handle(call.session.tick())  # the initial lead
+    call.sent.clear()
+    per_tick, at = [], 0.0
+    for k in range(1, 101):
+        due = 20 * k + (9 if k % 2 else 0)  # every other tick 9 ms late on its 20 ms grid
+        call.clock.advance(due - at)
+        at = due
+        before = len(call.media_sent())
+        call.handle(call.session.tick())
+        per_tick.append(len(call.media_sent()) - before)
+    assert per_tick == [1] * 100
+
+
 def test_utterance_becomes_a_turn_with_the_script_text_and_marks() -> None:
     call = Call(script=["תקבע לי מחר ב-12"])
     call.handle(call.session.begin())

@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from voicectl.config import Settings
 from voicectl.sim.runner import InProcessServer
+from voicectl.store.streams import token_business
 
 ADMIN = "admin-secret"
 TOKEN = "twilio-token"
@@ -155,8 +156,17 @@ def test_beyond_the_call_cap_voice_apologises_in_hebrew_and_hangs_up(
     assert say is not None and say.get("language") == "he-IL"
     assert (say.get("voice") or "").startswith("Google.he-IL-")
     assert any("\u0590" <= ch <= "\u05ff" for ch in say.text or "")
-    for sid in [f"CAcap{i:04d}" for i in range(5)]:
-        prod.runtime.forget(sid)  # leave the cap free for the other tests
+    _forget_tokens(prod)  # leave the cap free for the other tests
+
+
+def _forget_tokens(srv: InProcessServer) -> None:
+    """Drop the server's unused stream tokens (calls answered that will never stream)."""
+    from sqlalchemy import delete
+
+    from voicectl.store.streams import StreamTokenRow
+
+    with srv.runtime.db.session() as s:
+        s.execute(delete(StreamTokenRow).where(StreamTokenRow.used_at.is_(None)))
 
 
 def test_voice_field_limits(bare: InProcessServer) -> None:
@@ -166,21 +176,37 @@ def test_voice_field_limits(bare: InProcessServer) -> None:
     long_from = {"CallSid": "CAbig02", "From": "1" * 1000}
     assert httpx.post(f"{base}/voice", data=long_from).status_code == 400
     assert httpx.post(f"{base}/voice", data={"CallSid": "<script>"}).status_code == 400
-    assert "CAbig01" not in bare.runtime.pending and "CAbig02" not in bare.runtime.pending
+    for sid in ("CAbig01", "CAbig02"):  # refused requests leave nothing behind
+        assert token_business(bare.runtime.db, sid) is None
     with httpx.Client(timeout=30) as client:  # a kept-alive connection survives a 413
         assert client.post(f"{base}/voice", data=big).status_code == 413
         assert client.post(f"{base}/voice", data={"CallSid": "CAbig03"}).status_code == 200
 
 
-def test_pending_calls_are_bounded_in_count(tmp_path: Path) -> None:
-    settings = Settings(database=str(tmp_path / "p.db"), pending_calls_max=20)
+def test_unused_stream_tokens_expire_and_are_purged(tmp_path: Path) -> None:
+    """Nothing between `/voice` and `/media` is kept in memory; the issued-token rows in
+    the database are bounded by their expiry, and an expired token opens nothing."""
+    from voicectl.store.streams import count_rows
+
+    settings = Settings(database=str(tmp_path / "p.db"), stream_token_ttl_sec=2)
     with InProcessServer(settings, simulation=False) as srv:
-        for i in range(60):
-            voice(srv.http_base, f"CApend{i:04d}")
-        assert len(srv.runtime.pending) <= 20
-        assert "CApend0059" in srv.runtime.pending  # the newest are kept
+        answers = [voice(srv.http_base, f"CApend{i:04d}") for i in range(20)]
+        assert count_rows(srv.runtime.db)[0] > 1
+        time.sleep(3.1)  # past the tokens' expiry (whole seconds, rounded up)
         url, params = stream_of(voice(srv.http_base, "CApendlast").text)
-        assert params["token"]
+        assert params["token"] and count_rows(srv.runtime.db)[0] == 1  # the old ones purged
+        old_url, old_params = stream_of(answers[0].text)
+
+        async def refused() -> bool:
+            async with websockets.connect(old_url) as ws:
+                await ws.send(start_msg("CApend0000", "MZexpired", old_params))
+                try:
+                    await asyncio.wait_for(ws.recv(), 5)
+                except websockets.ConnectionClosed:
+                    return True
+            return False
+
+        assert asyncio.run(refused())
 
 
 def _free_port() -> int:

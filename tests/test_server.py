@@ -62,8 +62,10 @@ def test_voice_answers_connect_stream_with_parameters(server: InProcessServer) -
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
     url, params = _stream(r.text)
     assert url.startswith("ws://127.0.0.1:") and url.endswith("/media")
-    assert params["caller"] == "+972501234567"
-    assert len(params["token"]) == 32
+    assert params["caller"] == "+972501234567" and params["business"] == "demo-spa"
+    assert len(params["token"]) == 64 and len(params["nonce"]) == 32
+    # Twilio's limit on a <Stream>'s parameters: ~500 characters of names and values.
+    assert sum(len(k) + len(v) for k, v in params.items()) <= 400
 
 
 def test_health_and_metrics(server: InProcessServer) -> None:

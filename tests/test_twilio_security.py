@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from voicectl.telephony.twilio.security import (
+    grant_for,
     public_url,
-    stream_token,
+    stream_key,
     valid_signature,
-    valid_stream_token,
+    verify_grant,
 )
 
 VECTOR_PARAMS = {
@@ -35,10 +36,22 @@ def test_public_url_rebuilds_what_twilio_signed_behind_a_proxy() -> None:
     )
 
 
-def test_stream_tokens_are_fresh_and_checked_exactly() -> None:
-    token = stream_token()
-    assert len(token) == 32 and token != stream_token()
-    assert valid_stream_token(token, token)
-    assert not valid_stream_token(token, stream_token())
-    assert not valid_stream_token(token, None)
-    assert not valid_stream_token(None, token)
+def test_stream_parameters_are_signed_for_one_call_and_expire() -> None:
+    key = stream_key(None, "shared-secret")
+    grant = grant_for("CA1", "+972501234567", "+972501234567", "demo-spa", ttl_s=60)
+    params = grant.parameters(key)
+    assert grant_for("CA1", None, None, "demo-spa", 60).nonce != grant.nonce
+    # Any process with the same key verifies it (workers, boxes sharing the secret).
+    assert verify_grant(stream_key(None, "shared-secret"), "CA1", params) == grant
+    assert verify_grant(stream_key(None, "other"), "CA1", params) is None
+    assert verify_grant(stream_key(None, None), "CA1", params) is None  # a random key
+    assert verify_grant(key, "CA2", params) is None  # another call's token
+    for name, value in (("caller", "+972509999999"), ("business", "demo-clinic"),
+                        ("expires", str(grant.expires + 999)), ("nonce", "0" * 32)):  # fmt: skip
+        assert verify_grant(key, "CA1", {**params, name: value}) is None, name
+    assert verify_grant(key, "CA1", {**params, "from": "x" * 1000}) is None  # oversized
+    assert verify_grant(key, "CA1", {k: v for k, v in params.items() if k != "token"}) is None
+    assert verify_grant(key, "CA1", params, now=grant.expires) is None  # expired
+    # The Twilio auth token, when set, is what the key derives from.
+    assert stream_key("tw", "shared-secret") == stream_key("tw", None) != key
+    assert sum(len(k) + len(v) for k, v in params.items()) <= 400

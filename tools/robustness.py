@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from voicectl.audio.wav import read_wav_8k  # noqa: E402
 from voicectl.sim.emulator import prepare_utterance  # noqa: E402
 from voicectl.sim.fuzz import random_frames  # noqa: E402
+from voicectl.sim.playback import PlaybackBuffer  # noqa: E402
 from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptLine, encode_script  # noqa: E402
 
 SAY = "תקבע לי מחר ב-12 שוודי, השם דני"
@@ -58,8 +59,9 @@ def serve(db: Path, port: int | None = None, *extra: str):  # type: ignore[no-un
     port = port or _free_port()
     env = {**os.environ, "VOICECTL_DATABASE": str(db), "VOICECTL_ADMIN_TOKEN": ADMIN}
     env["VOICECTL_MAX_CONCURRENT_CALLS"] = "200"
-    # The server's log goes to a file: an undrained pipe fills after ~64 KB of log and
-    # then blocks the server's event loop inside logging (what stalled the long soak).
+    # The server's log goes to a file, kept for reading after the run. (An undrained pipe
+    # once blocked the server's event loop inside logging; logs.py now writes from a
+    # thread of its own, tests/test_logging.py.)
     log = (db.parent / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicectl", "serve", "--port", str(port), "--accept-sim-params"]
@@ -122,6 +124,7 @@ class Call:
         self.ws: Any = None
         self.marks: list[str] = []
         self.media_at: list[float] = []
+        self.playback = PlaybackBuffer()  # what the caller hears (Twilio's buffer model)
         self.ts = 0
         self._reader: asyncio.Task[Any] | None = None
 
@@ -148,8 +151,11 @@ class Call:
             async for raw in self.ws:
                 msg = json.loads(raw)
                 if msg["event"] == "media":
-                    self.media_at.append(time.perf_counter())
+                    now = time.perf_counter()
+                    self.media_at.append(now)
+                    self.playback.audio(b"", now)
                 elif msg["event"] == "mark":
+                    self.playback.mark(msg["mark"]["name"], time.perf_counter())
                     self.marks.append(msg["mark"]["name"])
                     echo = {"event": "mark", "streamSid": self.stream_sid, "mark": msg["mark"]}
                     await self.ws.send(json.dumps(echo))
@@ -323,45 +329,53 @@ def cmd_dblock(args: argparse.Namespace) -> None:
         db = Path(tmp) / "l.db"
         with serve(db) as (base, _proc):
 
-            async def phase(tag: str, hold_s: float) -> tuple[float, float, int, bool]:
-                a = Call(base, f"CA{tag}A".ljust(34, "0"))
+            async def phase(
+                tag: str, hold_s: float
+            ) -> tuple[float, float, float, float, int, bool]:
+                # Both phases start the same helper process before the window and make
+                # call B the same way; only whether the helper takes the lock differs
+                # (a fresh interpreter's start-up costs CPU on 2 cores: not the lock's).
+                holder = subprocess.Popen(
+                    [sys.executable, __file__, "_hold", str(db), str(hold_s), str(args.hold)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert holder.stdin is not None and holder.stdout is not None
+                await asyncio.to_thread(holder.stdout.readline)  # "ready"
+                a = await asyncio.to_thread(Call, base, f"CA{tag}A".ljust(34, "0"))
                 await a.open()
                 while not a.media_at:
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(0.3)
-                holder = None
-                if hold_s:
-                    holder = subprocess.Popen(
-                        [sys.executable, __file__, "_hold", str(db), str(hold_s)],
-                        stdout=subprocess.PIPE,
-                        text=True,
-                    )
-                    assert holder.stdout is not None
-                    await asyncio.to_thread(holder.stdout.readline)  # "locked"
+                holder.stdin.write("go\n")
+                holder.stdin.flush()
+                await asyncio.to_thread(holder.stdout.readline)  # "locked" (or not, free)
                 t_lock = time.perf_counter()
-                b = Call(base, f"CA{tag}B".ljust(34, "0"))
+                # /voice over a thread: the measuring loop itself never blocks.
+                b = await asyncio.to_thread(Call, base, f"CA{tag}B".ljust(34, "0"))
                 await b.open()
-                if holder is not None:
-                    await asyncio.to_thread(holder.wait)
-                else:
-                    await asyncio.sleep(2.0)
+                await asyncio.to_thread(holder.wait)
                 t_free = time.perf_counter()
                 await a.wait_marks(1)
                 window = [t for t in a.media_at if t_lock - 0.2 <= t <= t_free + 0.2]
                 gaps = [y - x for x, y in zip(window, window[1:], strict=False)]
+                heard = sum(g.ms for g in a.playback.gaps if t_lock - 0.2 <= g.at <= t_free + 0.2)
                 b_ok = await b.wait_marks(1, timeout_s=30)
                 await a.stop()
                 await b.stop()
                 gaps.sort()
                 p99 = gaps[int(len(gaps) * 0.99)] * 1000 if gaps else -1
-                return max(gaps) * 1000 if gaps else -1, p99, t_free - t_lock, len(window), b_ok
+                largest = max(gaps) * 1000 if gaps else -1
+                return largest, p99, heard, t_free - t_lock, len(window), b_ok
 
             for tag, hold in (("free", 0.0), ("locked", args.hold)):
-                gap, p99, held, frames, b_ok = asyncio.run(phase(tag, hold))
+                gap, p99, heard, held, frames, b_ok = asyncio.run(phase(tag, hold))
                 what = f"lock held {held:.2f} s by another process" if hold else "no lock"
                 print(
-                    f"{what}: call A got {frames} frames in the window, gap p99 {p99:.0f} ms, "
-                    f"largest {gap:.0f} ms; call B greeted: {b_ok}"
+                    f"{what}: call A got {frames} frames in the window, gap between frames "
+                    f"p99 {p99:.0f} ms, largest {gap:.0f} ms; silence heard {heard:.0f} ms; "
+                    f"call B greeted: {b_ok}"
                 )
             rec_b = record(base, "CAlockedB".ljust(34, "0"))
             print(f"call B's record (started during the lock) saved: {bool(rec_b.get('turns'))}")
@@ -438,11 +452,17 @@ def _booking(i: int) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_hold":  # helper: hold the DB's write lock
+        # argv: db, hold_s (0 = do not lock), window_s. Waits for "go" on stdin.
         con = sqlite3.connect(sys.argv[2], timeout=30, isolation_level=None)
-        con.execute("BEGIN EXCLUSIVE")
+        print("ready", flush=True)
+        sys.stdin.readline()
+        hold_s, window_s = float(sys.argv[3]), float(sys.argv[4])
+        if hold_s:
+            con.execute("BEGIN EXCLUSIVE")
         print("locked", flush=True)
-        time.sleep(float(sys.argv[3]))
-        con.execute("COMMIT")
+        time.sleep(hold_s or window_s)
+        if hold_s:
+            con.execute("COMMIT")
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)

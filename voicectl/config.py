@@ -97,14 +97,18 @@ class Settings(BaseModel):
     accept_sim_params: bool = False
     #: Refuse to start without `TWILIO_AUTH_TOKEN` (production: `serve --require-signatures`).
     require_signatures: bool = False
+    #: Key material for stream tokens when `twilio_auth_token` is unset: every process
+    #: that may take another's streams (N boxes) needs the same. Unset: random per `serve`.
+    stream_secret: str | None = None
 
     # Limits: no input from the network may grow memory or hold a socket forever.
     max_concurrent_calls: int = Field(50, ge=1, le=100000)
     max_connections: int = Field(1000, ge=16, le=1000000)
     http_header_timeout_sec: float = Field(10.0, gt=0, le=600)
     stream_start_timeout_sec: float = Field(10.0, gt=0, le=600)
-    pending_calls_max: int = Field(1000, ge=1, le=1000000)
-    pending_call_ttl_sec: float = Field(120.0, gt=0, le=3600)
+    # A stream token (the signed <Parameter>s of /voice's <Connect><Stream>) is valid this
+    # long; an unused one counts towards max_concurrent_calls until then.
+    stream_token_ttl_sec: float = Field(120.0, gt=0, le=3600)
     record_wait_sec: float = Field(5.0, gt=0, le=120)
 
     # OpenAI (agent: openai). Key and endpoint as the openai library reads them.

@@ -6,7 +6,10 @@ numbers go only to the database.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 
 LOGGER_NAME = "voicectl"
@@ -61,15 +64,68 @@ def get_logger(name: str = "") -> logging.Logger:
     return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
 
 
+#: Log records waiting for the writer thread; beyond this they are counted and dropped.
+LOG_QUEUE_RECORDS = 10_000
+
+#: Loggers routed through the same queue (uvicorn's and asyncio's would otherwise write to
+#: stderr from the event loop themselves).
+_ROUTED = ("uvicorn", "asyncio")
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread without ever waiting: when the queue is full
+    (the log output has stalled) a record is dropped and counted, and the next one that
+    fits is preceded by a WARNING saying how many were lost."""
+
+    def __init__(self, q: queue.Queue[logging.LogRecord]) -> None:
+        super().__init__(q)
+        self.dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            if self.dropped:
+                note = logging.LogRecord(
+                    LOGGER_NAME,
+                    logging.WARNING,
+                    __file__,
+                    0,
+                    f"{self.dropped} log line(s) dropped: the log output did not keep up",
+                    None,
+                    None,
+                )
+                self.queue.put_nowait(note)
+                self.dropped = 0
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Configure the root voicectl logger once: `LEVEL name: message` on stderr."""
+    """Configure the voicectl logger once: `time LEVEL name: message` on stderr.
+
+    Lines are written by a background thread (`logging.handlers.QueueListener`), never by
+    the caller: a stderr that blocks (a full pipe nobody reads, a slow terminal or log
+    shipper) would otherwise freeze the event loop inside `logging` and stop every call's
+    audio (seen in issue 6's soak harness after ~64 KB of log). The queue is bounded
+    (`LOG_QUEUE_RECORDS`); what does not fit is dropped and counted. uvicorn's and
+    asyncio's loggers go through the same queue. The queue is drained at exit.
+    """
     logger = logging.getLogger(LOGGER_NAME)
     if getattr(logger, "_voicectl_configured", False):
         logger.setLevel(level.upper())
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stream = logging.StreamHandler()
+    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records: queue.Queue[logging.LogRecord] = queue.Queue(LOG_QUEUE_RECORDS)
+    handler = _DroppingQueueHandler(records)
+    listener = logging.handlers.QueueListener(records, stream)
+    listener.start()
+    atexit.register(listener.stop)
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+    for name in _ROUTED:
+        routed = logging.getLogger(name)
+        routed.addHandler(handler)
+        routed.propagate = False
     logger._voicectl_configured = True  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,42 +20,14 @@ from voicectl.config import Settings
 from voicectl.logs import get_logger
 from voicectl.speech.stt.base import ResultCallback, STTStream
 from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptSTTStream, parse_script
-from voicectl.store import records
+from voicectl.store import records, streams
 from voicectl.store.db import Database
+from voicectl.telephony.twilio.security import stream_key
 
 _log = get_logger("runtime")
 
 #: customParameters the simulator may send; stripped before anything else sees them.
 SIM_PREFIX = "voicectl."
-
-
-@dataclass
-class PendingCall:
-    """What `/voice` learned about a call before its stream connects."""
-
-    call_sid: str
-    from_number: str | None
-    to_number: str | None
-    caller_number: str | None
-    business_id: str
-    #: The token its stream's `start` must carry (accepted once; see security.py).
-    stream_token: str | None = None
-    created: float = field(default_factory=time.monotonic)
-
-    @property
-    def size_bytes(self) -> int:
-        """Characters held (the table's memory bound counts these)."""
-        return sum(
-            len(v or "")
-            for v in (
-                self.call_sid,
-                self.from_number,
-                self.to_number,
-                self.caller_number,
-                self.business_id,
-                self.stream_token,
-            )
-        )
 
 
 @dataclass
@@ -131,48 +104,22 @@ class Runtime:
         from voicectl.flows.engine import build_engine
 
         self.flows = build_engine(settings, self.db)
-        self.pending: dict[str, PendingCall] = {}
-        self.pending_bytes = 0
+        #: This process's live calls (CallSid -> CallRunner). Which process streams a
+        #: call is in the database (`store/streams.py`): any worker may take any stream.
         self.active: dict[str, Any] = {}
         self.instance = secrets.token_hex(4)
         self.owner = records.process_owner(self.instance)
+        self.host = socket.gethostname()
+        self.stream_key = stream_key(settings.twilio_auth_token, settings.stream_secret)
         # Start-up only (seed 002 A): close what a crashed process left in progress.
         self.recovered = records.recover_interrupted(self.db, self.owner)
+        streams.clear_dead_owners(self.db, lambda owner: records.owner_dead(owner, self.owner))
         self.records = records.RecordWriter(self.db)
 
-    #: Characters the pending-call table may hold in all (with `pending_calls_max`).
-    PENDING_MAX_BYTES = 4 * 1024 * 1024
-
-    def remember(self, call: PendingCall) -> None:
-        """Keep what `/voice` learned until the stream starts.
-
-        Bounded in count (`pending_calls_max`), age (`pending_call_ttl_sec`) and size
-        (`PENDING_MAX_BYTES`): expired calls are forgotten, then the oldest ones.
-        """
-        cutoff = time.monotonic() - self.settings.pending_call_ttl_sec
-        self.forget(call.call_sid)
-        for sid in [k for k, v in self.pending.items() if v.created < cutoff]:
-            self.forget(sid)
-        while self.pending and (
-            len(self.pending) >= self.settings.pending_calls_max
-            or self.pending_bytes + call.size_bytes > self.PENDING_MAX_BYTES
-        ):
-            self.forget(next(iter(self.pending)))
-        self.pending[call.call_sid] = call
-        self.pending_bytes += call.size_bytes
-
-    def forget(self, call_sid: str) -> PendingCall | None:
-        """Remove and return a pending call (None if there is none)."""
-        call = self.pending.pop(call_sid, None)
-        if call is not None:
-            self.pending_bytes -= call.size_bytes
-        return call
-
     def calls_in_flight(self) -> int:
-        """Calls with a live stream plus calls answered by `/voice` whose stream has not
-        started yet (the concurrent-call cap counts both)."""
-        cutoff = time.monotonic() - self.settings.pending_call_ttl_sec
-        return len(self.active) + sum(1 for v in self.pending.values() if v.created >= cutoff)
+        """This box's calls with a live stream or an unused stream token (blocking: the
+        concurrent-call cap counts them; `store/streams.py`)."""
+        return streams.calls_in_flight(self.db, self.host)
 
     def describe(self) -> str:
         """One line naming the provider serving each role, and the database."""

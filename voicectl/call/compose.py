@@ -6,18 +6,19 @@ transport, control)` loads the business policy once, restores the conversation a
 previous stream of the same call left in the database (keyed by CallSid), builds the VAD,
 STT stream, `CallSession`, `BookingTools`, `Conversation` and `CallRunner`, records the
 call's start, and - when the stream ends - saves its record and conversation and, unless
-the call goes on in a `<Gather>`, writes `call.ended` exactly once. Database work runs off
-the event loop: reads in worker threads, call-record writes (at the start, after every
-turn, at the end) on the process's `RecordWriter` thread.
+the call goes on in a `<Gather>`, writes `call.ended` exactly once; then it releases the
+call's live-stream row (`store/streams.py`), which a resumed stream waits for. Database
+work runs off the event loop: reads in worker threads, call-record writes (at the start,
+after every turn, at the end) on the process's `RecordWriter` thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from voicectl import executors
 from voicectl.agent.base import Conversation
 from voicectl.booking.phone import normalize_phone
 from voicectl.call.runner import BusinessClock, CallControl, CallRunner, Ending, Transport
@@ -28,6 +29,7 @@ from voicectl.speech.stt.hints import service_hints
 from voicectl.store import records
 from voicectl.store.call_end import write_call_ended
 from voicectl.store.call_state import SavedCall, save_call_state, take_call_state
+from voicectl.store.streams import release_stream
 
 _log = get_logger("call")
 
@@ -100,12 +102,7 @@ async def open_call(
     """
     from voicectl.booking.tools import BookingTools
 
-    earlier = rt.active.get(spec.call_sid)
-    if earlier is not None:
-        # A new stream of a call whose last stream is still closing (the Gather answered
-        # fast): let that one save the conversation first. The call goes on.
-        await earlier.finish("a new stream of this call started", ended_by=None)
-    policy, saved = await asyncio.to_thread(_load, rt, spec)
+    policy, saved = await executors.run("db", _load, rt, spec)
     settings = rt.settings
     if spec.settings_overrides:
         settings = settings.model_copy(update=spec.settings_overrides)
@@ -165,6 +162,8 @@ async def open_call(
                 write_call_ended(
                     rt.db, spec.call_sid, outcome=ending.outcome, ended_by=ending.ended_by
                 )
+            # Last: a stream resumed after a <Gather> (in any process) waits for this.
+            release_stream(rt.db, spec.call_sid, spec.stream_sid)
 
         try:
             done = rt.records.submit(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from voicectl import executors
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
 from voicectl.audio.frames import FRAME_MS
 from voicectl.audio.resample import resample
@@ -383,8 +384,8 @@ class CallRunner:
         model writes the rest; a cancelled turn tells the agent to stop reading."""
         respond_stream = getattr(self.agent, "respond_stream", None)
         if respond_stream is None:
-            return await asyncio.to_thread(
-                self.agent.respond, action.turn, self.conversation, self.tools
+            return await executors.run(
+                "agent", self.agent.respond, action.turn, self.conversation, self.tools
             )
         loop = asyncio.get_running_loop()
 
@@ -393,8 +394,8 @@ class CallRunner:
                 loop.call_soon_threadsafe(self._sentence, index, sentence)
 
         stream = ReplyStream(emit, lambda: index in self._cancelled or self._finishing)
-        return await asyncio.to_thread(
-            respond_stream, action.turn, self.conversation, self.tools, stream
+        return await executors.run(
+            "agent", respond_stream, action.turn, self.conversation, self.tools, stream
         )
 
     def _sentence(self, index: int, sentence: str) -> None:
@@ -437,11 +438,11 @@ class CallRunner:
                 try:
                     chunks = iter(self.tts.synthesize(phrase))
                     while True:
-                        chunk = await asyncio.to_thread(next, chunks, None)
+                        chunk = await executors.run("tts", next, chunks, None)
                         if chunk is None:
                             break
                         if rate != 8000:
-                            chunk = await asyncio.to_thread(resample, chunk, rate, 8000)
+                            chunk = await executors.run("tts", resample, chunk, rate, 8000)
                         self.dispatch(session.reply_audio(index, chunk, k))
                 except Exception as exc:
                     session.log("ERROR", f"TTS failed: {exc!r}")

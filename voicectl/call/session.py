@@ -15,8 +15,11 @@ WAITING_FOR_DTMF -> ... -> ENDED. Rules it enforces:
   same tick (DESIGN lessons: Pipecat #3077, Vocode #477), cancels the reply being produced
   and cuts the reply to what was heard (phrases whose marks were echoed, plus the played
   part of the current phrase); it is OFF while `waiting_for_dtmf` (seed 000 item 2);
-- outbound audio is paced: 20 ms frames, never more than `playback_lead_ms` ahead of the
-  modelled playback position (seed 001 item 3, seed 002 E.1);
+- outbound audio is paced: 20 ms frames, `playback_lead_ms` ahead of the modelled playback
+  position (seed 001 item 3, seed 002 E.1); a frame goes out once the lead has fallen half
+  a frame below it, so a tick up to 10 ms early or late still sends exactly one frame (a
+  threshold at the lead itself made a late tick send two frames and the next one none:
+  40 ms between frames at the caller's side);
 - "played" is known only from echoed marks (DESIGN lessons: Pipecat #5662): a mark
   `turn-<n>.<k>` follows every phrase, `turn-<n>` the whole reply;
 - DTMF: an inter-digit timeout clears the buffer and re-prompts once, then the call goes
@@ -696,7 +699,7 @@ class CallSession:
                 self._pending_marks.add(extra)
                 actions.append(SendMark(extra))
                 continue
-            if self._buffer_end_ms - now >= lead:
+            if self._buffer_end_ms - now > max(lead - FRAME_MS / 2, 0):
                 break
             self._outbox.popleft()
             self._buffer_end_ms = max(self._buffer_end_ms, now) + FRAME_MS

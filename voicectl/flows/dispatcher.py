@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
+from voicectl import executors
 from voicectl.flows.handlers import Event, HandlerError
 from voicectl.flows.messengers import OutgoingMessage, PermanentSendError, RetryableSendError
 from voicectl.logs import get_logger, mask_phone
@@ -432,8 +433,8 @@ def _err(exc: BaseException) -> str:
 
 
 class FlowWorker:
-    """The dispatcher inside `voicectl serve`: rounds in a worker thread (via
-    `asyncio.to_thread`), woken every `poll_s`; never on the audio path.
+    """The dispatcher inside `voicectl serve`: rounds in a worker thread (the
+    `flows` pool of `voicectl.executors`), woken every `poll_s`; never on the audio path.
 
     Start once from the app's lifespan (`start`), stop on shutdown (`stop`).
     """
@@ -466,7 +467,7 @@ class FlowWorker:
         last_error = None
         while not self._stopping:
             try:
-                await asyncio.to_thread(self.dispatcher.run_once)
+                await executors.run("flows", self.dispatcher.run_once)
                 last_error = None
             except Exception as exc:  # noqa: BLE001 - keep the server up
                 if _err(exc) != last_error:  # a broken database is logged once, not per poll

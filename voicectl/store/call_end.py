@@ -130,3 +130,16 @@ def call_has_ended(db: Database, call_sid: str) -> bool:
     """True once `write_call_ended` has ended this call."""
     with db.session() as s:
         return s.get(CallEndRow, call_sid) is not None
+
+
+def ended_calls(db: Database, call_sids: list[str]) -> dict[str, str]:
+    """Which of `call_sids` have ended: CallSid -> outcome (one indexed query)."""
+    if not call_sids:
+        return {}
+    with db.session() as s:
+        rows = s.execute(
+            select(CallEndRow.call_sid, CallEndRow.outcome).where(
+                CallEndRow.call_sid.in_(call_sids)
+            )
+        )
+        return {sid: outcome for sid, outcome in rows}

@@ -60,7 +60,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.path: Path | None = _sqlite_file(url)
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, call_end, call_state, calls, flows  # noqa: F401
+        from voicectl.store import booking, call_end, call_state, calls, flows, streams  # noqa: F401
 
         with _schema_lock(self.path):
             Base.metadata.create_all(self.engine)

@@ -380,7 +380,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _owner_dead(owner: str | None, me: str) -> bool:
+def owner_dead(owner: str | None, me: str) -> bool:
     """Whether the process named by `owner` (`host:pid:instance`) is gone.
 
     Calls of another host are left alone (its own start-up recovers them); rows from
@@ -417,7 +417,7 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
     with db.session() as s:
         rows = s.scalars(select(CallRow).where(CallRow.status == "in-progress")).all()
         for row in rows:
-            if not _owner_dead(row.owner, me):
+            if not owner_dead(row.owner, me):
                 continue
             row.status = "interrupted"
             row.ended_at = datetime.now(UTC)

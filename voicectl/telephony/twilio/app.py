@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voicectl import __version__
+from voicectl import __version__, executors
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
@@ -45,17 +45,12 @@ from voicectl.flows.messages import call_flows
 from voicectl.logs import get_logger, mask_phone
 from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
-from voicectl.runtime import PendingCall, Runtime
-from voicectl.store import call_state, records
-from voicectl.store.call_end import write_call_ended
+from voicectl.runtime import Runtime
+from voicectl.store import call_state, records, streams
+from voicectl.store.call_end import ended_calls, write_call_ended
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.bridge import media_stream
-from voicectl.telephony.twilio.security import (
-    TOKEN_PARAM,
-    public_url,
-    stream_token,
-    valid_signature,
-)
+from voicectl.telephony.twilio.security import grant_for, public_url, valid_signature
 
 _log = get_logger("app")
 #: Call statuses that end a call (TWILIO.md: status callback).
@@ -76,6 +71,12 @@ FIELD_LIMITS = {
     "AccountSid": 64,
 }
 _SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: How often a process asks the database whether another process ended one of its live
+#: calls (s). Twilio's final status callback follows the call's end, and its `stop`
+#: usually reaches the stream first: this only bounds a lost `stop`.
+ENDING_POLL_S = 2.0
+#: Live calls asked about per poll (one `IN (...)` list).
+ENDING_POLL_MAX = 500
 
 
 class WebhookError(Exception):
@@ -173,10 +174,14 @@ def create_app(
         return {k: str(v) for k, v in form.items()}, None
 
     async def known_call(call_sid: str) -> bool:
-        """Whether this server answered `call_sid` (pending, live or in the database)."""
-        if call_sid in rt.active or call_sid in rt.pending:
+        """Whether this server (any of its processes) answered `call_sid`: a call record,
+        an issued stream token or a live stream in the database."""
+        if call_sid in rt.active:
             return True
-        return await asyncio.to_thread(records.call_exists, rt.db, call_sid)
+        return await executors.run("db", _known, call_sid)
+
+    def _known(call_sid: str) -> bool:
+        return records.call_exists(rt.db, call_sid) or bool(streams.token_business(rt.db, call_sid))
 
     async def _business_for(to: str | None) -> str:
         """The business a called number routes to (database first), else the default."""
@@ -184,17 +189,38 @@ def create_app(
 
         if not to:
             return settings.business
-        found = await asyncio.to_thread(business_for_number, to, db=rt.db)
+        found = await executors.run("db", business_for_number, to, db=rt.db)
         return found or settings.business
 
-    def stream_twiml(request: Request, pending: PendingCall, say: str | None = None) -> str:
-        """`<Connect><Stream>` for `pending`, with a fresh stream token it remembers (the
-        stream's `start` must carry it; it is accepted once)."""
-        pending.stream_token = stream_token()
-        rt.remember(pending)
+    async def stream_twiml(
+        request: Request,
+        call_sid: str,
+        *,
+        caller: str | None,
+        from_number: str | None,
+        business: str,
+        say: str | None = None,
+        capped: bool = True,
+    ) -> str | None:
+        """`<Connect><Stream>` whose signed `<Parameter>`s carry what this request learned
+        (`security.StreamGrant`), its token recorded as issued; None when the box is at
+        `max_concurrent_calls` (`capped`) and this call is not already in flight."""
+        grant = grant_for(call_sid, caller, from_number, business, settings.stream_token_ttl_sec)
+        issued = await executors.run(
+            "db",
+            streams.issue_token,
+            rt.db,
+            nonce=grant.nonce,
+            call_sid=call_sid,
+            business_id=business,
+            host=rt.host,
+            ttl_s=settings.stream_token_ttl_sec,
+            max_in_flight=settings.max_concurrent_calls if capped else None,
+        )
+        if not issued:
+            return None
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
-        params = {TOKEN_PARAM: pending.stream_token, "caller": pending.caller_number or ""}
-        return twiml.connect_stream(media, params, say=say)
+        return twiml.connect_stream(media, grant.parameters(rt.stream_key), say=say)
 
     async def voice(request: Request) -> Response:
         form, denied = await forbidden_unless_signed(request)
@@ -203,34 +229,31 @@ def create_app(
         call_sid = form.get("CallSid", "")
         if not call_sid:
             return PlainTextResponse("CallSid is required", status_code=400)
-        if call_sid not in rt.pending and rt.calls_in_flight() >= settings.max_concurrent_calls:
-            _log.warning(
-                "incoming call %s turned away: %d calls in flight (max_concurrent_calls)",
-                call_sid,
-                rt.calls_in_flight(),
-            )
-            return Response(twiml.say_and_hang_up(twiml.BUSY_HE), media_type="application/xml")
         to = form.get("To")
         business = await _business_for(to)
         caller = usable_phone(form.get("From"))
-        pending = PendingCall(
-            call_sid=call_sid,
-            from_number=form.get("From"),
-            to_number=to,
-            caller_number=caller,
-            business_id=business,
+        answer = await stream_twiml(
+            request, call_sid, caller=caller, from_number=form.get("From"), business=business
         )
+        if answer is None:
+            _log.warning(
+                "incoming call %s turned away: this box is at max_concurrent_calls (%d)",
+                call_sid,
+                settings.max_concurrent_calls,
+            )
+            return Response(twiml.say_and_hang_up(twiml.BUSY_HE), media_type="application/xml")
         _log.info(
             "incoming call %s from %s to business %s",
             call_sid,
             mask_phone(caller) or "withheld",
             business,
         )
-        return Response(stream_twiml(request, pending), media_type="application/xml")
+        return Response(answer, media_type="application/xml")
 
     async def dtmf_done(request: Request) -> Response:
         """`<Gather>` action: store the typed number on the call (in the database, keyed
-        by CallSid) and send the caller back to a fresh stream of the same conversation."""
+        by CallSid) and send the caller back to a fresh stream of the same conversation
+        (a new token; whichever process takes it waits for the old stream's save)."""
         form, denied = await forbidden_unless_signed(request)
         if denied:
             return denied
@@ -239,7 +262,9 @@ def create_app(
             return PlainTextResponse("CallSid is required", status_code=400)
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
-        known = await asyncio.to_thread(call_state.gather_returned, rt.db, call_sid, digits, number)
+        known = await executors.run(
+            "db", call_state.gather_returned, rt.db, call_sid, digits, number
+        )
         if not known:
             _log.warning("Gather result for unknown call %s ignored", call_sid)
             return PlainTextResponse("unknown call", status_code=404)
@@ -251,21 +276,23 @@ def create_app(
             _log.info("Gather for %s: %d digits that are not a phone number", call_sid, len(digits))
         else:
             _log.info("Gather for %s: no input received", call_sid)
-        caller = number or usable_phone(form.get("From"))
-        business = await asyncio.to_thread(records.call_business, rt.db, call_sid)
-        pending = PendingCall(
-            call_sid=call_sid,
+        business = await executors.run("db", records.call_business, rt.db, call_sid)
+        answer = await stream_twiml(
+            request,
+            call_sid,
+            caller=number or usable_phone(form.get("From")),
             from_number=form.get("From"),
-            to_number=form.get("To"),
-            caller_number=caller,
-            business_id=business or await _business_for(form.get("To")),
+            business=business or await _business_for(form.get("To")),
+            say=None if digits else twiml.GATHER_NO_INPUT_HE,
+            capped=False,  # the call is already counted: it is coming back
         )
-        say = None if digits else twiml.GATHER_NO_INPUT_HE
-        return Response(stream_twiml(request, pending, say=say), media_type="application/xml")
+        assert answer is not None
+        return Response(answer, media_type="application/xml")
 
     async def status(request: Request) -> Response:
-        """Call status callback: a final status ends the call once (a live stream is
-        closed), writing `call.ended` unless another ending came first."""
+        """Call status callback: a final status ends the call once. A stream live in this
+        process is closed here; one live in another process (or box) learns of the
+        ending from the database (`watch_endings`) and closes within a poll."""
         form, denied = await forbidden_unless_signed(request)
         if denied:
             return denied
@@ -283,18 +310,41 @@ def create_app(
                     outcome=call_status,
                 )
             else:
-                pending = rt.pending.get(call_sid)
-                await asyncio.to_thread(
+                business = await executors.run("db", streams.token_business, rt.db, call_sid)
+                await executors.run(
+                    "db",
                     write_call_ended,
                     rt.db,
                     call_sid,
                     outcome=call_status,
                     ended_by="status_callback",
-                    business_id=pending.business_id if pending else None,
+                    business_id=business,
                 )
         else:
-            await asyncio.to_thread(records.mark_status, rt.db, call_sid, call_status)
+            await executors.run("db", records.mark_status, rt.db, call_sid, call_status)
         return Response(status_code=204)
+
+    async def watch_endings() -> None:
+        """Close this process's streams of calls another process ended (a status
+        callback it took): one indexed query per `ENDING_POLL_S` while calls are live."""
+        while True:
+            await asyncio.sleep(ENDING_POLL_S)
+            if not rt.active:
+                continue
+            sids = list(rt.active)[:ENDING_POLL_MAX]
+            try:
+                ended = await executors.run("db", ended_calls, rt.db, sids)
+            except Exception as exc:  # noqa: BLE001 - a failed poll is retried next time
+                _log.warning("ended-call poll failed: %r", exc)
+                continue
+            for sid, outcome in ended.items():
+                runner = rt.active.get(sid)
+                if runner is not None and not runner.finished:
+                    await runner.finish(
+                        f"call {outcome} (status callback to another process)",
+                        ended_by="status_callback",
+                        outcome=outcome,
+                    )
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "build": __version__, "active_calls": len(rt.active)})
@@ -328,12 +378,14 @@ def create_app(
         call_sid = request.path_params["call_sid"]
         if not _SID_RE.match(call_sid):
             return JSONResponse({"error": "not a CallSid"}, status_code=404)
-        rec = await asyncio.to_thread(records.load_record, rt.db, call_sid)
+        rec = await executors.run("db", records.load_record, rt.db, call_sid)
         if rec is None:
             return JSONResponse({"error": f"no call {call_sid}"}, status_code=404)
-        rec["active"] = call_sid in rt.active
+        rec["active"] = call_sid in rt.active or await executors.run(
+            "db", streams.stream_is_live, rt.db, call_sid
+        )
         rec["providers"] = dict(rt.providers.names)  # this process's: they served the call
-        rec.update(await asyncio.to_thread(call_flows, rt.db, call_sid))
+        rec.update(await executors.run("db", call_flows, rt.db, call_sid))
         return JSONResponse(rec)
 
     async def media(ws: WebSocket) -> None:
@@ -342,20 +394,22 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         rt.log_providers()
-        await asyncio.to_thread(rt.warmup)
+        await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
+        endings_task = asyncio.create_task(watch_endings())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         lag_task.cancel()
+        endings_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish(
                 "server shutting down", ended_by="disconnect", outcome="interrupted"
             )
         if flows is not None:
             await flows.stop()
-        await asyncio.to_thread(rt.records.close, settings.record_wait_sec)
+        await executors.run("db", rt.records.close, settings.record_wait_sec)
 
     app = Starlette(
         routes=[

@@ -5,10 +5,12 @@ No input ends a call (issue 6): every frame goes through the defensive parser
 an unknown event, mistyped fields, a bad payload - is logged (first of each kind,
 clipped, at most `_ConnectionLog.MAX_LINES` lines per connection) and ignored. Media
 timestamps are checked against the stream's own progress. A socket that sends no `start`
-within `stream_start_timeout_sec` is closed. A `start` must carry the token issued for
-its CallSid (by `/voice`, or by the `<Gather>` action that resumes the call), which is
-accepted once; a second stream for a live call is refused. `stop` or a dropped connection
-ends the session cleanly and the call's record is saved.
+within `stream_start_timeout_sec` is closed. A `start` must carry the signed parameters
+issued for its CallSid (by `/voice`, or by the `<Gather>` action that resumes the call;
+`security.StreamGrant`) - checked here, in whichever process takes the stream - and
+their nonce is accepted once, by the database; a second stream for a call live in any
+process is refused (`store/streams.py`). `stop` or a dropped connection ends the session
+cleanly and the call's record is saved.
 """
 
 from __future__ import annotations
@@ -19,19 +21,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from voicectl import executors
 from voicectl.booking.phone import usable_phone
 from voicectl.call.compose import CallSpec, open_call
 from voicectl.call.runner import CallRunner
 from voicectl.logs import clip, get_logger
 from voicectl.runtime import Runtime, split_params
+from voicectl.store import records, streams
 from voicectl.telephony.twilio import messages as m
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.rest import TwilioRest
 from voicectl.telephony.twilio.security import (
-    TOKEN_PARAM,
+    StreamGrant,
     public_url,
     valid_signature,
-    valid_stream_token,
+    verify_grant,
 )
 
 _log = get_logger("twilio")
@@ -181,25 +185,45 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
                 await asyncio.wait_for(ws.close(), 2.0)  # never hang on the peer
 
 
-async def _refuse(rt: Runtime, start: m.Start) -> str | None:
-    """Why this `start` may not open a stream (None = it may).
+#: How often a resumed stream asks whether the call's previous stream is saved (s).
+RESUME_POLL_S = 0.05
 
-    A stream of the same call that is still ending (e.g. moved to a `<Gather>`) is waited
-    for, within `record_wait_sec`, so the resumed stream sees what it saved.
+
+async def _refuse(rt: Runtime, start: m.Start) -> tuple[StreamGrant | None, str | None]:
+    """`(grant, None)` when this `start` may open the stream, else `(None, why)`.
+
+    The parameters must be signed with this server's stream key for this CallSid and be
+    unexpired; then, off the loop, the database uses up their nonce and makes this
+    process the call's one live stream. A stream of the same call that is still ending
+    in any process (the caller moved to a `<Gather>` and back) is waited for, within
+    `record_wait_sec`: it is released only once its conversation is saved, so the
+    resumed stream sees what it saved.
     """
-    live = rt.active.get(start.call_sid)
-    if live is not None and live.finished:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(live.finish()), rt.settings.record_wait_sec)
-    if start.call_sid in rt.active:
-        return "a stream for this call is already live"
-    pending = rt.pending.get(start.call_sid)
-    given = start.custom_parameters.get(TOKEN_PARAM)
-    if pending is None or not valid_stream_token(pending.stream_token, given):
-        return "missing, used or bad stream token"
     if len(rt.active) >= rt.settings.max_concurrent_calls:
-        return f"{len(rt.active)} calls already live (max_concurrent_calls)"
-    return None
+        return None, f"{len(rt.active)} calls already live (max_concurrent_calls)"
+    grant = verify_grant(rt.stream_key, start.call_sid, start.custom_parameters)
+    if grant is None:
+        return None, "missing, expired or badly signed stream token"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + rt.settings.record_wait_sec
+
+    def claim() -> str | None:
+        return streams.claim_stream(
+            rt.db,
+            nonce=grant.nonce,
+            call_sid=start.call_sid,
+            stream_sid=start.stream_sid,
+            owner=rt.owner,
+            host=rt.host,
+            owner_dead=lambda owner: records.owner_dead(owner, rt.owner),
+        )
+
+    why = await executors.run("db", claim)
+    while why == streams.LIVE and loop.time() < deadline:
+        await asyncio.sleep(RESUME_POLL_S)
+        if not await executors.run("db", streams.stream_is_live, rt.db, start.call_sid):
+            why = await executors.run("db", claim)
+    return (grant, None) if why is None else (None, why)
 
 
 def http_url_of(ws_url: str, path: str, public_base: str | None) -> str:
@@ -231,25 +255,22 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
         _log.warning(
             "media stream: unsupported format %s/%s", clip(start.encoding, 40), start.sample_rate
         )
-    refused = await _refuse(rt, start)
-    if refused:
+    grant, refused = await _refuse(rt, start)
+    if grant is None:
         _log.warning("media stream refused for %s: %s", clip(start.call_sid, 64), refused)
         await ws.close(code=1008)
         return None
-    pending = rt.forget(start.call_sid)
     try:
         params = split_params(start.custom_parameters, settings.accept_sim_params)
     except ValueError as exc:
         _log.warning("media stream: bad simulator parameter: %s (ignored)", clip(exc))
         params = split_params(start.custom_parameters, accept_sim=False)
-    business_id = params.business_id or (pending.business_id if pending else settings.business)
-    caller = usable_phone(params.public.get("caller")) if params.public.get("caller") else None
     spec = CallSpec(
         call_sid=start.call_sid,
         stream_sid=start.stream_sid,
-        business_id=business_id,
-        caller_number=caller,
-        from_number=pending.from_number if pending else None,
+        business_id=params.business_id or grant.business or settings.business,
+        caller_number=usable_phone(grant.caller) if grant.caller else None,
+        from_number=grant.from_number or None,
         now=params.now,
         script=params.script,
         policy_overrides=params.policy_overrides,
@@ -257,4 +278,9 @@ async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner 
     )
     action = http_url_of(str(ws.url), "/webhook/dtmf_done", settings.public_url)
     control = TwilioCallControl(rt.rest, start.call_sid, action)
-    return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)
+    try:
+        return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)
+    except BaseException:
+        # The stream never ran: free the call for a reconnect.
+        await executors.run("db", streams.release_stream, rt.db, start.call_sid, start.stream_sid)
+        raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 
+from voicectl import executors
 from voicectl.config import Settings
 from voicectl.logs import get_logger
 
@@ -71,7 +72,7 @@ class TwilioRest:
             return client.calls(call_sid).update(**fields)
 
         try:
-            await asyncio.wait_for(asyncio.to_thread(update), self.timeout_s + 1)
+            await asyncio.wait_for(executors.run("control", update), self.timeout_s + 1)
         except Exception as exc:
             from twilio.base.exceptions import TwilioRestException
 

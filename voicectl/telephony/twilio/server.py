@@ -135,6 +135,7 @@ def uvicorn_config(
         reload=False,
         lifespan="on",
         log_level=log_level,
+        log_config=None,  # logs.setup_logging routes uvicorn's loggers (non-blocking)
         http=protocol,
         ws="websockets-sansio",
         ws_max_size=WS_MAX_BYTES,

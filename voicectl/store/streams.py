@@ -1,0 +1,237 @@
+"""Which calls this box has admitted, and which process streams each call now.
+
+`voicectl serve --workers N` (and N boxes behind a load balancer) answer `/voice` in one
+process and may take its `/media` stream in another, so nothing about a call between
+the two lives in one process's memory. What `/voice` learned travels in the stream's
+signed `<Parameter>`s (`telephony/twilio/security.py`); the database holds only what
+several processes must agree on:
+
+- `stream_tokens`: one row per issued stream token (its nonce). `/voice` and the
+  `<Gather>` action insert it when they answer; the stream's `start` marks it used -
+  a compare-and-set, so a token opens at most one stream, in whichever process, ever
+  (issue 6 item 7). Unused, unexpired rows are the calls answered but not yet streaming
+  (the concurrent-call cap counts them); expired rows are purged as new ones are issued.
+- `live_streams`: one row per call with a live media stream, keyed by CallSid, so a
+  second stream of a live call is refused by the database's primary key in any process.
+  It is released only after the stream's record, conversation and ending are saved,
+  so a stream resumed after a `<Gather>` waits for the row to go and then sees what the
+  previous stream saved. Rows of a process that died are taken over (and cleared at
+  start-up).
+
+All functions here block: run them off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import DateTime, Index, String, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from voicectl.store.booking import begin_write
+from voicectl.store.db import Base, Database
+
+#: Why `claim_stream` refused a start.
+UNKNOWN_TOKEN = "unknown stream token"
+USED_TOKEN = "stream token already used"
+LIVE = "a stream for this call is already live"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+class StreamTokenRow(Base):
+    """An issued stream token: the nonce its signed parameters carry."""
+
+    __tablename__ = "stream_tokens"
+    __table_args__ = (Index("ix_stream_tokens_host_open", "host", "used_at", "expires_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    business_id: Mapped[str] = mapped_column(String(64))
+    #: The box that answered (`socket.gethostname()`): the call cap is per box.
+    host: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LiveStreamRow(Base):
+    """The one live media stream of a call, and the process serving it."""
+
+    __tablename__ = "live_streams"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_sid: Mapped[str] = mapped_column(String(64))
+    #: `records.process_owner`: `host:pid:instance`.
+    owner: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _in_flight(s: Session, host: str, now: datetime) -> set[str]:
+    live = s.scalars(select(LiveStreamRow.call_sid).where(LiveStreamRow.host == host))
+    waiting = s.scalars(
+        select(StreamTokenRow.call_sid).where(
+            StreamTokenRow.host == host,
+            StreamTokenRow.used_at.is_(None),
+            StreamTokenRow.expires_at > now,
+        )
+    )
+    return set(live) | set(waiting)
+
+
+def issue_token(
+    db: Database,
+    *,
+    nonce: str,
+    call_sid: str,
+    business_id: str,
+    host: str,
+    ttl_s: float,
+    max_in_flight: int | None = None,
+) -> bool:
+    """Record an issued stream token, unless the box is full.
+
+    Args:
+        nonce: the token's nonce (`security.new_nonce`).
+        call_sid, business_id: the call it is for.
+        host: this box (`socket.gethostname()`).
+        ttl_s: seconds until the token expires (also how long an unused one counts).
+        max_in_flight: the box's cap (`max_concurrent_calls`): with this many calls live
+            or answered-and-not-yet-streaming on `host`, a new call is refused (a call
+            already counted is not). None: no cap (the `<Gather>` return of a live call).
+
+    Returns:
+        True when issued; False when the cap refused it (nothing written).
+    """
+    now = _now()
+    with db.session() as s:
+        begin_write(s)  # SQLite: the count and the insert under one write lock
+        if max_in_flight is not None:
+            flight = _in_flight(s, host, now)
+            if call_sid not in flight and len(flight) >= max_in_flight:
+                return False
+        s.execute(delete(StreamTokenRow).where(StreamTokenRow.expires_at < now))
+        s.add(
+            StreamTokenRow(
+                nonce=nonce,
+                call_sid=call_sid,
+                business_id=business_id,
+                host=host,
+                issued_at=now,
+                expires_at=now + timedelta(seconds=ttl_s),
+            )
+        )
+    return True
+
+
+def calls_in_flight(db: Database, host: str) -> int:
+    """Calls of box `host` with a live stream or an unused, unexpired token."""
+    with db.session() as s:
+        return len(_in_flight(s, host, _now()))
+
+
+def claim_stream(
+    db: Database,
+    *,
+    nonce: str,
+    call_sid: str,
+    stream_sid: str,
+    owner: str,
+    host: str,
+    owner_dead: Callable[[str], bool] | None = None,
+) -> str | None:
+    """Use token `nonce` to open the live stream of `call_sid` in process `owner`.
+
+    One transaction: the token must have been issued for `call_sid` and be unused, and
+    the call must have no live stream (a live row whose owner `owner_dead(owner)` says
+    is gone is taken over). On success the token is used up and the live row is ours.
+
+    Returns:
+        None when claimed; else `UNKNOWN_TOKEN`, `USED_TOKEN` or `LIVE` (nothing changed:
+        a `LIVE` start may retry once the earlier stream is released).
+    """
+    now = _now()
+    try:
+        with db.session() as s:
+            begin_write(s)
+            tok = s.get(StreamTokenRow, nonce)
+            if tok is None or tok.call_sid != call_sid or _utc(tok.expires_at) <= now:
+                return UNKNOWN_TOKEN
+            if tok.used_at is not None:
+                return USED_TOKEN
+            live = s.get(LiveStreamRow, call_sid)
+            if live is not None:
+                if owner_dead is None or not owner_dead(live.owner):
+                    return LIVE
+                s.delete(live)
+                s.flush()
+            used = s.execute(
+                update(StreamTokenRow)
+                .where(StreamTokenRow.nonce == nonce, StreamTokenRow.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if used.rowcount != 1:  # type: ignore[attr-defined]
+                return USED_TOKEN  # another process used it since our read
+            s.add(
+                LiveStreamRow(
+                    call_sid=call_sid, stream_sid=stream_sid, owner=owner, host=host, started_at=now
+                )
+            )
+    except IntegrityError:  # another process claimed the call between our read and commit
+        return LIVE
+    return None
+
+
+def stream_is_live(db: Database, call_sid: str) -> bool:
+    """True while some process holds the live stream of `call_sid`."""
+    with db.session() as s:
+        return s.get(LiveStreamRow, call_sid) is not None
+
+
+def release_stream(db: Database, call_sid: str, stream_sid: str) -> None:
+    """Drop the live row of stream `stream_sid` (a no-op if it is not the live one)."""
+    with db.session() as s:
+        s.execute(
+            delete(LiveStreamRow).where(
+                LiveStreamRow.call_sid == call_sid, LiveStreamRow.stream_sid == stream_sid
+            )
+        )
+
+
+def token_business(db: Database, call_sid: str) -> str | None:
+    """The business of the newest token issued for `call_sid` (None: never answered)."""
+    with db.session() as s:
+        return s.scalar(
+            select(StreamTokenRow.business_id)
+            .where(StreamTokenRow.call_sid == call_sid)
+            .order_by(StreamTokenRow.issued_at.desc())
+            .limit(1)
+        )
+
+
+def clear_dead_owners(db: Database, owner_dead: Callable[[str], bool]) -> int:
+    """Start-up: delete live rows whose process is gone; returns how many."""
+    with db.session() as s:
+        rows = s.scalars(select(LiveStreamRow)).all()
+        dead = [r for r in rows if owner_dead(r.owner)]
+        for r in dead:
+            s.delete(r)
+        return len(dead)
+
+
+def count_rows(db: Database) -> tuple[int, int]:
+    """(stream_tokens, live_streams) row counts (tests, diagnostics)."""
+    with db.session() as s:
+        return (
+            s.scalar(select(func.count()).select_from(StreamTokenRow)) or 0,
+            s.scalar(select(func.count()).select_from(LiveStreamRow)) or 0,
+        )
