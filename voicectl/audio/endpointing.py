@@ -8,21 +8,23 @@ completed the hangover, so results are deterministic and replayable.
 Timeline of one utterance (frames of 20 ms; ``V`` voiced by the VAD, ``.`` not)::
 
     . . V V V . V V v v v . . . . .
-        ^ speech_start_ms       (after ``start_frames`` consecutive V: SpeechStart)
-                      ^ speech_end_ms = end of the last loud 5 ms inside a V frame
+        ^ speech_start_ms       (after ``start_frames`` consecutive speech frames)
+                      ^ speech_end_ms = end of the last loud 5 ms of a speech frame
                                   ^ endpoint_ms >= speech_end_ms + hangover_ms (SpeechEnd)
 
-The VAD says *whether* there is speech; frame energy says *where it ends*. VADs keep
-reporting speech for a while after speech stops (WebRTC's GMM VAD adds 60-140 ms of its
-own hangover: the ``v`` frames above, see ``docs/vad.md``). So inside the VAD-voiced
-region the end of speech is the end of the last 5 ms sub-block whose power is
-``loud_db`` (6 dB) above the line's noise floor (:class:`NoiseFloor`, minimum
-statistics over the last ~3 s). The decision comes on the first frame the VAD calls
-unvoiced at least ``hangover_ms`` after that end, so the time from the real end of
-speech to the decision is ``hangover_ms`` plus at most one frame (DESIGN.md: "the
-endpointing decision comes ``VAD_HANGOVER_MS`` after ``speech_end``"), and never earlier
-than the VAD's own release. :meth:`Endpointer.push_decision` has no audio: there every
-voiced frame counts as loud, whole.
+The VAD says *whether* there is speech; frame energy says *where it ends*. A speech
+frame is one the VAD calls voiced that has a 5 ms sub-block whose power is ``loud_db``
+(6 dB) above the line's noise floor (:class:`NoiseFloor`, minimum statistics over the
+last ~3 s). VADs keep reporting speech for a while after speech stops (WebRTC's GMM VAD
+adds 60-140 ms of its own hangover: the ``v`` frames above, see ``docs/vad.md``); those
+frames are at the noise level, so they are not speech frames. The end of speech is the
+end of the last loud sub-block of a speech frame, and the decision comes on the first
+frame that ends at least ``hangover_ms`` after it: the time from the real end of speech
+to the decision is ``hangover_ms`` plus at most one frame (DESIGN.md: "the endpointing
+decision comes ``VAD_HANGOVER_MS`` after ``speech_end``"). A VAD stuck on noise does not
+keep an utterance open once the floor has risen to that noise.
+:meth:`Endpointer.push_decision` has no audio: there every voiced frame is a speech
+frame, to its end.
 
 Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160, project default 260) and
 ``MIN_UTT_SEC`` 0.20-0.25; the split figures per hangover are in ``docs/vad.md``. The
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -71,12 +74,13 @@ class SpeechEnd:
 
     Attributes:
         speech_start_ms: Start of its first voiced frame (as in :class:`SpeechStart`), ms.
-        speech_end_ms: End of its last loud 5 ms sub-block inside a VAD-voiced frame (the
-            real end of speech; never before the end of the first voiced frame), ms.
-        endpoint_ms: Stream time the end was decided, ms: the end of the first unvoiced
-            frame at least ``hangover_ms`` after ``speech_end_ms`` (or the flush time).
-        voiced_ms: Total duration of its VAD-voiced frames up to ``speech_end_ms``, ms
-            (pauses excluded; at least one frame).
+        speech_end_ms: End of the last loud 5 ms sub-block of its last speech frame (the
+            real end of speech), ms.
+        endpoint_ms: Stream time the end was decided, ms: the end of the first frame
+            that ends at least ``hangover_ms`` after ``speech_end_ms`` (or the flush
+            time).
+        voiced_ms: Total duration of its speech frames (VAD-voiced with a loud
+            sub-block), ms (pauses excluded; at least ``start_frames`` frames).
         discarded: True if ``voiced_ms < min_utt_ms``: not an utterance (a click, a
             cough); callers should undo whatever they did on the :class:`SpeechStart`.
     """
@@ -95,19 +99,24 @@ class NoiseFloor:
     """The line's noise power, by minimum statistics over recent frames.
 
     The floor is the lowest 20 ms frame power of the last ``blocks`` completed blocks of
-    ``block_frames`` frames plus the current block (about 2.5-3 s with the defaults):
-    speech always has pauses and closures at the noise level within that time, so the
-    minimum follows the noise - down at once, up within the window when the line gets
-    noisier (R. Martin, "Noise power spectral density estimation based on optimal
-    smoothing and minimum statistics", IEEE TSAP 2001, without the bias correction: the
-    minimum of a 20 ms frame's power over white noise is ~1 dB under its mean, far inside
-    the margin :class:`Endpointer` uses). Never below ``min_dbfs``: on a digitally
-    silent line the floor would be 0 and every sample loud.
+    ``block_frames`` frames plus the current block (2.5-3 s with the defaults). Speech
+    has pauses and closures at the noise level well within that time, so the minimum
+    follows the noise: down at once, up within the window when the line gets noisier
+    (minimum statistics: R. Martin, "Noise power spectral density estimation based on
+    optimal smoothing and minimum statistics", IEEE TSAP 2001, without its bias
+    correction - the minimum of a 20 ms frame's power over white noise is ~1 dB under
+    its mean, well inside the Endpointer's 6 dB).
+
+    The floor starts at ``min_dbfs`` with the window full of it, so it rises only after
+    a whole window of louder frames: a caller who talks from the first frame on is
+    measured against the quietest line, never against their own voice. It never goes
+    below ``min_dbfs``: on a digitally silent line the floor would be 0 and every
+    sample loud.
 
     Args:
         block_frames: Frames per block (> 0).
         blocks: Completed blocks kept (> 0).
-        min_dbfs: Lowest floor, dBFS (-70: a little above the quietest μ-law step).
+        min_dbfs: Lowest floor, dBFS (-70: a little above the quietest μ-law steps).
 
     Attributes:
         power: The current floor, mean square of int16 samples.
@@ -117,12 +126,9 @@ class NoiseFloor:
         if block_frames <= 0 or blocks <= 0:
             raise ValueError("block_frames and blocks must be > 0")
         self._block_frames = block_frames
-        self._mins: deque[float] = deque(maxlen=blocks)
         self._min_power = 32768.0**2 * 10 ** (min_dbfs / 10)
-        self._cur = float("inf")
-        self._n = 0
-        self._past = float("inf")
-        self.power = self._min_power
+        self._mins: deque[float] = deque(maxlen=blocks)
+        self.reset()
 
     def update(self, power: float) -> float:
         """Add one frame's mean power (mean square of int16 samples); return the floor."""
@@ -138,9 +144,11 @@ class NoiseFloor:
         return self.power
 
     def reset(self) -> None:
-        """Forget the line (a new stream)."""
+        """Forget the line (a new stream): back to ``min_dbfs``, window full of it."""
         self._mins.clear()
-        self._cur = self._past = float("inf")
+        self._mins.extend([self._min_power] * (self._mins.maxlen or 1))
+        self._past = self._min_power
+        self._cur = float("inf")
         self._n = 0
         self.power = self._min_power
 
@@ -226,11 +234,8 @@ class Endpointer:
         self._run_start_ms = 0
         self._run_voiced_ms = 0
         self._start_ms = 0
-        self._first_voiced_end_ms = 0
-        self._speech_end_ms = 0  # end of the last loud sub-block of a voiced frame
-        self._last_voiced_end_ms = 0  # end of the last VAD-voiced frame
-        self._voiced_ms = 0  # VAD-voiced ms so far in the utterance
-        self._voiced_at_end_ms = 0  # ... up to the frame holding _speech_end_ms
+        self._speech_end_ms = 0  # end of the last loud sub-block of a speech frame
+        self._voiced_ms = 0  # speech-frame ms so far in the utterance
         self._last_ts_ms: int | None = None
         self._last_end_ms: int | None = None
 
@@ -241,8 +246,8 @@ class Endpointer:
 
     @property
     def voiced_ms_in_current(self) -> int:
-        """VAD-voiced ms so far in the current utterance (its trailing VAD hangover
-        included); 0 when not in speech."""
+        """Speech-frame ms so far in the current utterance (VAD-voiced with a loud
+        sub-block); 0 when not in speech."""
         return self._voiced_ms if self._in_speech else 0
 
     @property
@@ -267,7 +272,7 @@ class Endpointer:
             frame: One 20 ms frame, shape ``(160,)``, int16, 8 kHz (what the VAD takes).
             ts_ms: Stream timestamp of the frame's first sample, ms (Twilio
                 ``media.timestamp``). Must not go backwards. Missing frames count as
-                unvoiced: they break a voiced run and run down the hangover.
+                silence: they break a run of speech frames and run down the hangover.
 
         Returns:
             Events decided by this frame, in order: usually none, or one. Two (a
@@ -283,7 +288,7 @@ class Endpointer:
         n = frame.shape[0]
         frame_ms = n * 1000 // SAMPLE_RATE
         loud_until: int | None = None
-        if frame.tobytes() == _DIGITAL_SILENCE:  # cheap test; most of a call's frames
+        if frame.tobytes() == _DIGITAL_SILENCE:  # a cheap test; common between turns
             self.noise_floor.update(0.0)
         elif not voiced:  # only the floor needs this frame's power
             x = frame.astype(np.float32)
@@ -321,28 +326,23 @@ class Endpointer:
             raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
         if self._last_ts_ms is not None and ts_ms < self._last_ts_ms:
             raise ValueError(f"ts_ms went backwards: {ts_ms} after {self._last_ts_ms}")
-        # a whole missing frame (or more) since the previous one breaks a voiced run
+        # a whole missing frame (or more) since the previous one breaks a speech run
         gap = self._last_end_ms is not None and ts_ms - self._last_end_ms >= frame_ms
         end_ms = ts_ms + frame_ms
         self._last_ts_ms = ts_ms
         self._last_end_ms = end_ms
+        # speech: the VAD says voiced and the frame has a loud sub-block
+        speech = voiced and loud_until is not None
         events: list[SpeechEvent] = []
 
         if self._in_speech:
-            if (
-                ts_ms > self._last_voiced_end_ms
-                and ts_ms - self._speech_end_ms >= self._hangover_ms
-            ):
-                # unvoiced or missing frames already covered the hangover (missing
-                # frames, or a hangover shortened at run time): end it now, then treat
-                # this frame as a fresh one
+            if ts_ms - self._speech_end_ms >= self._hangover_ms:
+                # the hangover ran out before this frame (missing frames, or a hangover
+                # shortened at run time): end it now, then treat this frame as fresh
                 events.append(self._end(end_ms))
-            elif voiced:
+            elif speech:
                 self._voiced_ms += frame_ms
-                self._last_voiced_end_ms = end_ms
-                if loud_until is not None:
-                    self._speech_end_ms = loud_until
-                    self._voiced_at_end_ms = self._voiced_ms
+                self._speech_end_ms = cast(int, loud_until)
                 return events
             elif end_ms - self._speech_end_ms >= self._hangover_ms:
                 events.append(self._end(end_ms))
@@ -350,7 +350,7 @@ class Endpointer:
             else:
                 return events
 
-        if not voiced:
+        if not speech:
             self._run = 0
             self._run_voiced_ms = 0
             return events
@@ -363,14 +363,8 @@ class Endpointer:
         if self._run >= self._start_frames:
             self._in_speech = True
             self._start_ms = self._run_start_ms
-            self._first_voiced_end_ms = self._run_start_ms + frame_ms
             self._voiced_ms = self._run_voiced_ms
-            self._last_voiced_end_ms = end_ms
-            # until a loud sub-block says otherwise, speech ends with the first frame
-            self._speech_end_ms = (
-                loud_until if loud_until is not None else self._first_voiced_end_ms
-            )
-            self._voiced_at_end_ms = self._voiced_ms if loud_until is not None else frame_ms
+            self._speech_end_ms = cast(int, loud_until)
             self._run = 0
             self._run_voiced_ms = 0
             events.append(SpeechStart(ts_ms=self._start_ms, decided_ms=end_ms))
@@ -396,8 +390,8 @@ class Endpointer:
         return [self._end(max(when or 0, self._speech_end_ms))]
 
     def _end(self, endpoint_ms: int) -> SpeechEnd:
-        speech_end = max(self._speech_end_ms, self._first_voiced_end_ms)
-        voiced = max(self._voiced_at_end_ms, self._first_voiced_end_ms - self._start_ms)
+        speech_end = self._speech_end_ms
+        voiced = self._voiced_ms
         event = SpeechEnd(
             speech_start_ms=self._start_ms,
             speech_end_ms=speech_end,
