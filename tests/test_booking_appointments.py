@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,8 +31,8 @@ SUN_NOON = "2026-11-22T12:00:00+02:00"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "appt.db")
+def db(db_url: str) -> Iterator[Database]:
+    d = Database(db_url)
     yield d
     d.dispose()
 
@@ -222,6 +221,7 @@ def test_need_phone(db: Database) -> None:
     ],
 )
 def test_validation_errors(db: Database, spa, kwargs: dict, needle: str) -> None:  # noqa: ANN001
+    kwargs = dict(kwargs)  # the parametrized dict is shared by every database's run
     r = create_appointment(
         db,
         spa,
@@ -313,8 +313,8 @@ def test_dst_booking(db: Database, spa) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def shared_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    d = Database(tmp_path_factory.mktemp("appt-prop") / "p.db")
+def shared_db(module_db_url: str) -> Iterator[Database]:
+    d = Database(module_db_url)
     yield d
     d.dispose()
 

@@ -1,14 +1,15 @@
 """Two calls racing for one slot: exactly one wins, enforced by the database - across
-threads and across processes with separate `Database` objects on one file."""
+threads and across processes with separate `Database` objects on one database, on SQLite
+(one file) and on PostgreSQL (the `appointment_slots` primary key; no Python lock)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import threading
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from voicectl.booking.appointments import create_appointment
@@ -31,8 +32,8 @@ def _counts(db: Database) -> tuple[int, int, int]:
         )
 
 
-def test_threads_race_for_one_slot(tmp_path: Path) -> None:
-    db = Database(tmp_path / "race.db")
+def test_threads_race_for_one_slot(db_url: str) -> None:
+    db = Database(db_url)
     spa = get_business_policy("demo-spa")
     barrier = threading.Barrier(N)
     results: list[dict] = []
@@ -59,8 +60,8 @@ def test_threads_race_for_one_slot(tmp_path: Path) -> None:
     db.dispose()
 
 
-def test_processes_race_for_one_slot(tmp_path: Path) -> None:
-    path = str(tmp_path / "race-proc.db")
+def test_processes_race_for_one_slot(db_url: str) -> None:
+    path = db_url
     Database(path).dispose()  # create the schema once, before the race
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(N)
@@ -84,9 +85,9 @@ def test_processes_race_for_one_slot(tmp_path: Path) -> None:
     db.dispose()
 
 
-def test_overlapping_services_race(tmp_path: Path) -> None:
+def test_overlapping_services_race(db_url: str) -> None:
     """Different starts whose intervals overlap (12:00 60 min vs 12:30 30 min) collide too."""
-    db = Database(tmp_path / "overlap.db")
+    db = Database(db_url)
     spa = get_business_policy("demo-spa")
     barrier = threading.Barrier(N)
     results: list[dict] = []
@@ -103,4 +104,44 @@ def test_overlapping_services_race(tmp_path: Path) -> None:
         t.join()
     assert sum(r["ok"] for r in results) == 1
     assert {r.get("error") for r in results if not r["ok"]} == {"slot_taken"}
+    db.dispose()
+
+
+def test_the_primary_key_decides_even_when_every_read_saw_the_slot_free(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each racer's check of the slot is blinded (it sees the slot free): the
+    `appointment_slots` primary key alone still lets exactly one booking commit - the
+    guarantee is the database's, not the read's and not a lock's."""
+    import voicectl.booking.appointments as appointments
+
+    real = appointments.occupied_cells
+    seen = threading.local()
+
+    def blind_first_read(*args: object) -> set[int]:
+        if not getattr(seen, "blinded", False):
+            seen.blinded = True
+            return set()
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(appointments, "occupied_cells", blind_first_read)
+    db = Database(db_url)
+    spa = get_business_policy("demo-spa")
+    barrier = threading.Barrier(N)
+    results: list[dict] = []
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        results.append(
+            create_appointment(db, spa, NOW, SLOT, "swedish", f"t{i}", f"0521234{i:03d}")
+        )
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(N)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r["ok"] for r in results) == 1, results
+    assert {r.get("error") for r in results if not r["ok"]} == {"slot_taken"}, results
+    assert _counts(db) == (1, 1, 12)
     db.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,8 +20,8 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=TZ)  # a Friday
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "slots.db")
+def db(db_url: str) -> Iterator[Database]:
+    d = Database(db_url)
     yield d
     d.dispose()
 
@@ -241,8 +240,8 @@ def test_now_callable_and_naive(db: Database) -> None:
 
 
 @pytest.fixture(scope="module")
-def shared_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    d = Database(tmp_path_factory.mktemp("prop") / "prop.db")
+def shared_db(module_db_url: str) -> Iterator[Database]:
+    d = Database(module_db_url)
     yield d
     d.dispose()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,8 +20,8 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=TZ)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "tools.db")
+def db(db_url: str) -> Iterator[Database]:
+    d = Database(db_url)
     yield d
     d.dispose()
 

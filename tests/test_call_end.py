@@ -63,8 +63,8 @@ def _check_contract(payload: dict) -> None:
         assert datetime.fromisoformat(payload[key]).utcoffset().total_seconds() == 0
 
 
-def test_racing_writers_end_a_call_once(tmp_path: Path) -> None:
-    db = Database(tmp_path / "end.db")
+def test_racing_writers_end_a_call_once(db_url: str) -> None:
+    db = Database(db_url)
     with db.session() as s:
         s.add(CallRow(call_sid="CArace", business_id="demo-spa", caller_number="+972501234567"))
     results: list[bool] = []
@@ -98,9 +98,8 @@ def test_the_writer_refuses_values_outside_the_contract(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
-    db = tmp_path_factory.mktemp("end") / "server.db"
-    with InProcessServer(Settings(database=str(db))) as srv:
+def server(module_db_url: str) -> Iterator[InProcessServer]:
+    with InProcessServer(Settings(database=module_db_url)) as srv:
         yield srv
 
 

@@ -76,8 +76,8 @@ class ScriptedMessenger:
 
 
 @pytest.fixture()
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "flows.db")
+def db(db_url: str) -> Database:
+    database = Database(db_url)
     seed_policies(database)
     return database
 

@@ -59,8 +59,8 @@ class FakeSession:
         }
 
 
-def test_snapshots_are_upserts_and_log_lines_are_appended_once(tmp_path: Path) -> None:
-    db = Database(tmp_path / "r.db")
+def test_snapshots_are_upserts_and_log_lines_are_appended_once(db_url: str) -> None:
+    db = Database(db_url)
     s = FakeSession("CA1", turns=1)
     lines = [("INFO", "call started")]
     records.save_call(db, records.snapshot(s, lines, owner="me", started=True))
@@ -77,13 +77,29 @@ def test_snapshots_are_upserts_and_log_lines_are_appended_once(tmp_path: Path) -
     assert records.load_record(db, "CA1")["status"] == "completed"  # type: ignore[index]
 
 
-def test_a_lone_surrogate_in_a_transcript_does_not_lose_the_record(tmp_path: Path) -> None:
-    db = Database(tmp_path / "s.db")
+def test_a_lone_surrogate_in_a_transcript_does_not_lose_the_record(db_url: str) -> None:
+    db = Database(db_url)
     s = FakeSession("CA2", text="שלום \ud800 עולם")
     records.save_call(db, records.snapshot(s, [("INFO", "heard \udcff")], ended=True))
     rec = records.load_record(db, "CA2")
     assert rec is not None and rec["turns"][0]["user_text"] == "שלום \ufffd עולם"
     assert rec["log"] == ["INFO heard \ufffd"]
+
+
+def test_values_postgresql_would_refuse_do_not_lose_the_record(db_url: str) -> None:
+    """PostgreSQL text cannot hold U+0000 and enforces VARCHAR lengths (SQLite does
+    neither): a caller's NUL becomes U+FFFD, an over-long stream id or From is cut."""
+    db = Database(db_url)
+    s = FakeSession("CA3", text="שלום \x00 עולם")
+    s.caller_number = "+97250\x001234567"
+    s.stream_sid = "MZ" + "9" * 254  # the Media Streams parser accepts 256 characters
+    snap = records.snapshot(s, [("INFO", "heard \x00")], from_number="+" + "1" * 255, ended=True)
+    records.save_call(db, snap)
+    records.save_call(db, snap)  # idempotent with the cut stream id too
+    rec = records.load_record(db, "CA3")
+    assert rec is not None and rec["turns"][0]["user_text"] == "שלום \ufffd עולם"
+    assert len(rec["turns"]) == 1 and rec["log"] == ["INFO heard \ufffd"]
+    assert "\x00" not in str(rec["caller_number"]) and rec["stream_sid"].startswith("MZ999")
 
 
 def test_the_writer_retries_a_failed_write_and_logs_one_it_gives_up(
@@ -143,8 +159,8 @@ def test_snapshots_of_one_call_queued_during_a_stall_merge_into_one(tmp_path: Pa
     assert rec is not None and rec["status"] == "completed" and len(rec["turns"]) == 50
 
 
-def test_recovery_closes_only_calls_of_dead_processes(tmp_path: Path) -> None:
-    db = Database(tmp_path / "rec.db")
+def test_recovery_closes_only_calls_of_dead_processes(db_url: str) -> None:
+    db = Database(db_url)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = socket.gethostname()
@@ -195,9 +211,9 @@ def _free_port() -> int:
 
 
 def test_kill_9_mid_call_keeps_the_turns_and_closes_the_call_at_next_start(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str
 ) -> None:
-    db_path = tmp_path / "crash.db"
+    db_path = db_url
     port = _free_port()
     env = {**os.environ, "VOICECTL_DATABASE": str(db_path), "VOICECTL_ADMIN_TOKEN": "adm"}
     proc = subprocess.Popen(
@@ -254,18 +270,21 @@ async def _poll_admin(base: str, call_sid: str) -> dict:
 _OPEN_DB = """
 import sys
 from pathlib import Path
+from voicectl.booking.policy import seed_policies
 from voicectl.store import booking, calls
 from voicectl.store.db import Database
 go = Path(sys.argv[2])
 print("ready", flush=True)
 while not go.exists():  # spin: all 20 start within microseconds of each other
     pass
-Database(sys.argv[1]).dispose()
+db = Database(sys.argv[1])  # what every serve process does at start-up
+seed_policies(db)
+db.dispose()
 """
 
 
-def test_twenty_processes_can_create_one_new_database_at_once(tmp_path: Path) -> None:
-    path, go = tmp_path / "new.db", tmp_path / "go"
+def test_twenty_processes_can_create_one_new_database_at_once(tmp_path: Path, db_url: str) -> None:
+    path, go = db_url, tmp_path / "go"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _OPEN_DB, str(path), str(go)],
@@ -283,17 +302,15 @@ def test_twenty_processes_can_create_one_new_database_at_once(tmp_path: Path) ->
     assert not failed, failed[0][-800:]
 
 
-def test_an_older_database_gains_new_columns(tmp_path: Path) -> None:
-    import sqlite3
+def test_an_older_database_gains_new_columns(db_url: str) -> None:
+    from sqlalchemy import text
 
-    path = tmp_path / "old.db"
-    Database(path).dispose()
-    con = sqlite3.connect(path)  # the previous build's schema: no owner, no turn stream
-    con.execute("ALTER TABLE calls DROP COLUMN owner")
-    con.execute("ALTER TABLE call_turns DROP COLUMN stream_sid")
-    con.commit()
-    con.close()
-    db = Database(path)
+    old = Database(db_url)
+    with old.engine.begin() as con:  # the previous build's schema: no owner, no turn stream
+        con.execute(text("ALTER TABLE calls DROP COLUMN owner"))
+        con.execute(text("ALTER TABLE call_turns DROP COLUMN stream_sid"))
+    old.dispose()
+    db = Database(db_url)
     records.save_call(db, records.snapshot(FakeSession("CAold"), [], owner="o", started=True))
     assert records.load_record(db, "CAold") is not None
 

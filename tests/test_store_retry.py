@@ -1,14 +1,17 @@
-"""A write that found SQLite locked past its busy timeout is run again, a bounded number of
-times; nothing else is retried."""
+"""A write that lost a lock conflict - SQLite locked past its busy timeout, a real
+PostgreSQL deadlock - is run again, a bounded number of times; nothing else is retried."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from voicectl.store.db import LOCKED_RETRIES, is_locked_error, retry_locked
+from voicectl.store.booking import EventRow
+from voicectl.store.db import LOCKED_RETRIES, Database, is_locked_error, retry_locked
 
 
 def _locked() -> OperationalError:
@@ -51,3 +54,59 @@ def test_other_errors_are_not_retried() -> None:
         retry_locked(write)
     assert calls == [1]
     assert not is_locked_error(ValueError("database is locked"))
+
+
+def test_a_postgresql_deadlock_is_detected_and_retried(pg_database: str) -> None:
+    """Two transactions lock two rows in opposite orders; PostgreSQL aborts one
+    (SQLSTATE 40P01), `retry_locked` runs it again, and both updates land once."""
+    db = Database(pg_database)
+    with db.session() as s:
+        s.add_all([EventRow(type="a", payload="{}"), EventRow(type="b", payload="{}")])
+    with db.session() as s:
+        a, b = s.scalars(select(EventRow.id).order_by(EventRow.id)).all()
+    both_hold_one = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+    runs: list[int] = []
+
+    def bump(first: int, second: int) -> None:
+        def txn() -> None:
+            runs.append(first)
+            with db.session() as s:
+                s.execute(
+                    update(EventRow)
+                    .where(EventRow.id == first)
+                    .values(attempts=EventRow.attempts + 1)
+                )
+                if runs.count(first) == 1:
+                    both_hold_one.wait()  # each holds one row lock, then wants the other's
+                s.execute(
+                    update(EventRow)
+                    .where(EventRow.id == second)
+                    .values(attempts=EventRow.attempts + 1)
+                )
+
+        try:
+            retry_locked(txn)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump, args=p) for p in ((a, b), (b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(runs) == 3  # one of the two was aborted as the deadlock's victim, once
+    with db.session() as s:
+        assert s.scalars(select(EventRow.attempts).order_by(EventRow.id)).all() == [2, 2]
+    db.dispose()
+
+
+def test_a_postgresql_unique_violation_is_not_a_lock_conflict(pg_database: str) -> None:
+    db = Database(pg_database)
+    with db.session() as s:
+        s.add(EventRow(id=1, type="a", payload="{}"))
+    with pytest.raises(IntegrityError) as caught, db.session() as s:
+        s.add(EventRow(id=1, type="b", payload="{}"))
+    assert not is_locked_error(caught.value)
+    db.dispose()

@@ -23,6 +23,7 @@ from voicectl.config import ConfigError, Settings, load_settings
 from voicectl.doctor import doctor as doctor_command
 from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
+from voicectl.serve import serve as serve_command
 
 app = typer.Typer(
     help="Run and test a Hebrew-speaking Twilio phone agent that books appointments.",
@@ -35,6 +36,7 @@ app.add_typer(fixtures_app, name="fixtures")
 app.command("bench", help=BENCH_HELP)(bench_command)
 app.add_typer(flows_app, name="flows")
 app.command("doctor")(doctor_command)
+app.command("serve")(serve_command)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,59 +67,6 @@ def _main(
     ] = False,
 ) -> None:
     """voicectl: serve the Twilio bridge, simulate calls, measure latency."""
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
-    db: Annotated[str | None, typer.Option(help="SQLite file (default from settings).")] = None,
-    config: ConfigOpt = None,
-    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING.")] = None,
-    accept_sim_params: Annotated[
-        bool | None,
-        typer.Option(
-            "--accept-sim-params",
-            help="Honour the simulator's voicectl.* stream parameters and open "
-            "/calls/{CallSid} without an admin token: for `simulate --url` only, never for "
-            "real calls (env VOICECTL_ACCEPT_SIM_PARAMS).",
-        ),
-    ] = None,
-    require_signatures: Annotated[
-        bool | None,
-        typer.Option(
-            "--require-signatures",
-            help="Refuse to start without TWILIO_AUTH_TOKEN (production; env "
-            "VOICECTL_REQUIRE_SIGNATURES).",
-        ),
-    ] = None,
-) -> None:
-    """Run the Twilio bridge: POST /voice, WS /media, webhooks, /healthz, /metrics.
-
-    One process, one worker, no auto-reload (seed 002 A). Deny by default: see README
-    "Security and production".
-    """
-    settings = _settings(
-        config,
-        database=db,
-        log_level=log_level,
-        accept_sim_params=accept_sim_params or None,
-        require_signatures=require_signatures or None,
-    )
-    setup_logging(settings.log_level)
-    import uvicorn
-
-    from voicectl.telephony.twilio.app import create_app
-    from voicectl.telephony.twilio.server import uvicorn_config
-
-    try:
-        application = create_app(settings)
-    except ValueError as exc:  # includes ProviderError: one line naming the extra
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    uvicorn.Server(
-        uvicorn_config(application, settings, host, port, settings.log_level.lower())
-    ).run()
 
 
 @app.command()

@@ -157,19 +157,21 @@ _PROBES: dict[tuple[str, str], Callable[[Settings], list[Check]]] = {
 
 # ---------------------------------------------------------------------- the run
 def _database(settings: Settings) -> Check:
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import inspect
 
     from voicectl.store import db as store_db
 
-    url = (
-        settings.database if "://" in settings.database else store_db.sqlite_url(settings.database)
-    )
+    url = store_db.database_url(settings.database)
+    shown = store_db.display_url(url)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        return Check("database", True, f"{url} does not exist yet; created at start-up")
+        return Check("database", True, f"{shown} does not exist yet; created at start-up")
     # Register every table (as Database does) without creating anything.
     from voicectl.store import booking, call_end, call_state, calls, flows  # noqa: F401
 
-    engine = create_engine(url)
+    try:
+        engine = store_db.create_db_engine(url)
+    except store_db.DatabaseConfigError as exc:
+        return Check("database", False, str(exc))
     try:
         insp = inspect(engine)
         have = set(insp.get_table_names())
@@ -186,8 +188,8 @@ def _database(settings: Settings) -> Check:
         engine.dispose()
     if missing or stale:
         todo = ", ".join(missing + stale)[:160]
-        return Check("database", True, f"{url}: start-up will add {todo}")
-    return Check("database", True, f"{url}: schema current ({len(want)} tables)")
+        return Check("database", True, f"{shown}: start-up will add {todo}")
+    return Check("database", True, f"{shown}: schema current ({len(want)} tables)")
 
 
 def run_checks(config: Path | None = None, environ: dict[str, str] | None = None) -> list[Check]:

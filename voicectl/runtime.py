@@ -123,7 +123,7 @@ class Runtime:
 
     def describe(self) -> str:
         """One line naming the provider serving each role, and the database."""
-        return f"{self.providers.describe()} db={self.db.url}"
+        return f"{self.providers.describe()} db={self.db.display_url}"
 
     def log_providers(self) -> None:
         """Log `describe()` at start-up; on `serve` with `stt: none` it is a WARNING, since

@@ -88,6 +88,12 @@ def bench(
         int | None,
         typer.Option(min=1, help="--load: load-generator processes (default: 1 per 25 calls)."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="--load: server processes (`voicectl serve --workers N`)."
+        ),
+    ] = 1,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
     ] = None,
@@ -138,6 +144,7 @@ def bench(
             json_out=json_out,
             junit=junit,
             strict=strict,
+            workers=workers,
         )
         raise typer.Exit(code)
 

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.text import Text
 
@@ -24,7 +23,7 @@ from voicectl.bench.context import run_context
 from voicectl.bench.gates import Gate
 from voicectl.bench.load import LoadPlan, WorkerReport, resolve, run_generators
 from voicectl.bench.report import STYLE, num, table
-from voicectl.bench.server import ServeProcess, lag_buckets, lag_p99_ms, proc_sample
+from voicectl.bench.server import ServeProcess, scrape_lag, tree_sample, worst_lag_p99_ms
 from voicectl.bench.stats import percentile, summarize
 from voicectl.config import Settings
 from voicectl.sim.budgets import BudgetFile, verdict
@@ -44,6 +43,7 @@ class LoadFigures:
     calls: int
     generators: int
     duration_s: float
+    workers: int = 1  # server processes (`serve --workers`)
     placed: int = 0
     errored: int = 0
     first_error: str | None = None
@@ -172,6 +172,7 @@ def measure(
     url: str | None,
     generators: int | None,
     console: Console,
+    workers: int = 1,
 ) -> LoadFigures:
     """Run one load against a fresh `voicectl serve` subprocess (or `url`) and judge it."""
     gens = generators or max(1, math.ceil(calls / CALLS_PER_GENERATOR))
@@ -182,7 +183,7 @@ def measure(
         # be what this run measures: the cap is raised to the calls asked for.
         # A slot places its next call as the last one ends, so both may be in flight.
         env["VOICECTL_MAX_CONCURRENT_CALLS"] = str(max(settings.max_concurrent_calls, 2 * calls))
-        server = ServeProcess(env).__enter__()
+        server = ServeProcess(env, workers=workers).__enter__()
         http_base, pid = server.http_base, server.pid
     else:
         http_base, pid = http_base_of(url), None
@@ -197,41 +198,36 @@ def measure(
             auth_token=settings.twilio_auth_token,
             generators=gens,
         )
-        before = _scrape(http_base)
-        p0 = proc_sample(pid) if pid else None
+        before = scrape_lag(http_base, workers)
+        p0 = tree_sample(pid) if pid else None
         console.print(
             f"load: {calls} calls from {gens} generator process(es), {duration_s:g} s "
-            f"(ramp {ramp_s:g} s) against {url or f'{http_base} (voicectl serve, pid {pid})'}",
+            f"(ramp {ramp_s:g} s) against "
+            f"{url or f'{http_base} (voicectl serve, pid {pid}, {workers} process(es))'}",
             highlight=False,
         )
         t0 = time.monotonic()
         reports = run_generators(plan)
         wall = time.monotonic() - t0
-        p1 = proc_sample(pid) if pid else None
-        after = _scrape(http_base)
+        p1 = tree_sample(pid) if pid else None
+        after = scrape_lag(http_base, workers)
     finally:
         if server is not None:
             server.__exit__(None, None, None)
     fig = aggregate(reports, plan)
+    fig.workers = workers
     if p0 and p1:
         fig.server_cpu_s = p1.cpu_s - p0.cpu_s
         if fig.call_minutes:
             fig.cpu_s_per_call_minute = fig.server_cpu_s / fig.call_minutes
         fig.peak_rss_mb = p1.peak_rss_bytes / 2**20
         fig.rss_per_call_mb = max(p1.peak_rss_bytes - p0.rss_bytes, 0) / 2**20 / calls
-    fig.loop_lag_p99_ms = lag_p99_ms(before, after) if after else None
+    fig.loop_lag_p99_ms = worst_lag_p99_ms(before, after)
     v, gates = judge_load(fig, budgets)
     fig.verdict = v
     fig.gates = [asdict(g) for g in gates]
     console.print(f"load: done in {wall:.0f} s, {fig.placed} calls placed", highlight=False)
     return fig
-
-
-def _scrape(http_base: str) -> list[tuple[float, float]]:
-    try:
-        return lag_buckets(httpx.get(f"{http_base}/metrics", timeout=5).text)
-    except httpx.HTTPError:
-        return []
 
 
 def _server_env(settings: Settings) -> dict[str, str]:
@@ -300,6 +296,7 @@ def run_load_command(
     json_out: Path | None,
     junit: Path | None,
     strict: bool,
+    workers: int = 1,
 ) -> int:
     """Run `--load` (one run at `calls`) or `--find-capacity` (the largest passing C up to
     `calls`: doubling from 10, then bisection to 10%); print, write files, return the exit
@@ -312,6 +309,7 @@ def run_load_command(
         url=url,
         generators=generators,
         console=console,
+        workers=workers,
     )
     figs: list[LoadFigures] = []
     capacity: int | None = None

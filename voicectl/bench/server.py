@@ -1,11 +1,13 @@
 """The server under load: a `voicectl serve` subprocess, and what /proc says about it.
 
 `bench --load` never runs the server in the load generator's process: the in-process
-default starts ``python -m voicectl.cli serve`` on a free loopback port with a fresh SQLite
-file, simulator parameters accepted (`VOICECTL_ACCEPT_SIM_PARAMS=true`: the offline
-recogniser reads each utterance's transcript from them), and reads its CPU time and peak
-memory from ``/proc/<pid>`` (Linux). Event-loop lag comes from the server's own
-``/metrics`` histogram (`voicectl.loop_lag`).
+default starts ``python -m voicectl.cli serve`` (with ``--workers N`` when asked) on a free
+loopback port with a fresh SQLite file, simulator parameters accepted
+(`VOICECTL_ACCEPT_SIM_PARAMS=true`: the offline recogniser reads each utterance's
+transcript from them), and reads CPU time and memory from ``/proc`` (Linux), summed over
+the server's process tree (the supervisor and its workers). Event-loop lag comes from the
+servers' own ``/metrics`` histograms (`voicectl.loop_lag`): each worker has its own, told
+apart by `voicectl_process_pid`, and the worst worker's p99 is reported.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ import httpx
 
 from voicectl.loop_lag import METRIC, histogram_quantile
 
-__all__ = ["ProcSample", "ServeProcess", "lag_buckets", "lag_p99_ms", "proc_sample"]
+__all__ = [
+    "ProcSample",
+    "ServeProcess",
+    "lag_buckets",
+    "lag_p99_ms",
+    "proc_sample",
+    "scrape_lag",
+    "tree_sample",
+    "worst_lag_p99_ms",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,40 @@ def proc_sample(pid: int) -> ProcSample | None:
     return ProcSample(cpu, kb("VmRSS"), kb("VmHWM"))
 
 
+def descendants(pid: int) -> list[int]:
+    """The live descendants of `pid` (children, their children, ...), from ``/proc``."""
+    parent_of: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent_of[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, p in parent_of.items() if p in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def tree_sample(pid: int) -> ProcSample | None:
+    """`proc_sample` summed over `pid` and its descendants (a `serve --workers N`
+    supervisor and its workers); None when `pid` is unavailable. The peak is the sum of
+    each process's own peak: an upper bound of the tree's peak at any one moment."""
+    own = proc_sample(pid)
+    if own is None:
+        return None
+    samples = [own, *(s for c in descendants(pid) if (s := proc_sample(c)) is not None)]
+    return ProcSample(
+        sum(s.cpu_s for s in samples),
+        sum(s.rss_bytes for s in samples),
+        sum(s.peak_rss_bytes for s in samples),
+    )
+
+
 def lag_buckets(metrics_text: str) -> list[tuple[float, float]]:
     """The event-loop lag histogram's cumulative buckets from a /metrics page."""
     out = []
@@ -74,6 +119,35 @@ def lag_p99_ms(before: list[tuple[float, float]], after: list[tuple[float, float
     diff = [(b, c - base.get(b, 0.0)) for b, c in after]
     q = histogram_quantile(0.99, diff)
     return None if q is None else q * 1000
+
+
+#: The gauge naming the process that answered a /metrics scrape (`serve --workers`).
+PID_METRIC = "voicectl_process_pid"
+
+
+def scrape_lag(http_base: str, processes: int = 1, tries: int = 40) -> dict[int, list]:
+    """Event-loop lag buckets per server process: pid -> `lag_buckets`. Scrapes /metrics
+    on new connections until `processes` distinct pids have answered (the workers of one
+    port take connections in turn) or `tries` scrapes; pid 0 for a server without the
+    pid gauge. Unreachable: {}."""
+    out: dict[int, list] = {}
+    for _ in range(max(1, tries)):
+        try:
+            text = httpx.get(f"{http_base}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            break
+        m = re.search(rf"^{PID_METRIC} (\d+)", text, re.M)
+        out.setdefault(int(m.group(1)) if m else 0, lag_buckets(text))
+        if len(out) >= processes or not m:
+            break
+    return out
+
+
+def worst_lag_p99_ms(before: dict[int, list], after: dict[int, list]) -> float | None:
+    """The largest per-process p99 lag (ms) between two `scrape_lag`s; None if unknown."""
+    p99s = [lag_p99_ms(before.get(pid, []), buckets) for pid, buckets in after.items()]
+    known = [p for p in p99s if p is not None]
+    return max(known) if known else None
 
 
 def free_port(lo: int = 19000, hi: int = 19100) -> int:
@@ -95,14 +169,16 @@ class ServeProcess:
 
     Args:
         extra_env: environment for the server on top of ours (e.g. latency settings).
+        workers: server processes (`serve --workers`; 1 = one plain process).
 
     Attributes:
         http_base: ``http://127.0.0.1:<port>`` once started.
         pid: the server's process id.
     """
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, extra_env: dict[str, str] | None = None, workers: int = 1) -> None:
         self.extra_env = extra_env or {}
+        self.workers = workers
         self.http_base = ""
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -120,6 +196,8 @@ class ServeProcess:
         db = Path(self._tmp.name) / "load.db"
         cmd = [sys.executable, "-m", "voicectl.cli", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--db", str(db)]
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
         self._log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             cmd, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT

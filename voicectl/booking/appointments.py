@@ -18,9 +18,13 @@ characters (seed 001 item 1). Checks, in order:
 
 Codes 3-6 carry up to three free `suggestions` (ISO strings, closest first). Double
 booking is prevented by the database: the appointment's cells go into
-`appointment_slots`, whose primary key is `(business_id, cell)`, in the same transaction
-(SQLite: `BEGIN IMMEDIATE`), so of two racing calls exactly one commits and the other gets
-`slot_taken` - across threads and processes.
+`appointment_slots`, whose primary key is `(business_id, cell)`, in the same transaction,
+so of two racing calls exactly one commits and the other gets `slot_taken` - across
+threads, processes and boxes. On SQLite the transaction is `BEGIN IMMEDIATE` (the loser
+usually sees the cells already taken); on PostgreSQL the loser's insert waits for the
+winner's commit and fails with a unique violation, reported as `slot_taken` after a
+re-read. A lock conflict (SQLite busy timeout, PostgreSQL deadlock or serialization
+failure) runs the transaction again (`store.db.retry_locked`).
 
 On success the appointment, its lead (one per phone; a phone-less lead flagged
 `needs_follow_up`), its cells and an `appointment.created` outbox event are written in one
@@ -326,11 +330,12 @@ def _create(
                 "this business needs a phone number first: ask the caller to type it and press #",
             )
         except IntegrityError:
-            # Another transaction won the cells (non-SQLite databases) or created the
-            # same lead first: if the slot is now taken say so, else retry once.
+            # Another transaction won the cells (PostgreSQL: the primary key) or created
+            # the same lead first: if the slot is now taken say so, else retry once.
             with db.session() as s:
-                if occupied_cells(s, policy.business_id, start, end):
-                    return _slot_taken(db, policy, now_dt, start, duration)
+                taken = bool(occupied_cells(s, policy.business_id, start, end))
+            if taken:  # suggested outside that session: one pooled connection at a time
+                return _slot_taken(db, policy, now_dt, start, duration)
             if attempt:
                 raise
     raise RuntimeError("unreachable")  # pragma: no cover

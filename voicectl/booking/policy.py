@@ -314,7 +314,9 @@ def seed_policies(db: Database, path: str | Path | None = None) -> int:
     """Upsert every policy of a YAML file into the `businesses`/`services` tables.
 
     Idempotent: a business row is updated in place and its services replaced, so running
-    it again changes nothing. Businesses absent from the file are left alone.
+    it again changes nothing. Businesses absent from the file are left alone. Processes
+    seeding one database at once take turns (SQLite's write lock, a PostgreSQL advisory
+    lock), so each sees the others' rows.
 
     Returns:
         The number of businesses written.
@@ -322,10 +324,12 @@ def seed_policies(db: Database, path: str | Path | None = None) -> int:
     from sqlalchemy import delete
 
     from voicectl.store.booking import BusinessRow, ServiceRow, begin_write
+    from voicectl.store.db import lock_transaction
 
     policies = load_policies(path)
     with db.session() as s:
         begin_write(s)
+        lock_transaction(s, "voicectl.seed_policies")  # N servers start at once
         for bid, pol in policies.items():
             row = s.get(BusinessRow, bid) or BusinessRow(id=bid)
             row.name = pol.name

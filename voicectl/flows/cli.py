@@ -209,7 +209,7 @@ def run_cmd(
             f"{stats.fanned_out} event(s) fanned out; {stats.claimed} delivery(ies): {parts}"
         )
         raise typer.Exit(1 if stats.outcomes.get("failed") else 0)
-    console.print(f"dispatcher {dispatcher.name} running on {database.url} (Ctrl-C stops)")
+    console.print(f"dispatcher {dispatcher.name} running on {database.display_url} (Ctrl-C stops)")
     stop = threading.Event()
     try:
         dispatcher.run_forever(stop)

@@ -9,7 +9,8 @@ Rules carried by the schema:
 - Double booking is prevented by the database, not by Python: every appointment occupies
   the `CELL_MIN`-minute cells (UTC, counted from the epoch) its interval intersects, one
   `appointment_slots` row each, and `(business_id, cell)` is the primary key - so two
-  transactions racing for one slot cannot both commit, across threads and processes.
+  transactions racing for one slot cannot both commit, across threads, processes and
+  (on PostgreSQL) boxes.
 - `events` is the durable outbox the flows engine drains (seed 002 G): `processed_at` is
   NULL until handled.
 - `tool_traces` holds one row per agent tool call, arguments already masked (seed 002 H.3).
@@ -176,9 +177,14 @@ def begin_write(session: Session) -> None:
 
     On SQLite this issues `BEGIN IMMEDIATE`, so the reads that decide a write (is the slot
     free? does the lead exist?) run under the database's write lock - serialised across
-    threads and processes, and no stale-snapshot `database is locked` on upgrade. On other
-    databases it is a no-op (the unique keys still forbid double booking). Must be the
-    session's first statement.
+    threads and processes, and no stale-snapshot `database is locked` on upgrade.
+
+    On PostgreSQL it does nothing: writers run concurrently under READ COMMITTED and the
+    keys decide - a racing insert of a taken slot cell, call ending or idempotency key
+    waits for the first transaction and fails with a unique violation (`IntegrityError`)
+    once it commits, and conditional `UPDATE ... WHERE` claims re-check their condition on
+    the locked row. Every caller handles that outcome; none relies on the read alone.
+    Must be the session's first statement.
     """
     if session.get_bind().dialect.name != "sqlite":
         return

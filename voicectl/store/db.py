@@ -1,27 +1,43 @@
-"""The database engine: one SQLAlchemy engine per process over a SQLite file (default).
+"""The database engine: one SQLAlchemy engine per process over SQLite (default) or PostgreSQL.
 
 Tables live beside this module: `store/calls.py` (calls, turns, call log) and
 `store/booking.py` (businesses, services, appointments, leads, events, tool traces) and
 `store/flows.py` (outbox deliveries, attempts, recorded messages).
-`Database(url)` creates every table at start-up (migrations run only at start-up, never
-inside a call - SEEDS.md seed 002 A). Schema creation is safe when many processes open one
-new SQLite file at once: it runs under an exclusive file lock beside the database
-(`<file>.schema-lock`), so a second process waits and then sees the finished schema. New
-nullable columns added to a model are added to an existing table by the same step (the
-project's only migration kind so far; anything else needs a real migration tool).
+
+`Database(url)` takes the configured `database` setting: a file path (SQLite), or a
+SQLAlchemy URL - `sqlite:///path`, or `postgresql+psycopg://user:pass@host/dbname` for
+PostgreSQL (`postgresql://` and `postgres://` mean the same driver: psycopg 3, the
+`postgres` extra). Several processes and boxes may share one PostgreSQL database.
+
+It creates every table at start-up (migrations run only at start-up, never inside a call -
+SEEDS.md seed 002 A). Schema creation is safe when many processes open one new database at
+once: on SQLite it runs under an exclusive file lock beside the database
+(`<file>.schema-lock`); on PostgreSQL in one transaction holding a transaction-level
+advisory lock (`pg_advisory_xact_lock`), which also serialises processes on other boxes.
+A second process waits, then sees the finished schema. New nullable columns added to a
+model are added to an existing table by the same step (the project's only migration kind
+so far; anything else needs a real migration tool).
+
+Conventions that hold on both databases: naive `DateTime` columns hold UTC; aware
+(`DateTime(timezone=True)`) columns come back aware in UTC on PostgreSQL (the session time
+zone is UTC) and naive on SQLite, so readers normalise with `.replace(tzinfo=UTC)` when
+naive; uniqueness that matters (a slot cell, a call's ending, an idempotency key) is a
+primary key or unique constraint, never a read-then-write in Python.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -29,42 +45,126 @@ class Base(DeclarativeBase):
     """Declarative base shared by every table of the project."""
 
 
+class DatabaseConfigError(ValueError):
+    """The `database` setting cannot be used: a bad URL, or its driver's extra is missing
+    (the message is one line naming it)."""
+
+
 def sqlite_url(path: str | Path) -> str:
     """Return the SQLAlchemy URL of a SQLite file at `path`."""
     return f"sqlite:///{Path(path)}"
+
+
+#: URL schemes taken as PostgreSQL through psycopg 3 (SQLAlchemy's plain `postgresql://`
+#: would pick psycopg2, which this project does not install).
+_PG_ALIASES = ("postgres://", "postgresql://")
+
+#: Key of the PostgreSQL advisory lock held while the schema is created or extended
+#: (a fixed 32-bit number derived from the project's name).
+SCHEMA_LOCK_KEY = zlib.crc32(b"voicectl.schema")
+
+
+def database_url(setting: str | Path) -> str:
+    """The SQLAlchemy URL of a `database` setting.
+
+    A plain path becomes `sqlite:///path`; `postgres://...` and `postgresql://...` become
+    `postgresql+psycopg://...`; any other URL is returned unchanged.
+    """
+    url = str(setting)
+    if "://" not in url:
+        return sqlite_url(url)
+    for alias in _PG_ALIASES:
+        if url.startswith(alias):
+            return "postgresql+psycopg://" + url[len(alias) :]
+    return url
+
+
+def display_url(url: str) -> str:
+    """`url` with its password (if any) shown as `***`, for logs and reports."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL: nothing to mask
+        return url
+
+
+def create_db_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for `url` (from `database_url`), set up for this project.
+
+    SQLite: 5 s busy timeout, usable from any thread, WAL (see `_sqlite_pragmas`).
+    PostgreSQL: connections are checked before use (`pool_pre_ping`: a restarted server or
+    a proxy that dropped an idle connection costs a reconnect, not a failed call write) and
+    each session's time zone is UTC.
+
+    Raises:
+        DatabaseConfigError: the URL does not parse, or its driver is not installed (e.g.
+            PostgreSQL without the `postgres` extra).
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises ArgumentError/ValueError
+        raise DatabaseConfigError(f"database: not a database URL or path: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        if backend == "postgresql":
+            return create_engine(
+                url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
+            )
+        return create_engine(url)
+    except NoSuchModuleError:
+        raise DatabaseConfigError(
+            f"database: unknown kind of database {parsed.drivername!r} "
+            "(use a file path, sqlite:///path or postgresql+psycopg://...)"
+        ) from None
+    except ModuleNotFoundError as exc:
+        if backend == "postgresql":
+            raise DatabaseConfigError(
+                f"database: PostgreSQL needs the postgres extra ({exc.name} is missing): "
+                "pip install 'voicectl[postgres]'"
+            ) from None
+        raise DatabaseConfigError(f"database: no driver for {backend} ({exc})") from None
 
 
 class Database:
     """An engine plus a session factory; creates the schema on construction.
 
     Args:
-        url: a SQLAlchemy URL or a plain file path (taken as SQLite).
+        url: a SQLAlchemy URL or a plain file path (taken as SQLite); see `database_url`.
+
+    Raises:
+        DatabaseConfigError: see `create_db_engine`.
+        sqlalchemy.exc.OperationalError: the database cannot be reached.
 
     SQLite runs in WAL mode (synchronous=NORMAL) with a 5 s busy timeout so several
     processes (serve, a concurrent bench, tests) can share one file.
     """
 
     def __init__(self, url: str | Path) -> None:
-        url = str(url)
-        if "://" not in url:
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
-            url = sqlite_url(url)
-        self.url = url
-        is_sqlite = url.startswith("sqlite")
-        self.engine: Engine = create_engine(
-            url,
-            connect_args={"timeout": 5, "check_same_thread": False} if is_sqlite else {},
-        )
-        if is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        url = database_url(url)
         self.path: Path | None = _sqlite_file(url)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        #: `url` with any password masked: for logs and reports.
+        self.display_url: str = display_url(url)
+        self.engine: Engine = create_db_engine(url)
+        self.dialect: str = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Import the table modules so every table is registered before create_all.
         from voicectl.store import booking, call_end, call_state, calls, flows, streams  # noqa: F401
 
-        with _schema_lock(self.path):
-            Base.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
+        if self.dialect == "postgresql":
+            with self.engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+                Base.metadata.create_all(conn)
+                _add_missing_columns(conn)
+        else:
+            with _schema_lock(self.path), self.engine.begin() as conn:
+                Base.metadata.create_all(conn)
+                _add_missing_columns(conn)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -84,21 +184,54 @@ class Database:
         self.engine.dispose()
 
 
+def lock_transaction(session: Session, name: str) -> None:
+    """Serialise `session`'s transaction with every other that takes the lock `name`.
+
+    PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock`, keyed by the
+    CRC-32 of `name`), held until commit or rollback, across processes and boxes. SQLite:
+    nothing - call `store.booking.begin_write` first, which serialises every writer.
+    For decisions no key can hold, where rows are read, then written: seeding the business
+    policies from N processes at once, counting a box's calls under its cap. Where a key
+    can decide (a slot cell, a call's ending, a token), let it: no lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+
+
+def clip_to(column: Any, value: str | None) -> str | None:
+    """`value` cut to `column`'s declared `String(n)` length (unchanged if it has none).
+
+    PostgreSQL enforces VARCHAR lengths (a longer value fails the whole write); SQLite
+    does not. For values from the network that are stored, not matched on.
+    """
+    length = getattr(getattr(column, "type", None), "length", None)
+    return value[:length] if value is not None and length else value
+
+
 T = TypeVar("T")
 
 #: How often a write transaction that found the database locked is run again.
 LOCKED_RETRIES = 3
 
 
+#: SQLSTATEs after which PostgreSQL rolled the transaction back and running it again is
+#: safe: serialization_failure, deadlock_detected (PostgreSQL manual, Appendix A).
+_PG_RETRYABLE = frozenset({"40001", "40P01"})
+
+
 def is_locked_error(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked" / "database table is locked" errors.
+    """True for a write that lost a lock conflict and wrote nothing, so running it again
+    is safe.
 
-    They mean another writer held the lock longer than the busy timeout (5 s): the
-    transaction was rolled back and wrote nothing, so running it again is safe.
+    SQLite: "database is locked" / "database table is locked" (another writer held the lock
+    longer than the busy timeout, 5 s). PostgreSQL: a serialization failure or a detected
+    deadlock (SQLSTATE 40001 / 40P01).
     """
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    return isinstance(exc, OperationalError) and "is locked" in str(exc.orig or exc)
+    if isinstance(exc, OperationalError) and "is locked" in str(exc.orig or exc):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _PG_RETRYABLE
 
 
 def retry_locked(fn: Callable[[], T], attempts: int = LOCKED_RETRIES) -> T:
@@ -150,23 +283,23 @@ def _schema_lock(path: Path | None) -> Iterator[None]:
         os.close(fd)
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(conn: Connection) -> None:
     """`ALTER TABLE ... ADD COLUMN` for nullable model columns an existing table lacks.
 
     `create_all` creates missing tables only; a database made by an older build would
-    otherwise fail on the first query that names a new column.
+    otherwise fail on the first query that names a new column. Runs on `conn`, inside the
+    schema step's lock.
     """
-    insp = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            if not insp.has_table(table.name):
+    insp = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        if not insp.has_table(table.name):
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in have or not col.nullable or col.primary_key:
                 continue
-            have = {c["name"] for c in insp.get_columns(table.name)}
-            for col in table.columns:
-                if col.name in have or not col.nullable or col.primary_key:
-                    continue
-                kind = col.type.compile(dialect=engine.dialect)
-                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}'))
+            kind = col.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}'))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

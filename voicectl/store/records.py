@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from voicectl.logs import get_logger, scrub_surrogates
-from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow
+from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow, begin_write
 from voicectl.store.calls import CallLogRow, CallRow, TurnRow
-from voicectl.store.db import Database
+from voicectl.store.db import Database, clip_to
 
 _log = get_logger("records")
 
@@ -110,9 +110,10 @@ def snapshot(
 
 
 def _clean(value: Any) -> Any:
-    """`value` with lone surrogates scrubbed from every string inside it."""
+    """`value` with lone surrogates and NUL characters replaced by U+FFFD in every string
+    inside it (neither can be stored: UTF-8 has no surrogates, PostgreSQL text no NUL)."""
     if isinstance(value, str):
-        return scrub_surrogates(value)
+        return scrub_surrogates(value).replace("\x00", "\ufffd")
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -131,16 +132,17 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the write failed (e.g. the database is locked).
     """
+    stream_sid = clip_to(CallRow.stream_sid, _clean(snap.stream_sid))
     with db.session() as s:
         row = s.get(CallRow, snap.call_sid)
         if row is None:
             row = CallRow(call_sid=snap.call_sid, business_id=snap.business_id)
             s.add(row)
-        row.stream_sid = snap.stream_sid
+        row.stream_sid = stream_sid
         row.business_id = snap.business_id
-        row.caller_number = _clean(snap.caller_number)
+        row.caller_number = clip_to(CallRow.caller_number, _clean(snap.caller_number))
         if snap.from_number is not None:
-            row.from_number = _clean(snap.from_number)
+            row.from_number = clip_to(CallRow.from_number, _clean(snap.from_number))
         if snap.owner is not None:
             row.owner = snap.owner
         if snap.started:
@@ -157,14 +159,14 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
         s.flush()
         s.execute(
             delete(TurnRow).where(
-                TurnRow.call_sid == snap.call_sid, TurnRow.stream_sid == snap.stream_sid
+                TurnRow.call_sid == snap.call_sid, TurnRow.stream_sid == stream_sid
             )
         )
         for t in snap.turns:
             s.add(
                 TurnRow(
                     call_sid=snap.call_sid,
-                    stream_sid=snap.stream_sid,
+                    stream_sid=stream_sid,
                     index=t["index"],
                     kind=t["kind"],
                     user_text=_clean(t["user_text"]),
@@ -177,13 +179,13 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
         stored = s.scalar(
             select(func.count())
             .select_from(CallLogRow)
-            .where(CallLogRow.call_sid == snap.call_sid, CallLogRow.stream_sid == snap.stream_sid)
+            .where(CallLogRow.call_sid == snap.call_sid, CallLogRow.stream_sid == stream_sid)
         )
         for level, message in snap.log_lines[stored or 0 :]:
             s.add(
                 CallLogRow(
                     call_sid=snap.call_sid,
-                    stream_sid=snap.stream_sid,
+                    stream_sid=stream_sid,
                     level=level,
                     message=_clean(message),
                 )
@@ -415,21 +417,31 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
 
     closed: list[str] = []
     with db.session() as s:
-        rows = s.scalars(select(CallRow).where(CallRow.status == "in-progress")).all()
-        for row in rows:
-            if not owner_dead(row.owner, me):
+        rows = s.execute(
+            select(CallRow.call_sid, CallRow.owner).where(CallRow.status == "in-progress")
+        ).all()
+    dead = [sid for sid, owner in rows if owner_dead(owner, me)]
+    with db.session() as s:
+        begin_write(s)
+        for call_sid in dead:
+            # Conditional: N processes starting at once close each call once.
+            got = s.execute(
+                update(CallRow)
+                .execution_options(synchronize_session=False)
+                .where(CallRow.call_sid == call_sid, CallRow.status == "in-progress")
+                .values(status="interrupted", ended_at=datetime.now(UTC))
+            ).rowcount
+            if got != 1:
                 continue
-            row.status = "interrupted"
-            row.ended_at = datetime.now(UTC)
             s.add(
                 CallLogRow(
-                    call_sid=row.call_sid,
+                    call_sid=call_sid,
                     level="WARNING",
                     message="call interrupted: the serving process ended without closing it "
                     "(closed at the next start-up with what was saved)",
                 )
             )
-            closed.append(row.call_sid)
+            closed.append(call_sid)
     for call_sid in closed:
         write_call_ended(db, call_sid, outcome="interrupted", ended_by="startup_recovery")
     if closed:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.store.booking import begin_write
-from voicectl.store.db import Base, Database
+from voicectl.store.db import Base, Database, lock_transaction
 
 #: Why `claim_stream` refused a start.
 UNKNOWN_TOKEN = "unknown stream token"
@@ -115,6 +115,7 @@ def issue_token(
     now = _now()
     with db.session() as s:
         begin_write(s)  # SQLite: the count and the insert under one write lock
+        lock_transaction(s, f"voicectl.stream_tokens:{host}")  # PostgreSQL: per box
         if max_in_flight is not None:
             flight = _in_flight(s, host, now)
             if call_sid not in flight and len(flight) >= max_in_flight:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -133,6 +134,19 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+def check_startable(settings: Settings) -> None:
+    """Refuse settings a server must not start with.
+
+    Raises:
+        ValueError: `require_signatures` without `twilio_auth_token`.
+    """
+    if settings.require_signatures and not settings.twilio_auth_token:
+        raise ValueError(
+            "require_signatures is set but TWILIO_AUTH_TOKEN is not: refusing to start "
+            "a server that cannot authenticate Twilio's requests"
+        )
+
+
 def create_app(
     settings: Settings, runtime: Runtime | None = None, purpose: str = "serve"
 ) -> Starlette:
@@ -148,11 +162,7 @@ def create_app(
         ValueError: `require_signatures` without `twilio_auth_token`.
     """
     global _app_started
-    if settings.require_signatures and not settings.twilio_auth_token:
-        raise ValueError(
-            "require_signatures is set but TWILIO_AUTH_TOKEN is not: refusing to start "
-            "a server that cannot authenticate Twilio's requests"
-        )
+    check_startable(settings)
     rt = runtime or Runtime(settings, purpose=purpose)
     started_ts = time.time()
     loop_lag = LoopLagMonitor()  # event-loop lag histogram in /metrics (bench --load)
@@ -357,6 +367,10 @@ def create_app(
             "# HELP voicectl_start_time_seconds Process start (APP_START), Unix time.",
             "# TYPE voicectl_start_time_seconds gauge",
             f"voicectl_start_time_seconds {started_ts:.3f}",
+            "# HELP voicectl_process_pid The process that answered (serve --workers: each "
+            "worker has its own metrics).",
+            "# TYPE voicectl_process_pid gauge",
+            f"voicectl_process_pid {os.getpid()}",
             *provider_metrics(),
             *loop_lag.prometheus_lines(),
         ]

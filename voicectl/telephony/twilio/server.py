@@ -1,6 +1,7 @@
 """The uvicorn server the bridge runs on, with limits for hostile clients (issue 6 item 4).
 
-One configuration for `voicectl serve` and the in-process simulator's server:
+One configuration for `voicectl serve` (each of its `--workers`: they accept on one
+inherited socket, `voicectl/supervisor.py`) and the in-process simulator's server:
 
 - a client must finish its request head within `http_header_timeout_sec` (uvicorn has no
   such timeout: a half-sent request held its socket forever) - `HeaderTimeoutH11`;
@@ -122,8 +123,7 @@ def uvicorn_config(
         logger = logging.getLogger(name)
         if _filter not in logger.filters:
             logger.addFilter(_filter)
-    fds = raise_open_files_limit()
-    limit = max(16, min(settings.max_connections, fds - FD_RESERVE))
+    limit = connection_limit(settings)
     protocol = type(
         "BridgeH11", (HeaderTimeoutH11,), {"timeout_s": settings.http_header_timeout_sec}
     )
@@ -142,5 +142,16 @@ def uvicorn_config(
         timeout_keep_alive=KEEP_ALIVE_S,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         limit_concurrency=limit,
-        backlog=min(2048, limit),
+        backlog=listen_backlog(settings),
     )
+
+
+def connection_limit(settings: Settings) -> int:
+    """Connections and tasks one server process takes at once (`max_connections`, kept
+    under the open-files limit, which this raises to its hard maximum)."""
+    return max(16, min(settings.max_connections, raise_open_files_limit() - FD_RESERVE))
+
+
+def listen_backlog(settings: Settings) -> int:
+    """The listening socket's backlog (`serve --workers` binds it before the workers)."""
+    return min(2048, connection_limit(settings))

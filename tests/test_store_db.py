@@ -1,0 +1,58 @@
+"""The `database` setting: paths and URLs, the PostgreSQL driver's extra, masked passwords,
+and what PostgreSQL hands back (UTC-aware timestamps)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from voicectl.store.calls import CallRow
+from voicectl.store.db import (
+    Database,
+    DatabaseConfigError,
+    create_db_engine,
+    database_url,
+    display_url,
+)
+
+
+def test_paths_and_url_aliases() -> None:
+    assert database_url("data/voicectl.db") == "sqlite:///data/voicectl.db"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+    for alias in ("postgres://u:p@db/vc", "postgresql://u:p@db/vc"):
+        assert database_url(alias) == "postgresql+psycopg://u:p@db/vc"
+    assert database_url("postgresql+psycopg://u@db/vc") == "postgresql+psycopg://u@db/vc"
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    with pytest.raises(DatabaseConfigError, match=r"pip install 'voicectl\[postgres\]'"):
+        create_db_engine(database_url("postgresql://u@127.0.0.1:1/vc"))
+
+
+def test_a_bad_url_is_a_config_error() -> None:
+    with pytest.raises(DatabaseConfigError, match="unknown kind of database"):
+        Database("nosuchdb+nodriver://")
+    with pytest.raises(DatabaseConfigError, match="not a database URL"):
+        Database("::not a url://")
+
+
+def test_passwords_are_masked_for_display() -> None:
+    shown = display_url("postgresql+psycopg://voicectl:s3cret@db.internal:5432/vc")
+    assert "s3cret" not in shown and "db.internal:5432/vc" in shown
+
+
+def test_postgresql_timestamps_come_back_aware_in_utc(pg_database: str) -> None:
+    db = Database(pg_database)
+    assert db.dialect == "postgresql"
+    started = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
+    with db.session() as s:
+        s.add(CallRow(call_sid="CAtz", business_id="demo-spa", started_at=started))
+    with db.session() as s:
+        got = s.get(CallRow, "CAtz")
+        assert got is not None and got.started_at == started
+        assert got.started_at.utcoffset() is not None
+        assert got.started_at.utcoffset().total_seconds() == 0
+    db.dispose()

@@ -1,0 +1,350 @@
+"""`voicectl serve --workers N` and no call state in one process (issue 12, "Both cores").
+
+Two separate `voicectl serve` processes on two ports sharing one database and stream
+secret are what N workers behind one port are, made deterministic: a test chooses which
+process answers `/voice` and which takes `/media`. Then the real `--workers 2` server:
+one APP_START per worker, a killed worker reported and restarted, SIGTERM stopping all,
+and the `<Gather>` fallback scenario passing against it through `simulate --url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from media_client import RawCall, start_msg, stop_msg, stream_of, voice
+
+from voicectl.store.booking import EventRow
+from voicectl.store.calls import CallRow
+from voicectl.store.db import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN = "workers-admin"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(log.read_text(errors="replace")[-3000:])
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not answer /healthz: " + log.read_text()[-3000:])
+
+
+@dataclass
+class Serve:
+    proc: subprocess.Popen
+    base: str
+    log: Path
+
+    @property
+    def media(self) -> str:
+        return self.base.replace("http://", "ws://") + "/media"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+def _serve(tmp: Path, name: str, env: dict[str, str], *args: str) -> Serve:
+    port = _free_port()
+    log = tmp / f"{name}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicectl", "serve", "--port", str(port), *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    srv = Serve(proc, f"http://127.0.0.1:{port}", log)
+    _wait_healthy(srv.base, proc, log)
+    return srv
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Serve, Database]]:
+    """Processes A and B: one database, one stream secret, no Twilio token."""
+    tmp = tmp_path_factory.mktemp("pair")
+    env = {
+        "VOICECTL_DATABASE": str(tmp / "shared.db"),
+        "VOICECTL_STREAM_SECRET": "shared-by-both",
+        "VOICECTL_ADMIN_TOKEN": ADMIN,
+        "VOICECTL_RECORD_WAIT_SEC": "2",
+    }
+    a = _serve(tmp, "a", env)
+    b = _serve(tmp, "b", env)
+    try:
+        yield a, b, Database(tmp / "shared.db")
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _answered_by(base: str, call_sid: str) -> tuple[str, dict[str, str]]:
+    r = voice(base, call_sid)
+    assert r.status_code == 200, r.text
+    return stream_of(r.text)
+
+
+async def _opens(media: str, call_sid: str, params: dict[str, str]) -> bool:
+    """Whether a stream with these parameters is served (greeting audio arrives)."""
+    async with websockets.connect(media) as ws:
+        await ws.send(start_msg(call_sid, "MZ" + call_sid[2:] + "x", params))
+        try:
+            while True:
+                if json.loads(await asyncio.wait_for(ws.recv(), 15))["event"] == "media":
+                    return True
+        except websockets.ConnectionClosed:
+            return False
+
+
+def _owner_pid(db: Database, call_sid: str) -> int:
+    with db.session() as s:
+        row = s.get(CallRow, call_sid)
+        assert row is not None and row.owner
+        return int(row.owner.split(":")[1])
+
+
+def _ended(db: Database, call_sid: str) -> list[dict]:
+    from sqlalchemy import select
+
+    with db.session() as s:
+        rows = s.scalars(
+            select(EventRow).where(EventRow.call_sid == call_sid, EventRow.type == "call.ended")
+        ).all()
+        return [json.loads(r.payload) for r in rows]
+
+
+def _record(base: str, call_sid: str) -> dict:
+    r = httpx.get(f"{base}/calls/{call_sid}", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_call_answered_by_one_process_streams_in_the_other(
+    pair: tuple[Serve, Serve, Database],
+) -> None:
+    a, b, db = pair
+
+    async def go() -> None:
+        call = RawCall(a.base, "CAcross0001")  # POST /voice to A
+        call.url = b.media  # ... and the stream to B
+        async with call:
+            await call.until_mark()
+            await call.silence(10)
+            await call.stop()
+
+    asyncio.run(go())
+    deadline = time.monotonic() + 15
+    while (rec := _record(a.base, "CAcross0001"))["status"] == "in-progress":
+        assert time.monotonic() < deadline, rec
+        time.sleep(0.1)
+    assert rec["status"] == "completed" and rec["business_id"] == "demo-spa"
+    assert rec["caller_number"] == "+972501234567"  # learned by A, carried signed to B
+    assert rec["turns"] and rec["turns"][0]["kind"] == "greeting"
+    assert _owner_pid(db, "CAcross0001") == b.proc.pid
+    assert len(_ended(db, "CAcross0001")) == 1
+
+
+def test_a_token_opens_one_stream_in_any_process(pair: tuple[Serve, Serve, Database]) -> None:
+    a, b, _ = pair
+
+    async def go() -> None:
+        _, params = _answered_by(a.base, "CAreplay0001")
+        async with websockets.connect(b.media) as ws:
+            await ws.send(start_msg("CAreplay0001", "MZreplay0001", params))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 15))["event"] == "media"
+            # The same token in the other process, while the call is live: refused.
+            assert not await _opens(a.media, "CAreplay0001", params)
+            # A fresh token for the live call (another /voice): refused too.
+            _, fresh = _answered_by(a.base, "CAreplay0001")
+            assert not await _opens(a.media, "CAreplay0001", fresh)
+            assert not await _opens(b.media, "CAreplay0001", fresh)
+            await ws.send(stop_msg("CAreplay0001", "MZreplay0001"))
+        await asyncio.sleep(1.0)
+        # After the call: the used token opens nothing, in either process.
+        assert not await _opens(a.media, "CAreplay0001", params)
+        assert not await _opens(b.media, "CAreplay0001", params)
+        # Parameters changed after signing (another business) are refused.
+        _, other = _answered_by(a.base, "CAreplay0002")
+        assert not await _opens(b.media, "CAreplay0002", {**other, "business": "demo-clinic"})
+
+    asyncio.run(go())
+    assert "stream token already used" in a.output()
+    assert "already live" in a.output() + b.output()
+    assert "badly signed" in b.output()
+
+
+def test_a_status_callback_to_the_other_process_ends_the_call_once(
+    pair: tuple[Serve, Serve, Database],
+) -> None:
+    a, b, db = pair
+
+    async def go() -> bool:
+        _, params = _answered_by(a.base, "CAstatus0001")
+        async with websockets.connect(b.media) as ws:  # live in B
+            await ws.send(start_msg("CAstatus0001", "MZstatus0001", params))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 15))["event"] == "media"
+            async with httpx.AsyncClient() as client:
+                r = await client.post(
+                    f"{a.base}/webhook/status",
+                    data={"CallSid": "CAstatus0001", "CallStatus": "completed"},
+                )
+            assert r.status_code == 204
+            try:  # B learns of the ending from the database and closes the stream
+                while True:
+                    await asyncio.wait_for(ws.recv(), 20)
+            except websockets.ConnectionClosed:
+                return True
+            except TimeoutError:
+                return False
+
+    assert asyncio.run(go())
+    time.sleep(1.0)  # a second (wrong) call.ended would land now
+    ended = _ended(db, "CAstatus0001")
+    assert len(ended) == 1 and ended[0]["ended_by"] == "status_callback", ended
+    assert _record(b.base, "CAstatus0001")["active"] is False
+
+
+def test_a_status_callback_before_any_stream_ends_the_call_in_any_process(
+    pair: tuple[Serve, Serve, Database],
+) -> None:
+    a, b, db = pair
+    _answered_by(a.base, "CAnostream01")  # answered by A; the caller hangs up at once
+    r = httpx.post(
+        f"{b.base}/webhook/status", data={"CallSid": "CAnostream01", "CallStatus": "canceled"}
+    )
+    assert r.status_code == 204
+    [ended] = _ended(db, "CAnostream01")
+    assert ended["outcome"] == "canceled" and ended["business_id"] == "demo-spa"
+
+
+def _pids(out: str) -> dict[int, int]:
+    """worker index -> pid, the latest start of each (from the supervisor's log)."""
+    return {int(i): int(p) for i, p in re.findall(r"worker (\d+) started \(pid (\d+)\)", out)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    """Two processes on one port, the `<Gather>` fallback across them, a killed worker
+    restarted, SIGTERM stopping everything."""
+    rest_port = _free_port()
+    env = {
+        "TWILIO_ACCOUNT_SID": "AC" + "7" * 32,
+        "TWILIO_AUTH_TOKEN": "workers-token",  # signatures on; the stream key derives from it
+        "VOICECTL_TWILIO_API_BASE_URL": f"http://127.0.0.1:{rest_port}",
+        "VOICECTL_DATABASE": str(tmp_path / "serve.db"),
+    }
+    srv = _serve(tmp_path, "workers", env, "--workers", "2", "--accept-sim-params")
+    try:
+        deadline = time.monotonic() + 60
+        while srv.output().count("APP_START") < 2:
+            assert time.monotonic() < deadline, srv.output()[-3000:]
+            time.sleep(0.2)
+        first = _pids(srv.output())
+        assert sorted(first) == [1, 2] and srv.proc.pid not in first.values()
+
+        out = tmp_path / "gather.json"
+        sim_env = {k: v for k, v in {**os.environ, **env}.items() if k != "VOICECTL_DATABASE"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "voicectl", "simulate", "--url", srv.media,
+             str(ROOT / "scenarios/dtmf-gather-fallback.yaml"), "--json", str(out)],
+            capture_output=True, text=True, timeout=240, cwd=ROOT, env=sim_env,
+        )  # fmt: skip
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        assert "gather round trip" in proc.stdout and "VERDICT PASS" in proc.stdout
+
+        os.kill(first[1], signal.SIGKILL)  # a worker dies: reported and restarted
+        deadline = time.monotonic() + 60
+        while srv.output().count("APP_START") < 3:
+            assert time.monotonic() < deadline, srv.output()[-3000:]
+            time.sleep(0.2)
+        assert re.search(r"worker 1 \(pid \d+\) exited with signal 9.*restarting", srv.output())
+        again = _pids(srv.output())
+        assert again[1] != first[1] and again[2] == first[2]
+        assert httpx.get(f"{srv.base}/healthz", timeout=5).status_code == 200
+    finally:
+        code = srv.stop()
+    assert code == 0, srv.output()[-3000:]
+    assert not any(_alive(p) for p in _pids(srv.output()).values())
+    assert "all 2 workers stopped" in srv.output()
+
+
+def test_bench_reads_cpu_and_memory_of_the_whole_process_tree() -> None:
+    """`bench --load --workers N` sums /proc over the supervisor and its workers."""
+    from voicectl.bench.server import descendants, proc_sample, tree_sample
+
+    code = "import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', " \
+        "'x = bytearray(50_000_000); import time; time.sleep(30)']); time.sleep(30)"  # fmt: skip
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            kids = descendants(parent.pid)
+            child = proc_sample(kids[0]) if kids else None
+            if child is not None and child.rss_bytes > 40_000_000:
+                break
+            assert time.monotonic() < deadline, kids
+            time.sleep(0.1)
+        own, tree = proc_sample(parent.pid), tree_sample(parent.pid)
+        assert own is not None and tree is not None
+        assert tree.rss_bytes >= own.rss_bytes + 40_000_000  # the child's 50 MB counted
+        assert tree.peak_rss_bytes >= tree.rss_bytes and tree.cpu_s >= own.cpu_s
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_bench_reports_the_worst_workers_event_loop_lag() -> None:
+    from voicectl.bench.server import worst_lag_p99_ms
+
+    quiet = [(0.001, 0.0), (0.05, 0.0), (float("inf"), 0.0)]
+    before = {11: quiet, 12: quiet}
+    after = {
+        11: [(0.001, 100.0), (0.05, 100.0), (float("inf"), 100.0)],  # all under 1 ms
+        12: [(0.001, 0.0), (0.05, 100.0), (float("inf"), 100.0)],  # all 1-50 ms
+    }
+    worst = worst_lag_p99_ms(before, after)
+    assert worst is not None and worst > 10  # worker 12's, not an average
+    assert worst_lag_p99_ms({}, {}) is None

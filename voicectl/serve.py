@@ -1,0 +1,147 @@
+"""The `voicectl serve` command: the Twilio bridge in one process, or N (`--workers`)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.logs import setup_logging
+
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    db: Annotated[str | None, typer.Option(help="SQLite file (default from settings).")] = None,
+    config: ConfigOpt = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING.")] = None,
+    accept_sim_params: Annotated[
+        bool | None,
+        typer.Option(
+            "--accept-sim-params",
+            help="Honour the simulator's voicectl.* stream parameters and open "
+            "/calls/{CallSid} without an admin token: for `simulate --url` only, never for "
+            "real calls (env VOICECTL_ACCEPT_SIM_PARAMS).",
+        ),
+    ] = None,
+    require_signatures: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signatures",
+            help="Refuse to start without TWILIO_AUTH_TOKEN (production; env "
+            "VOICECTL_REQUIRE_SIGNATURES).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes on the one port (e.g. one per core). Any of them may "
+            "take any call's stream; a worker that dies is restarted.",
+        ),
+    ] = 1,
+    worker_fd: Annotated[
+        int | None, typer.Option(hidden=True, help="Internal: listening socket inherited.")
+    ] = None,
+) -> None:
+    """Run the Twilio bridge: POST /voice, WS /media, webhooks, /healthz, /metrics.
+
+    One process by default (no auto-reload; seed 002 A); `--workers N` runs N on one port
+    (README "serve --workers N"). Deny by default: see README "Security and production".
+    """
+    settings = _settings(
+        config,
+        database=db,
+        log_level=log_level,
+        accept_sim_params=accept_sim_params or None,
+        require_signatures=require_signatures or None,
+    )
+    setup_logging(settings.log_level)
+    from voicectl.telephony.twilio.app import check_startable
+
+    try:
+        check_startable(settings)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if workers > 1 and worker_fd is None:
+        raise typer.Exit(_supervise(settings, workers, host, port, config, db, log_level,
+                                    bool(accept_sim_params), bool(require_signatures)))  # fmt: skip
+    _run_server(settings, host, port, worker_fd)
+
+
+def _run_server(settings: Settings, host: str, port: int, worker_fd: int | None) -> None:
+    import uvicorn
+
+    from voicectl.telephony.twilio.app import create_app
+    from voicectl.telephony.twilio.server import uvicorn_config
+
+    try:
+        application = create_app(settings)
+    except ValueError as exc:  # includes ProviderError: one line naming the extra
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    server = uvicorn.Server(
+        uvicorn_config(application, settings, host, port, settings.log_level.lower())
+    )
+    if worker_fd is None:
+        server.run()
+        return
+    from voicectl.supervisor import watch_supervisor
+
+    watch_supervisor()
+    server.run(sockets=[socket.socket(fileno=worker_fd)])
+
+
+def _supervise(
+    settings: Settings,
+    workers: int,
+    host: str,
+    port: int,
+    config: Path | None,
+    db: str | None,
+    log_level: str | None,
+    accept_sim_params: bool,
+    require_signatures: bool,
+) -> int:
+    from voicectl.supervisor import Supervisor, listen_socket, shared_stream_secret
+    from voicectl.telephony.twilio.server import listen_backlog
+
+    try:
+        sock = listen_socket(host, port, listen_backlog(settings))
+    except OSError as exc:
+        err_console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
+        return 2
+    args = ["--host", host, "--port", str(port)]
+    if config is not None:
+        args += ["--config", str(config)]
+    if db is not None:
+        args += ["--db", db]
+    if log_level is not None:
+        args += ["--log-level", log_level]
+    if accept_sim_params:
+        args.append("--accept-sim-params")
+    if require_signatures:
+        args.append("--require-signatures")
+    secret = shared_stream_secret(settings.twilio_auth_token, settings.stream_secret)
+    return Supervisor(workers, args, sock, stream_secret=secret).run()
