@@ -243,8 +243,9 @@ def _server_env(settings: Settings) -> dict[str, str]:
 def load_table(figs: list[LoadFigures]) -> Any:
     """One column block per run would not fit 80 columns: one row per figure instead,
     one column per run (calls)."""
+    n = figs[0].workers if figs else 1
     t = table(
-        "Load (one server process)",
+        "Load (one server process)" if n == 1 else f"Load ({n} server processes, one port)",
         ("figure", "left"),
         *[(f"{f.calls} calls", "right") for f in figs],
     )
@@ -350,8 +351,9 @@ def run_load_command(
         figs.sort(key=lambda f: f.calls)
     if find_capacity:
         final = "GO" if capacity else "NO-GO"
+        where = "one server process" if workers == 1 else f"{workers} server processes"
         line = (
-            f"BENCH {final}: capacity {capacity} calls in one server process (the largest "
+            f"BENCH {final}: capacity {capacity} calls in {where} (the largest "
             f"C meeting every load gate, searched up to {calls})"
         )
         if note:
