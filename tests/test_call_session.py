@@ -30,7 +30,6 @@ from voicectl.speech.stt.script import ScriptSTTStream
 
 class EnergyVAD:
     name = "energy"
-    release_ms = 0
 
     def is_speech(self, frame: np.ndarray) -> bool:
         return float(np.abs(frame.astype(np.int32)).mean()) > 500

@@ -48,8 +48,11 @@ class Settings(BaseModel):
     vad: str = "webrtc"
     vad_aggressiveness: int = Field(2, ge=0, le=3)
 
-    # Endpointing and STT knobs, seed 002 D.1 ("try" values as defaults).
-    vad_hangover_ms: int = Field(160, ge=20, le=3000)
+    # Endpointing and STT knobs, seed 002 D.1 ("try" values as defaults). The hangover is
+    # silence after the end of speech (energy-refined, `audio/endpointing.py`); 260, not
+    # the seed's 120-160, keeps clause pauses of 200-250 ms in one utterance - split
+    # figures per value in docs/vad.md.
+    vad_hangover_ms: int = Field(260, ge=20, le=3000)
     min_utt_sec: float = Field(0.20, ge=0.0, le=5.0)
     stt_partial_debounce_ms: int = Field(40, ge=0, le=2000)
     stt_timeout_ms: int = Field(240, ge=10, le=10000)

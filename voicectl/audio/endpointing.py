@@ -5,35 +5,39 @@ ms since stream start); get :class:`SpeechStart` / :class:`SpeechEnd` events bac
 clock, no I/O: the decision time is the stream time of the end of the frame that
 completed the hangover, so results are deterministic and replayable.
 
-Timeline of one utterance (frames of 20 ms; ``V`` voiced, ``.`` unvoiced; release 0)::
+Timeline of one utterance (frames of 20 ms; ``V`` voiced by the VAD, ``.`` not)::
 
-    . . V V V . V V . . . . . . .
-        ^ speech_start_ms       (after ``start_frames`` consecutive V: SpeechStart)
-                      ^ speech_end_ms = end of the last V
-                                  ^ endpoint_ms = speech_end_ms + hangover_ms (SpeechEnd)
+    . . V V V . V V v v v . . . . .
+        ^ speech_start_ms       (after ``start_frames`` consecutive speech frames)
+                      ^ speech_end_ms = end of the last loud 5 ms of a speech frame
+                                  ^ endpoint_ms >= speech_end_ms + hangover_ms (SpeechEnd)
 
-VAD release: some VADs keep reporting speech for a while after speech stops (WebRTC's
-GMM VAD adds 60-140 ms of its own hangover, see ``docs/vad.md``). A VAD declares that as
-``release_ms``; the endpointer reports ``speech_end_ms = end of the last V -
-release_ms`` (the real end of speech, which the latency marks need) and takes the same
-amount off ``voiced_ms``. The decision itself still waits ``hangover_ms`` of unvoiced
-*VAD frames*, so the time from the real end of speech to the decision is
-``release_ms + hangover_ms`` (about 220-240 ms with WebRTC mode 2 and 120 ms). Counting
-the hangover from the corrected end instead split 16 of 39 test phrases on a noisy line
-(``docs/vad.md``). Pass ``release_ms=0`` to report the raw VAD frame edge.
+The VAD says *whether* there is speech; frame energy says *where it ends*. A speech
+frame is one the VAD calls voiced that has a 5 ms sub-block whose power is ``loud_db``
+(6 dB) above the line's noise floor (:class:`NoiseFloor`, minimum statistics over the
+last ~3 s). VADs keep reporting speech for a while after speech stops (WebRTC's GMM VAD
+adds 60-140 ms of its own hangover: the ``v`` frames above, see ``docs/vad.md``); those
+frames are at the noise level, so they are not speech frames. The end of speech is the
+end of the last loud sub-block of a speech frame, and the decision comes on the first
+frame that ends at least ``hangover_ms`` after it: the time from the real end of speech
+to the decision is ``hangover_ms`` plus at most one frame (DESIGN.md: "the endpointing
+decision comes ``VAD_HANGOVER_MS`` after ``speech_end``"). A VAD stuck on noise does not
+keep an utterance open once the floor has risen to that noise.
+:meth:`Endpointer.push_decision` has no audio: there every voiced frame is a speech
+frame, to its end.
 
-Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` 120-160 (try 120) and ``MIN_UTT_SEC``
-0.20-0.25. DESIGN.md says the endpointing decision comes ``VAD_HANGOVER_MS`` after
-``speech_end``: here it comes ``hangover_ms`` after the VAD's last voiced frame, which
-is ``release_ms`` after the reported ``speech_end_ms`` (see above). The knobs are
-configurable per call state (e.g. longer while a caller dictates), hence
+Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160, project default 260) and
+``MIN_UTT_SEC`` 0.20-0.25; the split figures per hangover are in ``docs/vad.md``. The
+knobs are configurable per call state (e.g. longer while a caller dictates), hence
 :attr:`Endpointer.hangover_ms` / :attr:`Endpointer.min_utt_ms` can be changed between
 frames.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +45,13 @@ import numpy.typing as npt
 from voicectl.audio.frames import SAMPLE_RATE
 from voicectl.audio.vad import VAD
 
-__all__ = ["Endpointer", "SpeechEnd", "SpeechEvent", "SpeechStart"]
+__all__ = ["Endpointer", "NoiseFloor", "SpeechEnd", "SpeechEvent", "SpeechStart"]
+
+SUB_SAMPLES = 40
+"""Samples per energy sub-block (5 ms at 8 kHz): the resolution of the end of speech."""
+SUB_MS = SUB_SAMPLES * 1000 // SAMPLE_RATE
+_DIGITAL_SILENCE = bytes(2 * 160)
+_SUB_STARTS = np.arange(0, 160, SUB_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -64,14 +74,13 @@ class SpeechEnd:
 
     Attributes:
         speech_start_ms: Start of its first voiced frame (as in :class:`SpeechStart`), ms.
-        speech_end_ms: End of its last voiced frame minus the VAD's ``release_ms``
-            (never before the end of the first voiced frame), ms.
-        endpoint_ms: Stream time the end was decided, ms: the end of the frame on which
-            ``hangover_ms`` of unvoiced frames had followed the last voiced frame, i.e.
-            ``speech_end_ms + release_ms + hangover_ms`` for contiguous 20 ms frames (or
-            the flush time).
-        voiced_ms: Total duration of its voiced frames minus the release, ms (pauses
-            excluded; at least one frame).
+        speech_end_ms: End of the last loud 5 ms sub-block of its last speech frame (the
+            real end of speech), ms.
+        endpoint_ms: Stream time the end was decided, ms: the end of the first frame
+            that ends at least ``hangover_ms`` after ``speech_end_ms`` (or the flush
+            time).
+        voiced_ms: Total duration of its speech frames (VAD-voiced with a loud
+            sub-block), ms (pauses excluded; at least ``start_frames`` frames).
         discarded: True if ``voiced_ms < min_utt_ms``: not an utterance (a click, a
             cough); callers should undo whatever they did on the :class:`SpeechStart`.
     """
@@ -86,51 +95,112 @@ class SpeechEnd:
 SpeechEvent = SpeechStart | SpeechEnd
 
 
+class NoiseFloor:
+    """The line's noise power, by minimum statistics over recent frames.
+
+    The floor is the lowest 20 ms frame power of the last ``blocks`` completed blocks of
+    ``block_frames`` frames plus the current block (2.5-3 s with the defaults). Speech
+    has pauses and closures at the noise level well within that time, so the minimum
+    follows the noise: down at once, up within the window when the line gets noisier
+    (minimum statistics: R. Martin, "Noise power spectral density estimation based on
+    optimal smoothing and minimum statistics", IEEE TSAP 2001, without its bias
+    correction - the minimum of a 20 ms frame's power over white noise is ~1 dB under
+    its mean, well inside the Endpointer's 6 dB).
+
+    The floor starts at ``min_dbfs`` with the window full of it, so it rises only after
+    a whole window of louder frames: a caller who talks from the first frame on is
+    measured against the quietest line, never against their own voice. It never goes
+    below ``min_dbfs``: on a digitally silent line the floor would be 0 and every
+    sample loud.
+
+    Args:
+        block_frames: Frames per block (> 0).
+        blocks: Completed blocks kept (> 0).
+        min_dbfs: Lowest floor, dBFS (-70: a little above the quietest μ-law steps).
+
+    Attributes:
+        power: The current floor, mean square of int16 samples.
+    """
+
+    def __init__(self, block_frames: int = 25, blocks: int = 5, min_dbfs: float = -70.0):
+        if block_frames <= 0 or blocks <= 0:
+            raise ValueError("block_frames and blocks must be > 0")
+        self._block_frames = block_frames
+        self._min_power = 32768.0**2 * 10 ** (min_dbfs / 10)
+        self._mins: deque[float] = deque(maxlen=blocks)
+        self.reset()
+
+    def update(self, power: float) -> float:
+        """Add one frame's mean power (mean square of int16 samples); return the floor."""
+        if power < self._cur:
+            self._cur = power
+        self._n += 1
+        if self._n == self._block_frames:
+            self._mins.append(self._cur)
+            self._past = min(self._mins)
+            self._cur = float("inf")
+            self._n = 0
+        self.power = max(min(self._past, self._cur), self._min_power)
+        return self.power
+
+    def reset(self) -> None:
+        """Forget the line (a new stream): back to ``min_dbfs``, window full of it."""
+        self._mins.clear()
+        self._mins.extend([self._min_power] * (self._mins.maxlen or 1))
+        self._past = self._min_power
+        self._cur = float("inf")
+        self._n = 0
+        self.power = self._min_power
+
+
 class Endpointer:
-    """Utterance detector: VAD decisions -> speech start / end events.
+    """Utterance detector: VAD decisions + frame energy -> speech start / end events.
 
     Args:
         vad: Frame-level VAD (one instance per stream).
-        hangover_ms: Unvoiced time after the last voiced frame that ends an utterance,
-            ms (>= 0). SEEDS.md: ``VAD_HANGOVER_MS`` 120-160.
+        hangover_ms: Silence after the end of speech that ends an utterance, ms (>= 0).
+            SEEDS.md: ``VAD_HANGOVER_MS`` 120-160; the default is the project's 260
+            (:class:`voicectl.config.Settings`; splits per value in ``docs/vad.md``).
         min_utt_ms: Minimum total voiced time of an utterance, ms (>= 0); shorter ones
             end with ``discarded=True``. SEEDS.md: ``MIN_UTT_SEC`` 0.20-0.25.
         start_frames: Consecutive voiced frames needed to start an utterance (>= 1).
-        release_ms: The VAD's own hangover to take off the reported end of speech and
-            the voiced time, ms (>= 0);
-            None = read the VAD's ``release_ms`` attribute when needed (0 if it has
-            none; :class:`~voicectl.audio.vad.WebRtcVAD` computes it per utterance).
+        loud_db: How far above the noise floor a 5 ms sub-block's power must be to be
+            speech, dB (> 0). 6 dB: twice the noise amplitude (``docs/vad.md``).
 
     Raises:
         ValueError: If an argument is out of range.
 
     Attributes:
         vad: The VAD in use.
+        noise_floor: The line's :class:`NoiseFloor`.
         hangover_ms: May be changed at any time; applies from the next frame.
         min_utt_ms: May be changed at any time; applies to the next :class:`SpeechEnd`.
         start_frames: May be changed at any time; applies from the next frame.
-        release_ms: May be changed at any time; applies from the next frame.
     """
 
     def __init__(
         self,
         vad: VAD,
-        hangover_ms: int = 120,
+        hangover_ms: int = 260,
         min_utt_ms: int = 200,
         start_frames: int = 2,
-        release_ms: int | None = None,
+        loud_db: float = 6.0,
     ) -> None:
+        if not loud_db > 0:
+            raise ValueError(f"loud_db must be > 0, got {loud_db!r}")
         self.vad = vad
         self.hangover_ms = hangover_ms
         self.min_utt_ms = min_utt_ms
         self.start_frames = start_frames
-        self.release_ms = release_ms
+        self.noise_floor = NoiseFloor()
+        # sub-block energy (sum of squares over SUB_SAMPLES) / frame power at the floor
+        self._loud_gain = SUB_SAMPLES * 10 ** (loud_db / 10)
         self._reset_state()
 
     # knobs, validated on every assignment -------------------------------------------
     @property
     def hangover_ms(self) -> int:
-        """Unvoiced ms after the last voiced frame that end an utterance."""
+        """Silence in ms after the end of speech that ends an utterance."""
         return self._hangover_ms
 
     @hangover_ms.setter
@@ -157,18 +227,6 @@ class Endpointer:
             raise ValueError("start_frames must be >= 1")
         self._start_frames = int(value)
 
-    @property
-    def release_ms(self) -> int:
-        """The VAD's own hangover taken off the reported end of speech, ms (the fixed
-        value, or the VAD's ``release_ms`` now when set to None)."""
-        if self._release_ms is None:
-            return _non_negative("vad.release_ms", getattr(self.vad, "release_ms", 0))
-        return self._release_ms
-
-    @release_ms.setter
-    def release_ms(self, value: int | None) -> None:
-        self._release_ms = None if value is None else _non_negative("release_ms", value)
-
     # state ---------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self._in_speech = False
@@ -176,9 +234,8 @@ class Endpointer:
         self._run_start_ms = 0
         self._run_voiced_ms = 0
         self._start_ms = 0
-        self._first_voiced_end_ms = 0
-        self._last_voiced_end_ms = 0
-        self._voiced_ms = 0
+        self._speech_end_ms = 0  # end of the last loud sub-block of a speech frame
+        self._voiced_ms = 0  # speech-frame ms so far in the utterance
         self._last_ts_ms: int | None = None
         self._last_end_ms: int | None = None
 
@@ -189,8 +246,8 @@ class Endpointer:
 
     @property
     def voiced_ms_in_current(self) -> int:
-        """Voiced ms so far in the current utterance, as the VAD reports them (release
-        not yet taken off); 0 when not in speech."""
+        """Speech-frame ms so far in the current utterance (VAD-voiced with a loud
+        sub-block); 0 when not in speech."""
         return self._voiced_ms if self._in_speech else 0
 
     @property
@@ -199,21 +256,23 @@ class Endpointer:
         return self._start_ms if self._in_speech else None
 
     def reset(self) -> None:
-        """Forget any utterance in progress (no event) and reset the VAD if it can."""
+        """Forget any utterance in progress (no event), the noise floor, and reset the VAD
+        if it can."""
         self._reset_state()
+        self.noise_floor.reset()
         vad_reset = getattr(self.vad, "reset", None)
         if callable(vad_reset):
             vad_reset()
 
     # input ---------------------------------------------------------------------------
     def push(self, frame: npt.NDArray[np.int16], ts_ms: int) -> list[SpeechEvent]:
-        """Run the VAD on one frame and advance.
+        """Run the VAD on one frame, measure its energy, and advance.
 
         Args:
             frame: One 20 ms frame, shape ``(160,)``, int16, 8 kHz (what the VAD takes).
             ts_ms: Stream timestamp of the frame's first sample, ms (Twilio
                 ``media.timestamp``). Must not go backwards. Missing frames count as
-                unvoiced: they break a voiced run and run down the hangover.
+                silence: they break a run of speech frames and run down the hangover.
 
         Returns:
             Events decided by this frame, in order: usually none, or one. Two (a
@@ -225,11 +284,27 @@ class Endpointer:
             ValueError: If ``ts_ms`` goes backwards, or from the VAD for a bad frame.
             TypeError: From the VAD for a non-int16 frame.
         """
-        frame_ms = int(round(frame.shape[0] * 1000 / SAMPLE_RATE))
-        return self.push_decision(self.vad.is_speech(frame), ts_ms, frame_ms)
+        voiced = self.vad.is_speech(frame)  # validates the frame (160 int16 samples)
+        n = frame.shape[0]
+        frame_ms = n * 1000 // SAMPLE_RATE
+        loud_until: int | None = None
+        if frame.tobytes() == _DIGITAL_SILENCE:  # a cheap test; common between turns
+            self.noise_floor.update(0.0)
+        elif not voiced:  # only the floor needs this frame's power
+            x = frame.astype(np.float32)
+            self.noise_floor.update(float(np.dot(x, x)) / n)
+        else:
+            sub = np.add.reduceat(np.square(frame, dtype=np.float32), _SUB_STARTS).tolist()
+            threshold = self.noise_floor.update(sum(sub) / n) * self._loud_gain
+            for i in range(len(sub) - 1, -1, -1):
+                if sub[i] > threshold:
+                    loud_until = ts_ms + (i + 1) * SUB_MS
+                    break
+        return self._advance(voiced, ts_ms, frame_ms, loud_until)
 
     def push_decision(self, voiced: bool, ts_ms: int, frame_ms: int = 20) -> list[SpeechEvent]:
-        """Advance with an already computed VAD decision (same rules as :meth:`push`).
+        """Advance with an already computed VAD decision and no audio: a voiced frame
+        counts as speech to its end (otherwise the same rules as :meth:`push`).
 
         Args:
             voiced: The VAD decision for the frame.
@@ -242,34 +317,40 @@ class Endpointer:
         Raises:
             ValueError: If ``ts_ms`` goes backwards or ``frame_ms <= 0``.
         """
+        return self._advance(voiced, ts_ms, frame_ms, ts_ms + frame_ms if voiced else None)
+
+    def _advance(
+        self, voiced: bool, ts_ms: int, frame_ms: int, loud_until: int | None
+    ) -> list[SpeechEvent]:
         if frame_ms <= 0:
             raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
         if self._last_ts_ms is not None and ts_ms < self._last_ts_ms:
             raise ValueError(f"ts_ms went backwards: {ts_ms} after {self._last_ts_ms}")
-        # a whole missing frame (or more) since the previous one breaks a voiced run
+        # a whole missing frame (or more) since the previous one breaks a speech run
         gap = self._last_end_ms is not None and ts_ms - self._last_end_ms >= frame_ms
         end_ms = ts_ms + frame_ms
         self._last_ts_ms = ts_ms
         self._last_end_ms = end_ms
+        # speech: the VAD says voiced and the frame has a loud sub-block
+        speech = voiced and loud_until is not None
         events: list[SpeechEvent] = []
 
         if self._in_speech:
-            silence_before = ts_ms - self._last_voiced_end_ms
-            if silence_before > 0 and silence_before >= self._hangover_ms:
-                # missing frames (or a hangover shortened at run time) already covered
-                # the hangover: end it now, then treat this frame as a fresh one
+            if ts_ms - self._speech_end_ms >= self._hangover_ms:
+                # the hangover ran out before this frame (missing frames, or a hangover
+                # shortened at run time): end it now, then treat this frame as fresh
                 events.append(self._end(end_ms))
-            elif voiced:
+            elif speech:
                 self._voiced_ms += frame_ms
-                self._last_voiced_end_ms = end_ms
+                self._speech_end_ms = cast(int, loud_until)
                 return events
-            elif end_ms - self._last_voiced_end_ms >= self._hangover_ms:
+            elif end_ms - self._speech_end_ms >= self._hangover_ms:
                 events.append(self._end(end_ms))
                 return events
             else:
                 return events
 
-        if not voiced:
+        if not speech:
             self._run = 0
             self._run_voiced_ms = 0
             return events
@@ -282,9 +363,8 @@ class Endpointer:
         if self._run >= self._start_frames:
             self._in_speech = True
             self._start_ms = self._run_start_ms
-            self._first_voiced_end_ms = self._run_start_ms + frame_ms
             self._voiced_ms = self._run_voiced_ms
-            self._last_voiced_end_ms = end_ms
+            self._speech_end_ms = cast(int, loud_until)
             self._run = 0
             self._run_voiced_ms = 0
             events.append(SpeechStart(ts_ms=self._start_ms, decided_ms=end_ms))
@@ -307,15 +387,11 @@ class Endpointer:
             self._run_voiced_ms = 0
             return []
         when = self._last_end_ms if ts_ms is None else ts_ms
-        return [self._end(max(when or 0, self._last_voiced_end_ms))]
-
-    def _speech_end_ms(self) -> int:
-        return max(self._last_voiced_end_ms - self.release_ms, self._first_voiced_end_ms)
+        return [self._end(max(when or 0, self._speech_end_ms))]
 
     def _end(self, endpoint_ms: int) -> SpeechEnd:
-        speech_end = self._speech_end_ms()
-        frame_ms = self._first_voiced_end_ms - self._start_ms
-        voiced = max(self._voiced_ms - (self._last_voiced_end_ms - speech_end), frame_ms)
+        speech_end = self._speech_end_ms
+        voiced = self._voiced_ms
         event = SpeechEnd(
             speech_start_ms=self._start_ms,
             speech_end_ms=speech_end,

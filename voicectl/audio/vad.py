@@ -37,10 +37,7 @@ class VAD(Protocol):
     Attributes:
         name: Short identifier (``"webrtc"``, ``"silero"``) used in config and logs.
 
-    Optional members, used when present: ``release_ms`` (int, ms: how long the VAD
-    keeps reporting speech after speech stops; see
-    :class:`~voicectl.audio.endpointing.Endpointer`) and ``reset()`` (start a new
-    stream).
+    Optional member, used when present: ``reset()`` (start a new stream).
     """
 
     name: str
@@ -57,6 +54,10 @@ class VAD(Protocol):
             True if the frame is speech.
         """
         ...
+
+
+_DIGITAL_SILENCE = bytes(FRAME_SAMPLES * 2)
+_RESTING_FRAMES = 2  # digital-silence frames after which WebRTC's state is at rest
 
 
 def _check_frame(frame: object) -> npt.NDArray[np.int16]:
@@ -84,18 +85,20 @@ class WebRtcVAD:
 
     Note:
         The GMM VAD applies its own hangover: after speech it keeps reporting speech
-        for 60-140 ms (see :attr:`release_ms`), which the Endpointer takes off the
-        reported end of speech; measured offsets in ``docs/vad.md``.
+        for 60-140 ms (``vad_core.c`` ``kOverHangMax{1,2}*``); the Endpointer finds the
+        real end of speech by frame energy (``docs/vad.md``).
+
+        Digital silence (an all-zero frame: μ-law ``0xFF``/``0x7F`` decoded) is not
+        passed to WebRTC once the previous two frames were digital silence reported
+        unvoiced. WebRTC does nothing more with such a frame: below its ``kMinEnergy``
+        it skips the GMM and the model updates, its overhang is already 0 after an
+        unvoiced report, and two zero frames have run its filters down to their
+        resting state (after one, decisions still differed: 143 of 90,736 frames in
+        the test's stream). So the decisions are the same without the call
+        (``tests/test_audio_vad.py``; the cost saved is in ``docs/vad.md``).
     """
 
     name = "webrtc"
-    # WebRTC vad_core.c GmmProbability(): after the GMM stops detecting speech the
-    # detector keeps reporting speech for over_hang frames: kOverHangMax2*[1] after a
-    # run of more than kMaxSpeechFrames = 6 speech frames, else kOverHangMax1*[1]
-    # (index 1 = 20 ms frames; tables Q/LBR/AGG/VAG = modes 0-3).
-    _OVERHANG_SHORT = (4, 4, 3, 3)
-    _OVERHANG_LONG = (7, 7, 5, 5)
-    _MAX_SPEECH_FRAMES = 6
 
     @classmethod
     def from_settings(cls, settings: Any) -> WebRtcVAD:
@@ -109,27 +112,9 @@ class WebRtcVAD:
 
         self.aggressiveness = aggressiveness
         self._vad = webrtcvad.Vad(aggressiveness)
-        self._run = 0  # consecutive speech frames reported, current run
-        self._last_run = 0  # length of the latest run (current, or the last completed)
-
-    @property
-    def release_ms(self) -> int:
-        """The detector's own hangover at the end of its latest speech run, ms.
-
-        The GMM VAD reports ``h`` extra speech frames after speech stops, with ``h``
-        set by the length of the final run of real speech frames (``n``): 5 frames
-        (100 ms) for modes 2-3, 7 (140 ms) for modes 0-1 when ``n > 6``; 3 (60 ms) /
-        4 (80 ms) otherwise. Only the reported run length ``L`` is visible; ``n > 6``
-        implies ``L >= 7 + h_long``, so shorter runs certainly had the short overhang.
-        Longer runs are assumed to have the long one (wrong only when a long run ended
-        in a short burst after a pause the overhang bridged: speech end then 40-60 ms
-        early). :class:`~voicectl.audio.endpointing.Endpointer` takes this off the
-        reported end of speech.
-        """
-        short = self._OVERHANG_SHORT[self.aggressiveness]
-        long_ = self._OVERHANG_LONG[self.aggressiveness]
-        frames = long_ if self._last_run >= self._MAX_SPEECH_FRAMES + 1 + long_ else short
-        return 20 * min(frames, self._last_run)
+        self._rest = 0  # frames in a row of digital silence reported unvoiced
+        self.calls = 0
+        """WebRTC calls made (frames not skipped as digital silence)."""
 
     def is_speech(self, frame: npt.NDArray[np.int16]) -> bool:
         """Classify one 20 ms frame (shape ``(160,)``, int16, 8 kHz); see :class:`VAD`.
@@ -138,13 +123,13 @@ class WebRtcVAD:
             TypeError: If ``frame`` is not an int16 numpy array.
             ValueError: If ``frame`` is not exactly 160 samples.
         """
-        frame = _check_frame(frame)
-        voiced = bool(self._vad.is_speech(frame.astype("<i2", copy=False).tobytes(), SAMPLE_RATE))
-        if voiced:
-            self._run += 1
-            self._last_run = self._run
-        else:
-            self._run = 0
+        data = _check_frame(frame).astype("<i2", copy=False).tobytes()
+        silent = data == _DIGITAL_SILENCE
+        if silent and self._rest >= _RESTING_FRAMES:
+            return False
+        self.calls += 1
+        voiced = bool(self._vad.is_speech(data, SAMPLE_RATE))
+        self._rest = self._rest + 1 if silent and not voiced else 0
         return voiced
 
     def reset(self) -> None:
@@ -152,8 +137,7 @@ class WebRtcVAD:
         import webrtcvad
 
         self._vad = webrtcvad.Vad(self.aggressiveness)
-        self._run = 0
-        self._last_run = 0
+        self._rest = 0
 
 
 class SileroVAD:

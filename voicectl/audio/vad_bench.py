@@ -17,6 +17,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +26,7 @@ import numpy.typing as npt
 from voicectl.audio.endpointing import Endpointer, SpeechEnd
 from voicectl.audio.frames import FRAME_MS, pcm_frames
 from voicectl.audio.synth import Part, Segment, click, compose, phone_line, speak
+from voicectl.audio.vad import VAD
 
 PHRASES: tuple[str, ...] = (
     "שלום אני רוצה לקבוע תור",
@@ -43,16 +46,15 @@ PHRASES: tuple[str, ...] = (
 VOICES: tuple[tuple[int, int], ...] = ((160, 45), (175, 55), (195, 65))
 """(rate_wpm, pitch) variants: every phrase is spoken once in each."""
 
-CONFIGS: tuple[tuple[str, dict[str, float], int | None], ...] = (
-    ("webrtc", {"aggressiveness": 0}, None),
-    ("webrtc", {"aggressiveness": 1}, None),
-    ("webrtc", {"aggressiveness": 2}, None),
-    ("webrtc", {"aggressiveness": 2}, 0),
-    ("webrtc", {"aggressiveness": 3}, None),
-    ("silero", {"threshold": 0.5}, None),
-    ("silero", {"threshold": 0.3}, None),
+CONFIGS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("webrtc", {"aggressiveness": 0}),
+    ("webrtc", {"aggressiveness": 1}),
+    ("webrtc", {"aggressiveness": 2}),
+    ("webrtc", {"aggressiveness": 3}),
+    ("silero", {"threshold": 0.5}),
+    ("silero", {"threshold": 0.3}),
 )
-"""(VAD name, VAD arguments, Endpointer ``release_ms``: None = the VAD's own, 0 = off)."""
+"""(VAD name, VAD arguments) for the comparison table."""
 
 
 def build_corpus(seed: int = 0) -> tuple[npt.NDArray[np.int16], list[Segment]]:
@@ -144,13 +146,9 @@ def run_config(
     clicks: Sequence[Segment],
     hangover_ms: int,
     min_utt_ms: int,
-    release_ms: int | None = None,
 ) -> Result:
     """Run one VAD configuration over ``frames`` and score it against the truth."""
-    from voicectl.providers import load_class, spec_for
-
-    vad = load_class(spec_for("vad", name))(**kw)
-    ep = Endpointer(vad, hangover_ms=hangover_ms, min_utt_ms=min_utt_ms, release_ms=release_ms)
+    ep = Endpointer(_make_vad(name, kw), hangover_ms=hangover_ms, min_utt_ms=min_utt_ms)
     ends: list[SpeechEnd] = []
     t0 = time.process_time_ns()
     for i, frame in enumerate(frames):
@@ -161,8 +159,6 @@ def run_config(
     ends.extend(e for e in ep.flush() if isinstance(e, SpeechEnd))
     hits, split, missed, false_utts, rejected, s_err, e_err, delay = _match(ends, truth, clicks)
     label = name + "(" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")"
-    if release_ms is not None:
-        label += f", release_ms={release_ms}"
     return Result(
         label,
         len(truth),
@@ -179,6 +175,49 @@ def run_config(
     )
 
 
+def _make_vad(name: str, kw: dict[str, float]) -> VAD:
+    """A VAD through the provider registry (the way the server picks one)."""
+    from voicectl.providers import load_class, spec_for
+
+    return cast(VAD, load_class(spec_for("vad", name))(**kw))
+
+
+FRAME_KINDS: tuple[str, ...] = ("digital silence", "line noise -60 dBFS", "speech")
+
+
+def frame_cost_us(name: str = "webrtc", repeat: int = 5) -> dict[str, float]:
+    """CPU per 20 ms frame of ``Endpointer.push`` (VAD + energy + decision), µs.
+
+    Each kind of frame is fed as a stream of 1,000 frames (``FRAME_KINDS``: all-zero
+    frames as from μ-law ``0xFF``, white noise at -60 dBFS, the corpus's first speech);
+    the figure is the best of ``repeat`` runs (``time.process_time``), so other load on
+    the machine inflates it least.
+
+    Returns:
+        ``{kind: µs per frame}``.
+    """
+    clean, segments = build_corpus(0)
+    first = next(s for s in segments if s.kind == "speech")
+    speech = pcm_frames(clean[int(first.start_ms * 8) : int(first.end_ms * 8)])
+    noise = phone_line(np.zeros(160 * 1000, np.int16), noise_dbfs=-60.0, seed=0)
+    streams = {
+        FRAME_KINDS[0]: np.zeros((1000, 160), np.int16),
+        FRAME_KINDS[1]: pcm_frames(noise),
+        FRAME_KINDS[2]: speech[np.arange(1000) % len(speech)],
+    }
+    out: dict[str, float] = {}
+    for kind, frames in streams.items():
+        best = float("inf")
+        for _ in range(repeat):
+            ep = Endpointer(_make_vad(name, {}))
+            t0 = time.process_time_ns()
+            for i, frame in enumerate(frames):
+                ep.push(frame, i * FRAME_MS)
+            best = min(best, (time.process_time_ns() - t0) / 1000 / len(frames))
+        out[kind] = best
+    return out
+
+
 def _stats(xs: Sequence[int]) -> str:
     if not xs:
         return "-"
@@ -187,6 +226,74 @@ def _stats(xs: Sequence[int]) -> str:
         f"{statistics.mean(xs):+.0f} / {np.percentile(a, 50):.0f} / "
         f"{np.percentile(a, 90):.0f} / {a.max():.0f}"
     )
+
+
+SWEEP_HANGOVERS_MS: tuple[int, ...] = (80, 100, 120, 140, 160, 180, 200, 220, 240, 260, 280)
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
+"""The committed caller recordings (a source checkout only)."""
+
+
+def fixture_splits(hangover_ms: int, min_utt_ms: int = 200) -> tuple[list[str], int]:
+    """Which committed caller fixtures (``fixtures/audio/*.wav``, μ-law, one utterance
+    each as recorded) come out as more than one utterance at this hangover.
+
+    Each is fed as the server hears it (μ-law decoded, 20 ms frames, then 1 s of line
+    silence) to ``Endpointer(WebRtcVAD(2), hangover_ms, min_utt_ms)``.
+
+    Returns:
+        ``(stems of the split fixtures, number of fixtures)``; ``([], 0)`` without a
+        source checkout.
+    """
+    from voicectl.audio.frames import split_frames
+    from voicectl.audio.g711 import ulaw_decode
+    from voicectl.audio.vad import WebRtcVAD
+    from voicectl.audio.wav import read_ulaw
+
+    paths = sorted(FIXTURES.glob("*.wav"))
+    split: list[str] = []
+    for path in paths:
+        ep = Endpointer(WebRtcVAD(2), hangover_ms=hangover_ms, min_utt_ms=min_utt_ms)
+        ulaw = read_ulaw(path) + b"\xff" * 8000
+        ends = [
+            e
+            for i, frame in enumerate(split_frames(ulaw))
+            for e in ep.push(ulaw_decode(frame), i * FRAME_MS)
+            if isinstance(e, SpeechEnd) and not e.discarded
+        ]
+        if len(ends) > 1:
+            split.append(path.stem)
+    return split, len(paths)
+
+
+def _sweep(
+    clean: npt.NDArray[np.int16],
+    truth: Sequence[Segment],
+    clicks: Sequence[Segment],
+    noises: Sequence[float],
+    args: argparse.Namespace,
+) -> int:
+    lines = {n: pcm_frames(phone_line(clean, noise_dbfs=n, seed=args.seed)) for n in noises}
+    head = " | ".join(f"split / delay {n:.0f} dBFS" for n in noises)
+    print(f"webrtc mode 2, min_utt {args.min_utt_ms} ms; split of {len(truth)} phrases; ")
+    print("delay = decision - true end of speech, mean / p90 ms; fixtures: split of all\n")
+    print(f"| hangover_ms | {head} | fixtures split |")
+    print("|---" * (len(noises) + 2) + "|")
+    named: dict[tuple[str, ...], int] = {}
+    for hangover in SWEEP_HANGOVERS_MS:
+        cells = []
+        for n in noises:
+            r = run_config(
+                "webrtc", {"aggressiveness": 2}, lines[n], truth, clicks, hangover, args.min_utt_ms
+            )
+            d = np.asarray(r.endpoint_delay)
+            cells.append(f"{r.split} / {d.mean():.0f} / {np.percentile(d, 90):.0f}")
+        split, n_fix = fixture_splits(hangover, args.min_utt_ms)
+        named.setdefault(tuple(split), hangover)
+        print(f"| {hangover} | " + " | ".join(cells) + f" | {len(split)} of {n_fix} |", flush=True)
+    print("\nfixtures split, from the hangover on which the list holds:")
+    for split_names, hangover in named.items():
+        print(f"- {hangover} ms: {', '.join(split_names) or 'none'}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,7 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sweep",
         action="store_true",
-        help="instead: webrtc mode 2 at hangover 0-200 ms (splits vs endpoint delay)",
+        help="instead: webrtc mode 2 at hangover 80-280 ms (splits vs endpoint delay, on "
+        "the corpus and the committed caller fixtures)",
+    )
+    parser.add_argument(
+        "--frame-cost",
+        action="store_true",
+        help="instead: CPU µs per frame of Endpointer.push by kind of frame",
     )
     parser.add_argument("--min-utt-ms", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
@@ -213,10 +326,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only these VADs (default: all)",
     )
     args = parser.parse_args(argv)
+    if args.frame_cost:
+        print("| VAD | " + " | ".join(FRAME_KINDS) + " |")
+        print("|---" * (len(FRAME_KINDS) + 1) + "|")
+        for name in args.vad or ["webrtc"]:
+            cost = frame_cost_us(name)
+            print(f"| {name} | " + " | ".join(f"{cost[k]:.1f}" for k in FRAME_KINDS) + " |")
+        return 0
 
     clean, segments = build_corpus(args.seed)
     truth = [s for s in segments if s.kind == "speech"]
     clicks = [s for s in segments if s.kind == "click"]
+    if args.sweep:
+        return _sweep(clean, truth, clicks, args.noise_dbfs or [-60.0, -45.0], args)
     print(
         f"corpus: {len(truth)} phrases, {len(clicks)} clicks, {len(clean) / 8000:.1f} s; "
         f"hangover {args.hangover_ms} ms, min_utt {args.min_utt_ms} ms"
@@ -232,32 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for noise in args.noise_dbfs or [-60.0, -45.0]:
         frames = pcm_frames(phone_line(clean, noise_dbfs=noise, seed=args.seed))
-        if args.sweep:
-            for hangover in (0, 40, 80, 120, 160, 200):
-                r = run_config(
-                    "webrtc",
-                    {"aggressiveness": 2},
-                    frames,
-                    truth,
-                    clicks,
-                    hangover,
-                    args.min_utt_ms,
-                )
-                print(
-                    f"| {noise:.0f} dBFS | {r.label}, hangover_ms={hangover} | "
-                    f"{r.hits}/{r.n_truth} | {r.split} | {r.missed} | {r.false_utts} | "
-                    f"{r.clicks_rejected}/{r.n_clicks} | {_stats(r.start_err)} | "
-                    f"{_stats(r.end_err)} | {_stats(r.endpoint_delay)} | "
-                    f"{r.us_per_frame:.0f} |",
-                    flush=True,
-                )
-            continue
-        for name, kw, release in CONFIGS:
+        for name, kw in CONFIGS:
             if args.vad and name not in args.vad:
                 continue
-            r = run_config(
-                name, kw, frames, truth, clicks, args.hangover_ms, args.min_utt_ms, release
-            )
+            r = run_config(name, kw, frames, truth, clicks, args.hangover_ms, args.min_utt_ms)
             print(
                 f"| {noise:.0f} dBFS | {r.label} | {r.hits}/{r.n_truth} | {r.split} | "
                 f"{r.missed} | {r.false_utts} | {r.clicks_rejected}/{r.n_clicks} | "
