@@ -95,8 +95,8 @@ def _serve(tmp: Path, name: str, env: dict[str, str], *args: str) -> Serve:
 def pair(
     tmp_path_factory: pytest.TempPathFactory, module_db_url: str
 ) -> Iterator[tuple[Serve, Serve, Database]]:
-    """Processes A and B: one database (SQLite file, or PostgreSQL as N boxes would
-    share it), one stream secret, no Twilio token."""
+    """Processes A and B: one database (SQLite file, or PostgreSQL: two boxes), one stream
+    secret, no Twilio token."""
     tmp = tmp_path_factory.mktemp("pair")
     env = {
         "VOICECTL_DATABASE": module_db_url,
