@@ -92,11 +92,14 @@ def _serve(tmp: Path, name: str, env: dict[str, str], *args: str) -> Serve:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Serve, Database]]:
-    """Processes A and B: one database, one stream secret, no Twilio token."""
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, module_db_url: str
+) -> Iterator[tuple[Serve, Serve, Database]]:
+    """Processes A and B: one database (SQLite file, or PostgreSQL: two boxes), one stream
+    secret, no Twilio token."""
     tmp = tmp_path_factory.mktemp("pair")
     env = {
-        "VOICECTL_DATABASE": str(tmp / "shared.db"),
+        "VOICECTL_DATABASE": module_db_url,
         "VOICECTL_STREAM_SECRET": "shared-by-both",
         "VOICECTL_ADMIN_TOKEN": ADMIN,
         "VOICECTL_RECORD_WAIT_SEC": "2",
@@ -104,7 +107,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Serv
     a = _serve(tmp, "a", env)
     b = _serve(tmp, "b", env)
     try:
-        yield a, b, Database(tmp / "shared.db")
+        yield a, b, Database(module_db_url)
     finally:
         a.stop()
         b.stop()

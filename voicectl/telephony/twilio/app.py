@@ -12,7 +12,14 @@ a call this server knows, and - like `/voice` and `/media` - only when signed on
 `TWILIO_AUTH_TOKEN` is set; without it the server warns at start-up, and
 `require_signatures` refuses to start. Webhook bodies are capped (`MAX_FORM_BYTES`,
 `MAX_FORM_FIELDS`) and the fields kept are length-checked, so no request grows memory.
-Beyond `max_concurrent_calls`, `/voice` answers a short Hebrew apology and hangs up.
+Beyond `max_concurrent_calls` (per box: this host's live streams and unused stream tokens
+in the database, whichever process holds them), `/voice` answers a short Hebrew apology
+and hangs up.
+
+Any process may serve any request of a call (`voicectl serve --workers N`, N boxes on one
+database): `/voice` hands what it learned to the stream in signed `<Parameter>`s, and
+the `<Gather>` action and status callbacks find the call in the database
+(`store/streams.py`, `store/call_state.py`, `store/call_end.py`).
 
 `create_app` is the only place the app is built, and it logs `APP_START {build, ts}`
 exactly once per process (seed 002 H.1).
