@@ -81,6 +81,20 @@ def test_a_websocket_that_never_starts_is_closed(strict: InProcessServer) -> Non
     asyncio.run(go())
 
 
+def test_media_streams_are_not_compressed_even_when_a_client_offers_it(
+    strict: InProcessServer,
+) -> None:
+    """Twilio sends no permessage-deflate; accepting a client's offer would cost each call
+    ~300 KB of zlib state and a compression of every outbound frame."""
+
+    async def go() -> str | None:
+        url = strict.http_base.replace("http", "ws") + "/media"
+        async with websockets.connect(url, compression="deflate") as ws:
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert asyncio.run(go()) is None
+
+
 def test_a_flood_of_distinct_bad_messages_logs_a_bounded_amount(
     strict: InProcessServer, caplog: pytest.LogCaptureFixture
 ) -> None:

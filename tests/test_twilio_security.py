@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voicectl.telephony.twilio.security import (
+    MAX_PARAM_CHARS,
     grant_for,
     public_url,
     stream_key,
@@ -54,4 +55,4 @@ def test_stream_parameters_are_signed_for_one_call_and_expire() -> None:
     assert verify_grant(key, "CA1", params, now=grant.expires) is None  # expired
     # The Twilio auth token, when set, is what the key derives from.
     assert stream_key("tw", "shared-secret") == stream_key("tw", None) != key
-    assert sum(len(k) + len(v) for k, v in params.items()) <= 400
+    assert sum(len(k) + len(v) for k, v in params.items()) <= MAX_PARAM_CHARS

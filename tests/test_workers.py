@@ -92,11 +92,14 @@ def _serve(tmp: Path, name: str, env: dict[str, str], *args: str) -> Serve:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Serve, Database]]:
-    """Processes A and B: one database, one stream secret, no Twilio token."""
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, module_db_url: str
+) -> Iterator[tuple[Serve, Serve, Database]]:
+    """Processes A and B: one database (SQLite file, or PostgreSQL: two boxes), one stream
+    secret, no Twilio token."""
     tmp = tmp_path_factory.mktemp("pair")
     env = {
-        "VOICECTL_DATABASE": str(tmp / "shared.db"),
+        "VOICECTL_DATABASE": module_db_url,
         "VOICECTL_STREAM_SECRET": "shared-by-both",
         "VOICECTL_ADMIN_TOKEN": ADMIN,
         "VOICECTL_RECORD_WAIT_SEC": "2",
@@ -104,7 +107,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Serv
     a = _serve(tmp, "a", env)
     b = _serve(tmp, "b", env)
     try:
-        yield a, b, Database(tmp / "shared.db")
+        yield a, b, Database(module_db_url)
     finally:
         a.stop()
         b.stop()
@@ -348,3 +351,26 @@ def test_bench_reports_the_worst_workers_event_loop_lag() -> None:
     worst = worst_lag_p99_ms(before, after)
     assert worst is not None and worst > 10  # worker 12's, not an average
     assert worst_lag_p99_ms({}, {}) is None
+
+
+def test_without_the_token_table_voice_apologises_and_a_stream_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The token must be recorded to be usable: a database failure is an apology at
+    `/voice` and a refused `start`, never an unhandled error."""
+    import xml.etree.ElementTree as ET
+
+    from sqlalchemy import text
+
+    from voicectl.config import Settings
+    from voicectl.sim.runner import InProcessServer
+
+    with InProcessServer(Settings(database=str(tmp_path / "t.db")), simulation=False) as srv:
+        _, params = _answered_by(srv.http_base, "CAdbgone01")
+        with srv.runtime.db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE stream_tokens"))
+        r = voice(srv.http_base, "CAdbgone02")
+        assert r.status_code == 200 and ET.fromstring(r.text).find("./Hangup") is not None
+        media = srv.http_base.replace("http://", "ws://") + "/media"
+        assert not asyncio.run(_opens(media, "CAdbgone01", params))
+        assert not srv.runtime.active

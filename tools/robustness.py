@@ -308,7 +308,12 @@ def cmd_soak(args: argparse.Namespace) -> None:
         time.sleep(2)
         before = rss_mb(proc.pid)
         t0 = time.monotonic()
-        asyncio.run(batch(args.warmup, args.calls))
+        step = args.every or args.calls
+        for first in range(0, args.calls, step):
+            n = min(step, args.calls - first)
+            asyncio.run(batch(args.warmup + first, n))
+            if first + n < args.calls:
+                print(f"  after {first + n} calls: RSS {rss_mb(proc.pid):.1f} MB", flush=True)
         time.sleep(5)  # let the last calls end and their records be written
         after = rss_mb(proc.pid)
         active = httpx.get(f"{base}/healthz").json()["active_calls"]
@@ -475,6 +480,7 @@ def main() -> None:
     s.add_argument("--calls", type=int, default=1000)
     s.add_argument("--warmup", type=int, default=100)
     s.add_argument("--concurrency", type=int, default=10)
+    s.add_argument("--every", type=int, default=0, help="print RSS every N calls")
     d = sub.add_parser("dblock")
     d.add_argument("--hold", type=float, default=2.0)
     k = sub.add_parser("kill9")

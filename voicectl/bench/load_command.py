@@ -64,7 +64,8 @@ class LoadFigures:
     peak_rss_mb: float | None = None
     rss_per_call_mb: float | None = None
     loop_lag_p99_ms: float | None = None
-    generator_cpu_s_per_call_minute: float | None = None
+    generator_cpu_s_per_call_minute: float | None = None  # while placing calls
+    generator_setup_cpu_s: float | None = None  # imports and audio, all processes
     protocol_errors: list[str] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     verdict: str = "GO"
@@ -93,6 +94,7 @@ def aggregate(reports: list[WorkerReport], plan: LoadPlan) -> LoadFigures:
             fig.protocol_errors += c.protocol_errors[: 5 - len(fig.protocol_errors)]
     if fig.call_minutes:
         fig.generator_cpu_s_per_call_minute = sum(r.cpu_s for r in reports) / fig.call_minutes
+    fig.generator_setup_cpu_s = sum(r.setup_cpu_s for r in reports)
     fig.v2v = summarize(v2v)
     fig.barge_in = summarize(barge)
     fig.gaps = len(gaps)
@@ -241,8 +243,9 @@ def _server_env(settings: Settings) -> dict[str, str]:
 def load_table(figs: list[LoadFigures]) -> Any:
     """One column block per run would not fit 80 columns: one row per figure instead,
     one column per run (calls)."""
+    n = figs[0].workers if figs else 1
     t = table(
-        "Load (one server process)",
+        "Load (one server process)" if n == 1 else f"Load ({n} server processes, one port)",
         ("figure", "left"),
         *[(f"{f.calls} calls", "right") for f in figs],
     )
@@ -269,6 +272,7 @@ def load_table(figs: list[LoadFigures]) -> Any:
     row("generator late p99 ms", [num(f.lateness_p99_ms) for f in figs])
     row("generator late max ms", [num(f.lateness_max_ms) for f in figs])
     row("generator CPU s/call-min", [num(f.generator_cpu_s_per_call_minute) for f in figs])
+    row("generator set-up CPU s", [num(f.generator_setup_cpu_s) for f in figs])
     t.add_row("verdict", *[Text(f.verdict, style=STYLE[f.verdict]) for f in figs])
     return t
 
@@ -347,8 +351,9 @@ def run_load_command(
         figs.sort(key=lambda f: f.calls)
     if find_capacity:
         final = "GO" if capacity else "NO-GO"
+        where = "one server process" if workers == 1 else f"{workers} server processes"
         line = (
-            f"BENCH {final}: capacity {capacity} calls in one server process (the largest "
+            f"BENCH {final}: capacity {capacity} calls in {where} (the largest "
             f"C meeting every load gate, searched up to {calls})"
         )
         if note:

@@ -16,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
+
 from voicectl import executors
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
-from voicectl.audio.frames import FRAME_MS
 from voicectl.audio.resample import resample
 from voicectl.call.actions import (
     Action,
@@ -39,6 +40,7 @@ from voicectl.call.actions import (
 from voicectl.call.session import CallSession
 from voicectl.clock import Clock
 from voicectl.logs import get_logger
+from voicectl.pacing import FrameTicker
 from voicectl.speech.tts.base import TTS
 
 _log = get_logger("call")
@@ -154,12 +156,15 @@ class CallRunner:
         self._hanging_up = False
         self._finishing = False
         self._finished = asyncio.Event()
+        self._ticker: FrameTicker | None = None
         self.ending: Ending | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, actions: list[Action]) -> None:
-        """Start the pacer and sender, and carry out the session's `begin()` actions."""
-        self._spawn(self._pacer())
+        """Start pacing (the loop's `FrameTicker`) and the sender, and carry out the
+        session's `begin()` actions."""
+        self._ticker = FrameTicker.of(asyncio.get_running_loop())
+        self._ticker.add(self._tick)
         self._spawn(self._sender())
         self.dispatch(actions)
 
@@ -208,6 +213,8 @@ class CallRunner:
 
     async def _close(self, ending: Ending) -> None:
         try:
+            if self._ticker is not None:
+                self._ticker.remove(self._tick)
             self.dispatch(self.session.stop(ending.reason))
             current = asyncio.current_task()
             tasks = [t for t in list(self._tasks) if t is not current]
@@ -295,18 +302,19 @@ class CallRunner:
                 self._spawn(self.finish("connection lost", ended_by="disconnect"))
                 return
 
-    async def _pacer(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_tick = loop.time()
-        while not self._finishing:
+    def _tick(self) -> None:
+        """One 20 ms step of this call's pacing (called by the loop's `FrameTicker`). A
+        failure stops this call's pacing only, and is logged on the call."""
+        assert self._ticker is not None
+        if self._finishing:
+            self._ticker.remove(self._tick)
+            return
+        try:
             room = self._queue.maxsize - self._queue.qsize()
             self.dispatch(self.session.tick(room))
-            next_tick += FRAME_MS / 1000
-            delay = next_tick - loop.time()
-            if delay < -0.2:  # fell far behind (a stalled loop): re-anchor, don't burst
-                next_tick = loop.time()
-                delay = 0
-            await asyncio.sleep(max(delay, 0))
+        except Exception as exc:
+            self._ticker.remove(self._tick)
+            self.session.log("ERROR", f"internal task failed: pacing: {exc!r}")
 
     async def _flush(self, timeout_s: float = 1.0) -> None:
         """Give the sender a moment to write what is queued (the goodbye's mark echoed)."""
@@ -437,12 +445,8 @@ class CallRunner:
                     continue  # the voice failed: let the rest of the reply go unsaid
                 try:
                     chunks = iter(self.tts.synthesize(phrase))
-                    while True:
-                        chunk = await executors.run("tts", next, chunks, None)
-                        if chunk is None:
-                            break
-                        if rate != 8000:
-                            chunk = await executors.run("tts", resample, chunk, rate, 8000)
+                    # One thread hop per chunk: synthesis and resampling together.
+                    while (chunk := await executors.run("tts", _next_8k, chunks, rate)) is not None:
                         self.dispatch(session.reply_audio(index, chunk, k))
                 except Exception as exc:
                     session.log("ERROR", f"TTS failed: {exc!r}")
@@ -455,3 +459,12 @@ class CallRunner:
             if self._to_speak.get(index) is pending:
                 del self._to_speak[index]
         self.dispatch(session.reply_done(index))
+
+
+def _next_8k(chunks: Iterator[np.ndarray], rate: int) -> np.ndarray | None:
+    """The next TTS chunk resampled from `rate` Hz to 8 kHz int16 (None when the phrase
+    is over); runs in the TTS pool."""
+    chunk = next(chunks, None)
+    if chunk is None or rate == 8000:
+        return chunk
+    return resample(chunk, rate, 8000)

@@ -23,6 +23,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,30 +31,40 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
-import websockets
+import orjson
+from websockets.exceptions import WebSocketException
 
 from voicectl.audio.frames import FRAME_BYTES, FRAME_MS
 from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 from voicectl.call.session import turn_of_mark
+from voicectl.pacing import REANCHOR_S, FrameTicker
 from voicectl.sim.playback import PlaybackBuffer
 from voicectl.sim.rest_fake import TwilioRestFake
 from voicectl.sim.scenario import Scenario
+from voicectl.sim.wsclient import MediaSocket
 from voicectl.speech.stt.script import SCRIPT_PARAM, ScriptLine, encode_script
 from voicectl.telephony.twilio.security import public_url
 from voicectl.telephony.twilio.twiml import HE_LANGUAGE
 
 SILENCE = b"\xff" * FRAME_BYTES
+_SILENCE_B64 = base64.b64encode(SILENCE).decode("ascii")
+_FRAME_S = FRAME_MS / 1000
 #: RMS (int16) above which a caller frame counts as voiced, for caller-side marks only.
 VOICED_RMS = 300.0
 
 
 @dataclass
 class CallerAudio:
-    """One utterance prepared before the call: μ-law frames and its last voiced frame."""
+    """One utterance prepared before the call: μ-law frames (and their base64, encoded
+    once here rather than at every send), its first and last voiced frame."""
 
     frames: list[bytes]
     first_voiced: int
     last_voiced: int
+    payloads: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.payloads = [base64.b64encode(f).decode("ascii") for f in self.frames]
 
 
 def prepare_utterance(pcm8k: np.ndarray) -> CallerAudio:
@@ -172,7 +183,8 @@ class TwilioEmulator:
         self.res = EmulatorResult(self.call_sid)
         self._seq = 0
         self._chunk = 0
-        self._outgoing: deque[bytes] = deque()  # caller frames waiting to be sent
+        # caller frames waiting to be sent: (μ-law, its base64)
+        self._outgoing: deque[tuple[bytes, str]] = deque()
         self._playback = self.res.playback
         self._echoes: list[Echo] = []
         self._echo_event = asyncio.Event()
@@ -181,14 +193,16 @@ class TwilioEmulator:
         self._caller_track: list[tuple[int, bytes]] = []
         self._bot_track: list[tuple[int, bytes]] = []
         self._v2v_waiters: list[tuple[dict[str, float], float]] = []
-        self._sent_at: dict[int, float] = {}  # chunk -> when it was sent (emulator clock)
+        # chunk -> called with the time it was sent (emulator clock), once
+        self._on_sent: dict[int, list[Callable[[float], None]]] = {}
+        # when the next caller frame is due (emulator clock; None: the stream's first)
+        self._next_frame_at: float | None = None
         self._clear_at: float | None = None
         self._ws: Any = None
         self._closed = asyncio.Event()  # the current media stream is closed
         self._call_over = asyncio.Event()  # the whole call is over
-        self._frame_tick = asyncio.Event()  # set each time a caller frame is sent
+        self._frame_tick = asyncio.Event()  # set when a watched caller frame is sent
         self._mark_arrived = asyncio.Event()  # wakes the playback loop
-        self._send_lock = asyncio.Lock()
         self._handoff: str | None = None  # TwiML a REST update replaced the stream with
         self._gather_open = asyncio.Event()
         self._gather_keys: asyncio.Queue[str] = asyncio.Queue()
@@ -203,12 +217,11 @@ class TwilioEmulator:
     def _tick_index(self) -> int:
         return int(round((self._now() - self._t0) * 1000 / FRAME_MS))
 
-    async def _send(self, msg: dict[str, Any]) -> None:
+    def _send(self, msg: dict[str, Any]) -> None:
+        """Send one message now (dropped once the stream is closed, as Twilio's would be)."""
         if self._closed.is_set() or self._ws is None:
             return
-        async with self._send_lock:
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await self._ws.send(json.dumps(msg))
+        self._ws.send_text(orjson.dumps(msg).decode())
 
     def _next_seq(self) -> str:
         self._seq += 1
@@ -268,35 +281,37 @@ class TwilioEmulator:
         try:
             # No permessage-deflate offer: Twilio documents no WebSocket compression, and
             # base64 μ-law hardly compresses (zlib per 20 ms frame only burns CPU).
-            async with websockets.connect(
-                url, additional_headers=headers, max_size=2**22, compression=None
-            ) as ws:
-                self._ws = ws
-                self._closed.clear()
-                if self.res.streams:  # a new stream: new streamSid, numbering restarts
-                    self.stream_sid = "MZ" + secrets.token_hex(16)
-                    self._seq = 0
-                    self._leg_chunk0 = self._chunk
-                    self._playback.clear(self._now())  # the old stream's audio is gone
-                self.res.streams += 1
-                await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-                await self._send(self._start_message(params))
-                tasks = [
-                    asyncio.create_task(self._media_loop()),
-                    asyncio.create_task(self._receive_loop()),
-                    asyncio.create_task(self._playback_loop()),
-                ]
-                try:
-                    await self._closed.wait()
-                finally:
-                    for t in tasks:
-                        t.cancel()
-                    for t in tasks:
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await t
-        except (OSError, websockets.WebSocketException) as exc:
+            ws = await MediaSocket.connect(
+                url, self._on_server_message, headers=headers, max_size=2**22
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
             self.res.failures.append(f"media stream {url}: {exc.__class__.__name__}: {exc}")
             self._call_over.set()
+            return
+        self._ws = ws
+        self._closed.clear()
+        if self.res.streams:  # a new stream: new streamSid, numbering restarts
+            self.stream_sid = "MZ" + secrets.token_hex(16)
+            self._seq = 0
+            self._leg_chunk0 = self._chunk
+            self._playback.clear(self._now())  # the old stream's audio is gone
+        self.res.streams += 1
+        self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        self._send(self._start_message(params))
+        # Caller audio rides the process's one 20 ms ticker (no task per call).
+        ticker = FrameTicker.of(asyncio.get_running_loop())
+        self._next_frame_at = None
+        ticker.add(self._send_frame)
+        ws.closed.add_done_callback(lambda _: self._socket_closed())
+        playback = asyncio.create_task(self._playback_loop())
+        try:
+            await self._closed.wait()
+        finally:
+            ticker.remove(self._send_frame)
+            playback.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await playback
+            ws.abort()
 
     # ------------------------------------------------------------------ Twilio's side
     def _on_rest_update(self, form: dict[str, str]) -> None:
@@ -314,7 +329,7 @@ class TwilioEmulator:
     async def _end_stream(self) -> None:
         if self._closed.is_set():
             return
-        await self._send(
+        self._send(
             {
                 "event": "stop",
                 "sequenceNumber": self._next_seq(),
@@ -505,34 +520,43 @@ class TwilioEmulator:
         }
 
     # ------------------------------------------------------------------ loops
-    async def _media_loop(self) -> None:
-        """Caller audio at real time: one frame per 20 ms, silence when nobody speaks."""
-        next_at = self._now()
-        lateness = self.res.send_lateness_ms
-        while not self._closed.is_set():
-            frame = self._outgoing.popleft() if self._outgoing else SILENCE
-            self._chunk += 1
-            now = self._now()
-            lateness.append(round(max(now - next_at, 0.0) * 1000, 2))
-            self._sent_at[self._chunk] = now
-            self._frame_tick.set()
-            if self.record:
-                self._caller_track.append((self._tick_index(), frame))
-            await self._send(
-                {
-                    "event": "media",
-                    "sequenceNumber": self._next_seq(),
-                    "media": {
-                        "track": "inbound",
-                        "chunk": str(self._chunk - self._leg_chunk0),
-                        "timestamp": str((self._chunk - self._leg_chunk0 - 1) * FRAME_MS),
-                        "payload": base64.b64encode(frame).decode("ascii"),
-                    },
-                    "streamSid": self.stream_sid,
-                }
-            )
-            next_at += FRAME_MS / 1000
-            await asyncio.sleep(max(next_at - self._now(), 0))
+    def _send_frame(self) -> None:
+        """One caller frame (the `FrameTicker` calls it every 20 ms): the next frame of
+        an utterance, or silence when nobody speaks - a phone line never goes quiet."""
+        if self._closed.is_set():
+            return
+        now = self._now()
+        if self._next_frame_at is None:  # the stream's first frame sets its grid
+            self._next_frame_at = now
+        late = now - self._next_frame_at
+        self.res.send_lateness_ms.append(round(max(late, 0.0) * 1000, 2))
+        # Due 20 ms after the last one; after a stall longer than the ticker's re-anchor
+        # limit, from now (the ticker does not burst either).
+        self._next_frame_at = (now if late > REANCHOR_S else self._next_frame_at) + _FRAME_S
+        frame, payload = self._outgoing.popleft() if self._outgoing else (SILENCE, _SILENCE_B64)
+        self._chunk += 1
+        if self.record:
+            self._caller_track.append((self._tick_index(), frame))
+        n = self._chunk - self._leg_chunk0
+        self._send(
+            {
+                "event": "media",
+                "sequenceNumber": self._next_seq(),
+                "media": {
+                    "track": "inbound",
+                    "chunk": str(n),
+                    "timestamp": str((n - 1) * FRAME_MS),
+                    "payload": payload,
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+        for hook in self._on_sent.pop(self._chunk, ()):
+            hook(now)
+
+    def _when_sent(self, chunk: int, hook: Callable[[float], None]) -> None:
+        """Call `hook(sent_at)` when caller frame `chunk` (counted over the call) is sent."""
+        self._on_sent.setdefault(chunk, []).append(hook)
 
     def _advance_playback(self) -> list[str]:
         """Let the playback model run to now; keep what was heard; return marks due."""
@@ -547,18 +571,18 @@ class TwilioEmulator:
         """Twilio's playback buffer: wakes when a mark falls due (or a new one arrives) and
         echoes it; the model itself knows when every frame played."""
         while not self._closed.is_set():
-            await self._echo_marks(self._advance_playback())
+            self._echo_marks(self._advance_playback())
             nxt = self._playback.next_mark_due()
             self._mark_arrived.clear()
             wait = None if nxt is None else max(nxt - self._now(), 0.0)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._mark_arrived.wait(), wait)
 
-    async def _echo_marks(self, names: list[str], cleared: bool = False) -> None:
+    def _echo_marks(self, names: list[str], cleared: bool = False) -> None:
         for name in names:
             self._echoes.append(Echo(name, self._now(), cleared))
             self._echo_event.set()
-            await self._send(
+            self._send(
                 {
                     "event": "mark",
                     "sequenceNumber": self._next_seq(),
@@ -567,33 +591,31 @@ class TwilioEmulator:
                 }
             )
 
-    async def _receive_loop(self) -> None:
-        try:
-            async for raw in self._ws:
-                await self._on_server_message(raw)
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            if not self._closed.is_set():
-                if self._handoff is None:  # not a move to TwiML: the server hung up
-                    self.res.hung_up_by_server = True
-                    self._call_over.set()
-                self._closed.set()
-                self._echo_event.set()
-            self._frame_tick.set()
-            self._mark_arrived.set()
+    def _socket_closed(self) -> None:
+        """The stream's connection is gone (either side closed it)."""
+        if not self._closed.is_set():
+            if self._handoff is None:  # not a move to TwiML: the server hung up
+                self.res.hung_up_by_server = True
+                self._call_over.set()
+            self._closed.set()
+            self._echo_event.set()
+        self._frame_tick.set()
+        self._mark_arrived.set()
 
     def _violation(self, code: int, detail: str) -> None:
         if len(self.res.protocol_errors) < 20:
             self.res.protocol_errors.append(f"Twilio error {code}: {detail}")
 
-    async def _on_server_message(self, raw: str | bytes) -> None:
+    def _on_server_message(self, raw: str | bytes) -> None:
+        """One message from the server (called by the socket as it arrives)."""
+        if self._closed.is_set():
+            return  # after our `stop`: Twilio no longer plays the stream
         if isinstance(raw, bytes):
             self._violation(31950, "binary WebSocket frame")
             return
         try:
-            msg = json.loads(raw)
-        except json.JSONDecodeError:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             self._violation(31951, "message is not JSON")
             return
         event = msg.get("event") if isinstance(msg, dict) else None
@@ -634,7 +656,7 @@ class TwilioEmulator:
             self._mark_arrived.set()
         else:  # clear: drop unplayed audio, echo every pending mark at once
             self._clear_at = self._now()
-            await self._echo_marks(self._playback.clear(self._clear_at), cleared=True)
+            self._echo_marks(self._playback.clear(self._clear_at), cleared=True)
 
     # ------------------------------------------------------------------ steps
     async def _run_steps(self) -> None:
@@ -655,7 +677,7 @@ class TwilioEmulator:
                 await self._keys_to_gather(i, step.dtmf, step.gap_ms)
             elif step.kind == "dtmf":
                 for key in step.dtmf:
-                    await self._send(
+                    self._send(
                         {
                             "event": "dtmf",
                             "streamSid": self.stream_sid,
@@ -728,25 +750,34 @@ class TwilioEmulator:
         # An earlier utterance still waiting for its reply got none before this one.
         self._v2v_waiters.clear()
         n_before = self._chunk + len(self._outgoing)
-        self._outgoing.extend(audio.frames)
+        self._outgoing.extend(zip(audio.frames, audio.payloads, strict=True))
         first_voiced_chunk = n_before + audio.first_voiced + 1
         last_voiced_chunk = n_before + audio.last_voiced + 1
-        t_first_voiced: float | None = None
-        t_last_voiced: float | None = None
+        last_chunk = n_before + len(audio.frames)
+        sent: dict[str, float] = {}
+
+        def on_first_voiced(at: float) -> None:
+            sent["first_voiced"] = at
+
+        def on_last_voiced(at: float) -> None:
+            sent["last_voiced"] = at
+            # V2V_MS: caller's last voiced frame sent -> first bot audio received.
+            self._v2v_waiters.append((marks, at))
+
+        def on_last(at: float) -> None:
+            self._frame_tick.set()
+
+        # The frame sender calls these as it sends those frames: no wake-up per frame.
+        self._when_sent(first_voiced_chunk, on_first_voiced)
+        self._when_sent(last_voiced_chunk, on_last_voiced)
+        self._when_sent(last_chunk, on_last)
         while not self._call_over.is_set():
-            if t_first_voiced is None and self._chunk >= first_voiced_chunk:
-                t_first_voiced = self._sent_at[first_voiced_chunk]
-            if t_last_voiced is None and self._chunk >= last_voiced_chunk:
-                t_last_voiced = self._sent_at[last_voiced_chunk]
-                # V2V_MS: caller's last voiced frame sent -> first bot audio received.
-                self._v2v_waiters.append((marks, t_last_voiced))
-            if not self._outgoing:
+            if self._chunk >= last_chunk:
                 self._says_sent += 1
                 break
-            # One wake-up per frame sent (not a poll): cheap enough for hundreds of calls
-            # in one load-generator process.
             self._frame_tick.clear()
             await self._frame_tick.wait()
+        t_first_voiced = sent.get("first_voiced")
         if barge_after_ms is not None:
             # BARGE_IN_STOP_MS: caller starts talking over the bot -> `clear` arrives.
             if t_first_voiced is not None:

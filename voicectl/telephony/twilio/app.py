@@ -12,7 +12,14 @@ a call this server knows, and - like `/voice` and `/media` - only when signed on
 `TWILIO_AUTH_TOKEN` is set; without it the server warns at start-up, and
 `require_signatures` refuses to start. Webhook bodies are capped (`MAX_FORM_BYTES`,
 `MAX_FORM_FIELDS`) and the fields kept are length-checked, so no request grows memory.
-Beyond `max_concurrent_calls`, `/voice` answers a short Hebrew apology and hangs up.
+Beyond `max_concurrent_calls` (per box: this host's live streams and unused stream tokens
+in the database, whichever process holds them), `/voice` answers a short Hebrew apology
+and hangs up.
+
+Any process may serve any request of a call (`voicectl serve --workers N`, N boxes on one
+database): `/voice` hands what it learned to the stream in signed `<Parameter>`s, and
+the `<Gather>` action and status callbacks find the call in the database
+(`store/streams.py`, `store/call_state.py`, `store/call_end.py`).
 
 `create_app` is the only place the app is built, and it logs `APP_START {build, ts}`
 exactly once per process (seed 002 H.1).
@@ -31,6 +38,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
@@ -43,7 +51,7 @@ from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
 from voicectl.flows.messages import call_flows
-from voicectl.logs import get_logger, mask_phone
+from voicectl.logs import clip, get_logger, mask_phone
 from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import Runtime
@@ -216,18 +224,27 @@ def create_app(
         (`security.StreamGrant`), its token recorded as issued; None when the box is at
         `max_concurrent_calls` (`capped`) and this call is not already in flight."""
         grant = grant_for(call_sid, caller, from_number, business, settings.stream_token_ttl_sec)
-        issued = await executors.run(
-            "db",
-            streams.issue_token,
-            rt.db,
-            nonce=grant.nonce,
-            call_sid=call_sid,
-            business_id=business,
-            host=rt.host,
-            ttl_s=settings.stream_token_ttl_sec,
-            max_in_flight=settings.max_concurrent_calls if capped else None,
-        )
+        try:
+            issued = await executors.run(
+                "db",
+                streams.issue_token,
+                rt.db,
+                nonce=grant.nonce,
+                call_sid=call_sid,
+                business_id=business,
+                host=rt.host,
+                ttl_s=settings.stream_token_ttl_sec,
+                max_in_flight=settings.max_concurrent_calls if capped else None,
+            )
+        except SQLAlchemyError as exc:  # the token must be recorded to be usable
+            _log.error("call %s: stream token not recorded: %s", call_sid, clip(exc))
+            return None
         if not issued:
+            _log.warning(
+                "incoming call %s turned away: this box is at max_concurrent_calls (%d)",
+                call_sid,
+                settings.max_concurrent_calls,
+            )
             return None
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
         return twiml.connect_stream(media, grant.parameters(rt.stream_key), say=say)
@@ -245,12 +262,7 @@ def create_app(
         answer = await stream_twiml(
             request, call_sid, caller=caller, from_number=form.get("From"), business=business
         )
-        if answer is None:
-            _log.warning(
-                "incoming call %s turned away: this box is at max_concurrent_calls (%d)",
-                call_sid,
-                settings.max_concurrent_calls,
-            )
+        if answer is None:  # at the cap (or no database): a polite apology, not silence
             return Response(twiml.say_and_hang_up(twiml.BUSY_HE), media_type="application/xml")
         _log.info(
             "incoming call %s from %s to business %s",
@@ -296,7 +308,8 @@ def create_app(
             say=None if digits else twiml.GATHER_NO_INPUT_HE,
             capped=False,  # the call is already counted: it is coming back
         )
-        assert answer is not None
+        if answer is None:  # the database failed (logged); Twilio's fallback URL may act
+            return PlainTextResponse("stream token not recorded", status_code=503)
         return Response(answer, media_type="application/xml")
 
     async def status(request: Request) -> Response:

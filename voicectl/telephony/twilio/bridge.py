@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voicectl import executors
@@ -218,11 +219,14 @@ async def _refuse(rt: Runtime, start: m.Start) -> tuple[StreamGrant | None, str 
             owner_dead=lambda owner: records.owner_dead(owner, rt.owner),
         )
 
-    why = await executors.run("db", claim)
-    while why == streams.LIVE and loop.time() < deadline:
-        await asyncio.sleep(RESUME_POLL_S)
-        if not await executors.run("db", streams.stream_is_live, rt.db, start.call_sid):
-            why = await executors.run("db", claim)
+    try:
+        why = await executors.run("db", claim)
+        while why == streams.LIVE and loop.time() < deadline:
+            await asyncio.sleep(RESUME_POLL_S)
+            if not await executors.run("db", streams.stream_is_live, rt.db, start.call_sid):
+                why = await executors.run("db", claim)
+    except SQLAlchemyError as exc:  # once-only cannot be checked: the stream is refused
+        return None, f"database unavailable ({clip(exc, 120)})"
     return (grant, None) if why is None else (None, why)
 
 

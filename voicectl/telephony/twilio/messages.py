@@ -3,18 +3,24 @@
 `parse_inbound` turns one text frame from Twilio into a typed event or raises
 `ProtocolError`; the `*_message` builders produce exactly the server -> Twilio shapes
 (JSON text, base64 μ-law payload, the call's `streamSid`, nothing more).
+
+JSON goes through `orjson` both ways: 50 frames a second each way per call make the
+stdlib's `json` (and its Python-level number hooks) one of the larger per-frame costs
+(docs/benchmarks.md "Where the time per frame goes"). orjson is strict RFC 8259, which
+is what the defensive parser needs anyway: no NaN/Infinity, no lone surrogates, finite
+floats, integers of at most 64 bits (larger ones become floats), its own depth limit.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from voicectl.logs import clip, scrub_surrogates
 
@@ -23,7 +29,7 @@ from voicectl.logs import clip, scrub_surrogates
 MAX_MESSAGE_CHARS = 64 * 1024
 #: Deepest JSON nesting accepted (Twilio's messages nest 3 levels).
 MAX_DEPTH = 8
-#: Longest JSON integer literal accepted (digits); Twilio's numbers are small.
+#: Longest number sent as a decimal string accepted (digits); Twilio's numbers are small.
 MAX_INT_DIGITS = 15
 #: Longest id / name / key string kept from a message.
 MAX_FIELD_CHARS = 256
@@ -45,13 +51,13 @@ class ProtocolError(ValueError):
         self.kind = kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connected:
     protocol: str
     version: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Start:
     stream_sid: str
     call_sid: str
@@ -63,7 +69,7 @@ class Start:
     custom_parameters: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Media:
     stream_sid: str
     track: str
@@ -72,19 +78,19 @@ class Media:
     payload: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dtmf:
     stream_sid: str
     digit: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mark:
     stream_sid: str
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stop:
     stream_sid: str
     call_sid: str
@@ -113,23 +119,6 @@ def _depth_ok(text: str) -> bool:
         elif ch in "]}":
             depth -= 1
     return True
-
-
-def _bad_constant(name: str) -> Any:
-    raise ProtocolError(f"number {name} is not allowed", "number")
-
-
-def _bounded_int(literal: str) -> int:
-    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
-        raise ProtocolError(f"integer of {len(literal)} digits", "number")
-    return int(literal)
-
-
-def _finite_float(literal: str) -> float:
-    value = float(literal[:64]) if len(literal) <= 64 else math.inf
-    if not math.isfinite(value):
-        raise ProtocolError("number out of range", "number")
-    return value
 
 
 def _get(obj: dict[str, Any], key: str, where: str) -> Any:
@@ -180,8 +169,9 @@ def parse_inbound(text: str | bytes) -> InboundEvent:
     event or raises `ProtocolError` - never another exception.
 
     Bounds: `MAX_MESSAGE_CHARS` per frame, `MAX_DEPTH` nesting (checked before decoding),
-    integers of at most `MAX_INT_DIGITS` digits, no NaN/Infinity/overflowing floats,
-    `MAX_FIELD_CHARS` per id or name; every field must have its Twilio type.
+    numbers bounded by the decoder (no NaN/Infinity/overflowing floats, integers of at
+    most 64 bits) and, where read, by their field's range; `MAX_FIELD_CHARS` per id or
+    name; every field must have its Twilio type.
 
     Args:
         text: the frame; Twilio sends only text frames, so `bytes` is an error.
@@ -197,18 +187,11 @@ def parse_inbound(text: str | bytes) -> InboundEvent:
     if not _depth_ok(text):
         raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH}", "depth")
     try:
-        msg = json.loads(
-            text,
-            parse_constant=_bad_constant,
-            parse_int=_bounded_int,
-            parse_float=_finite_float,
-        )
-    except ProtocolError:
-        raise
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"not JSON: {exc.msg}", "json") from None
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"not JSON: {exc.__class__.__name__}", "json") from None
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        reason = clip(exc.msg, 80)
+        kind = "number" if reason.startswith("number") else "json"
+        raise ProtocolError(f"not JSON: {reason}", kind) from None
     if not isinstance(msg, dict):
         raise ProtocolError("not a JSON object", "type")
     try:
@@ -326,14 +309,16 @@ class StreamTimestamps:
 def media_message(stream_sid: str, payload: bytes) -> str:
     """Server -> Twilio `media`: one μ-law frame, base64, no WAV header."""
     b64 = base64.b64encode(payload).decode("ascii")
-    return json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": b64}})
+    msg = {"event": "media", "streamSid": stream_sid, "media": {"payload": b64}}
+    return orjson.dumps(msg).decode()
 
 
 def mark_message(stream_sid: str, name: str) -> str:
     """Server -> Twilio `mark`."""
-    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+    msg = {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
+    return orjson.dumps(msg).decode()
 
 
 def clear_message(stream_sid: str) -> str:
     """Server -> Twilio `clear`."""
-    return json.dumps({"event": "clear", "streamSid": stream_sid})
+    return orjson.dumps({"event": "clear", "streamSid": stream_sid}).decode()

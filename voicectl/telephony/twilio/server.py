@@ -139,6 +139,9 @@ def uvicorn_config(
         http=protocol,
         ws="websockets-sansio",
         ws_max_size=WS_MAX_BYTES,
+        # Twilio does not compress Media Streams; a client that offers permessage-deflate
+        # would cost ~300 KB of zlib state per call and a compression per frame.
+        ws_per_message_deflate=False,
         timeout_keep_alive=KEEP_ALIVE_S,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         limit_concurrency=limit,
