@@ -311,7 +311,7 @@ class TwilioEmulator:
             playback.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await playback
-            ws.abort()
+            await ws.close()  # the closing handshake, bounded; a no-op once closed
 
     # ------------------------------------------------------------------ Twilio's side
     def _on_rest_update(self, form: dict[str, str]) -> None:
