@@ -11,6 +11,7 @@ import logging
 import logging.handlers
 import queue
 import re
+import sys
 
 LOGGER_NAME = "voicectl"
 
@@ -72,6 +73,20 @@ LOG_QUEUE_RECORDS = 10_000
 _ROUTED = ("uvicorn", "asyncio")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when the line is written, not when the handler
+    was made: the writer thread outlives redirections (a CLI test runner's captured
+    stream, since closed) and must not write into a stale file."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 class _DroppingQueueHandler(logging.handlers.QueueHandler):
     """Hands records to the writer thread without ever waiting: when the queue is full
     (the log output has stalled) a record is dropped and counted, and the next one that
@@ -114,7 +129,7 @@ def setup_logging(level: str = "INFO") -> None:
     if getattr(logger, "_voicectl_configured", False):
         logger.setLevel(level.upper())
         return
-    stream = logging.StreamHandler()
+    stream = _StderrHandler()
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     records: queue.Queue[logging.LogRecord] = queue.Queue(LOG_QUEUE_RECORDS)
     handler = _DroppingQueueHandler(records)

@@ -424,5 +424,5 @@ def run_load_command(
                 g["detail"],
             )
         console.print(gt)
-    console.print(Text(line, style=STYLE.get(final, "")))
+    console.print(Text(line, style=STYLE.get(final, "")), soft_wrap=True)  # one greppable line
     return code

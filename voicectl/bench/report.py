@@ -169,7 +169,7 @@ def print_bench(console: Console, result: BenchResult, max_regression_pct: float
         console.print(regression_table(result.marks, max_regression_pct))
     console.print(scenarios_table(result))
     console.print(gates_table(result))
-    console.print(verdict_line(result))
+    console.print(verdict_line(result), soft_wrap=True)  # one greppable line for CI
 
 
 class SuiteProgress:
