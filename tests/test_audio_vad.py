@@ -420,16 +420,18 @@ def corpus() -> tuple[np.ndarray, list[Segment], list[Segment]]:
 def test_corpus_at_the_default_hangover(
     corpus: tuple[np.ndarray, list[Segment], list[Segment]], noise_dbfs: float
 ) -> None:
-    # every phrase is one utterance on the quiet and the noisy line (its stop closures
-    # and word gaps do not split it), no click is kept, and the decision comes
+    # every phrase is one committed utterance on the quiet and the noisy line (its stop
+    # closures and word gaps, which the short hangover ends on, are resumed within the
+    # resume window), no click is kept, and the (tentative) decision comes
     # VAD_HANGOVER_MS after the end of speech - measured from the true end
     from voicectl.audio.vad_bench import run_config
 
     pcm, truth, clicks = corpus
-    hangover = Settings().vad_hangover_ms
+    settings = Settings()
+    hangover, window = settings.vad_hangover_ms, settings.turn_resume_window_ms
     frames = pcm_frames(ulaw_decode(ulaw_encode(phone_line(pcm, noise_dbfs=noise_dbfs))))
-    r = run_config("webrtc", {"aggressiveness": 2}, frames, truth, clicks, hangover, 200)
-    assert (r.hits, r.split, r.missed, r.false_utts) == (39, 0, 0, 0)
+    r = run_config("webrtc", {"aggressiveness": 2}, frames, truth, clicks, hangover, 200, window)
+    assert (r.hits, r.merged_split, r.missed, r.false_utts) == (39, 0, 0, 0)
     assert r.clicks_rejected == len(clicks)
     assert max(abs(e) for e in r.end_err) <= 20
     assert all(hangover - 20 <= d <= hangover + 40 for d in r.endpoint_delay)

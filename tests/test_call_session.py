@@ -16,11 +16,13 @@ from voicectl.booking.phone import normalize_phone
 from voicectl.call.actions import (
     AskPhoneByGather,
     CancelReply,
+    CommitTurn,
     RunTurn,
     SendClear,
     SendMark,
     SendMedia,
     Speak,
+    TakeBack,
 )
 from voicectl.call.session import CallSession, CallState
 from voicectl.clock import FakeClock
@@ -550,3 +552,136 @@ def test_a_complete_sentence_ends_after_the_normal_hangover() -> None:
     call.frame(TONE, 60)
     call.frame(QUIET, 10)  # 200 ms > the 160 ms hangover
     assert [t.turn.text for t in call.turns[1:]] == ["יש לכם מקום מחר בשתיים?"]
+
+
+# -- speculative endpointing (issue 12, "Voice-to-voice floor"): reply at the short
+# hangover, take the turn back if the caller goes on within the resume window
+
+
+def _listening(call: Call) -> None:
+    call.handle(call.session.begin())
+    call.reply(0, "שלום", seconds=0.1)
+    call.frame(QUIET, 10)
+    _echo_marks_sent(call)
+
+
+def test_a_clause_pause_at_hangover_120_gives_one_committed_turn_with_the_whole_text() -> None:
+    whole = "אפשר שוודי ביום ראשון בעשר, לא, ביום שני"
+    call = Call(script=[whole], vad_hangover_ms=120, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 30)  # 600 ms of speech
+    start_of_speech = call.clock.now_ms() - 600
+    call.frame(QUIET, 7)  # 140 ms: past the 120 ms hangover, inside the resume window
+    speculative = [t for t in call.turns if t.turn.kind == "speech"]
+    assert len(speculative) == 1 and speculative[0].speculative  # the reply starts now
+    first = speculative[0].turn_index
+    call.reply(first, "קבעתי לכם ביום ראשון", seconds=1.0)
+    call.frame(QUIET, 1)  # 160 ms pause in all; the early reply's first frames go out
+    assert call.media_sent()
+    call.sent.clear()
+    call.frame(TONE, 20)  # the caller goes on
+    assert SendClear() in call.sent  # the caller heard at most a few tens of ms of it
+    assert TakeBack(first) in call.sent
+    assert not [a for a in call.sent if isinstance(a, CancelReply)]  # not a barge-in
+    assert not any("barge-in" in line for line in call.lines)
+    end_of_speech = call.clock.now_ms()
+    call.frame(QUIET, 20)  # 400 ms: the real end, and the resume window passes
+    speech = [t for t in call.turns if t.turn.kind == "speech"]
+    assert [t.turn.text for t in speech] == [whole, whole]  # the script's line, whole
+    merged = speech[1]
+    assert merged.turn_index == first + 1 and merged.speculative
+    assert CommitTurn(merged.turn_index) in call.sent
+    assert CommitTurn(first) not in call.sent
+    # The record: one caller turn with the whole text; the taken-back one apart.
+    rec = call.session.record()
+    assert [t["user_text"] for t in rec["turns"] if t["kind"] == "speech"] == [whole]
+    assert [t["index"] for t in rec["taken_back"]] == [first]
+    assert sum("taken back" in line for line in call.lines) == 1
+    assert any(f"INFO turn {first} taken back" in line for line in call.lines)
+    # Its marks are measured from the real end of the whole utterance.
+    times = call.session.turns[-1].times
+    assert times.anchor is not None and abs(times.anchor - end_of_speech) <= 20
+    assert times.speech_start is not None and abs(times.speech_start - start_of_speech) <= 20
+    call.reply(merged.turn_index, "קבעתי לכם ביום שני", seconds=0.3)
+    call.frame(QUIET, 30)
+    marks = call.session.turn_marks(call.session.turns[-1])
+    assert marks["STT_FINAL_MS"] < 160
+    assert marks["STT_FIRST_PARTIAL_MS"] < 400  # the first part's partial, not the rest's
+
+
+def test_a_real_end_gets_its_turn_at_the_short_hangover_and_commits_after_the_window() -> None:
+    call = Call(script=["תקבע לי מחר ב-12"], vad_hangover_ms=120, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 30)
+    end = call.clock.now_ms()
+    at = None
+    for _ in range(20):
+        call.frame(QUIET, 1)
+        if at is None and len(call.turns) == 2:
+            at = call.clock.now_ms()
+            assert call.turns[1].speculative
+            assert not [a for a in call.sent if isinstance(a, CommitTurn)]
+    assert at is not None and 120 <= at - end <= 140  # the hangover, not the window
+    assert call.sent.count(CommitTurn(1)) == 1
+    assert not [a for a in call.sent if isinstance(a, TakeBack)]
+    assert not call.session.record()["taken_back"]
+
+
+def test_a_pause_longer_than_the_window_is_two_turns() -> None:
+    call = Call(script=["אחת", "שתיים"], vad_hangover_ms=120, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 20)
+    call.frame(QUIET, 15)  # 300 ms > the window: committed
+    assert CommitTurn(1) in call.sent
+    call.frame(TONE, 20)
+    call.frame(QUIET, 15)
+    assert [t.turn.text for t in call.turns[1:]] == ["אחת", "שתיים"]
+    assert not [a for a in call.sent if isinstance(a, TakeBack)]
+
+
+def test_a_window_no_longer_than_the_hangover_turns_speculation_off() -> None:
+    call = Call(script=["אחת"], vad_hangover_ms=260, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 20)
+    call.frame(QUIET, 20)
+    assert [t.speculative for t in call.turns] == [False, False]
+    assert not [a for a in call.sent if isinstance(a, CommitTurn | TakeBack)]
+
+
+def test_a_short_rest_of_a_resumed_utterance_is_not_discarded() -> None:
+    """The rest after the pause ("... בשתיים") may be shorter than MIN_UTT: it is part
+    of a kept utterance, so the whole still becomes the turn."""
+    call = Call(script=["מחר בשתיים"], vad_hangover_ms=120, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 20)
+    call.frame(QUIET, 8)
+    assert len(call.turns) == 2
+    call.frame(TONE, 5)  # 100 ms < MIN_UTT_SEC
+    call.frame(QUIET, 20)
+    assert TakeBack(1) in call.sent
+    assert [t.turn.text for t in call.turns[1:]] == ["מחר בשתיים", "מחר בשתיים"]
+    assert CommitTurn(2) in call.sent
+
+
+def test_barge_in_over_a_committed_reply_still_cuts_it_into_the_history() -> None:
+    call = Call(script=["אחת", "רגע"], vad_hangover_ms=120, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 20)
+    call.frame(QUIET, 15)  # committed
+    call.reply(1, "תשובה ארוכה מאוד עם הרבה מילים", seconds=5.0)
+    call.frame(QUIET, 20)
+    call.sent.clear()
+    call.frame(TONE, 10)  # 1.3 s after the end: a barge-in, not a resumption
+    assert SendClear() in call.sent
+    assert [a.turn_index for a in call.sent if isinstance(a, CancelReply)] == [1]
+    assert not [a for a in call.sent if isinstance(a, TakeBack)]
+    assert call.session.turns[1].barged_in and not call.session.turns[1].taken_back
+
+
+def test_a_stop_inside_the_window_commits_the_speculative_turn() -> None:
+    call = Call(script=["אחת"], vad_hangover_ms=120, turn_resume_window_ms=260)
+    _listening(call)
+    call.frame(TONE, 20)
+    call.frame(QUIET, 7)
+    assert call.turns[1].speculative
+    assert CommitTurn(1) in call.session.stop()

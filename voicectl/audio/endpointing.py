@@ -26,11 +26,18 @@ keep an utterance open once the floor has risen to that noise.
 :meth:`Endpointer.push_decision` has no audio: there every voiced frame is a speech
 frame, to its end.
 
-Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160, project default 260) and
+Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160; the call's default is 120 with
+a 260 ms resume window, see below; this class's own default is 260, no resumption) and
 ``MIN_UTT_SEC`` 0.20-0.25; the split figures per hangover are in ``docs/vad.md``. The
 knobs are configurable per call state (e.g. longer while a caller dictates), hence
 :attr:`Endpointer.hangover_ms` / :attr:`Endpointer.min_utt_ms` can be changed between
 frames.
+
+Speculative endpointing (``docs/vad.md``, "Speculative endpointing"): an utterance ends
+*tentatively* at ``hangover_ms``; speech that starts again within a resume window of its
+end (:func:`resumes`) continues it, and the call core takes back what it did on the
+tentative end. No acoustic rule tells a 150 ms clause pause from an end of turn, so the
+short hangover buys the reply's speed and the window keeps the utterance whole.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import numpy.typing as npt
 from voicectl.audio.frames import SAMPLE_RATE
 from voicectl.audio.vad import VAD
 
-__all__ = ["Endpointer", "NoiseFloor", "SpeechEnd", "SpeechEvent", "SpeechStart"]
+__all__ = ["Endpointer", "NoiseFloor", "SpeechEnd", "SpeechEvent", "SpeechStart", "resumes"]
 
 SUB_SAMPLES = 40
 """Samples per energy sub-block (5 ms at 8 kHz): the resolution of the end of speech."""
@@ -159,8 +166,10 @@ class Endpointer:
     Args:
         vad: Frame-level VAD (one instance per stream).
         hangover_ms: Silence after the end of speech that ends an utterance, ms (>= 0).
-            SEEDS.md: ``VAD_HANGOVER_MS`` 120-160; the default is the project's 260
-            (:class:`voicectl.config.Settings`; splits per value in ``docs/vad.md``).
+            SEEDS.md: ``VAD_HANGOVER_MS`` 120-160; this default, 260, is the silence that
+            keeps clause pauses in one utterance without a resume window (the call uses
+            120 plus ``turn_resume_window_ms`` 260: :class:`voicectl.config.Settings`;
+            splits per value in ``docs/vad.md``).
         min_utt_ms: Minimum total voiced time of an utterance, ms (>= 0); shorter ones
             end with ``discarded=True``. SEEDS.md: ``MIN_UTT_SEC`` 0.20-0.25.
         start_frames: Consecutive voiced frames needed to start an utterance (>= 1).
@@ -249,6 +258,12 @@ class Endpointer:
         """Speech-frame ms so far in the current utterance (VAD-voiced with a loud
         sub-block); 0 when not in speech."""
         return self._voiced_ms if self._in_speech else 0
+
+    @property
+    def starting(self) -> bool:
+        """True while a run of speech frames that may become a :class:`SpeechStart` is
+        under way (fewer than ``start_frames`` so far); False in speech."""
+        return not self._in_speech and self._run > 0
 
     @property
     def current_start_ms(self) -> int | None:
@@ -404,6 +419,14 @@ class Endpointer:
         self._run = 0
         self._run_voiced_ms = 0
         return event
+
+
+def resumes(speech_end_ms: int, start_ms: int, resume_window_ms: int) -> bool:
+    """Whether speech starting at stream time ``start_ms`` continues the utterance whose
+    speech ended at ``speech_end_ms`` (both ms): the silence between them is at most
+    ``resume_window_ms``. The rule of speculative endpointing, used by the call session
+    and by ``vad_bench``'s merged split count (``docs/vad.md``)."""
+    return start_ms - speech_end_ms <= resume_window_ms
 
 
 def _non_negative(name: str, value: int) -> int:

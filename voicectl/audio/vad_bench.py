@@ -23,10 +23,11 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from voicectl.audio.endpointing import Endpointer, SpeechEnd
+from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechEvent, SpeechStart, resumes
 from voicectl.audio.frames import FRAME_MS, pcm_frames
 from voicectl.audio.synth import Part, Segment, click, compose, phone_line, speak
 from voicectl.audio.vad import VAD
+from voicectl.config import Settings
 
 PHRASES: tuple[str, ...] = (
     "שלום אני רוצה לקבוע תור",
@@ -86,6 +87,7 @@ class Result:
     n_truth: int
     hits: int
     split: int
+    merged_split: int  # phrases that are more than one COMMITTED utterance (resume window)
     missed: int
     false_utts: int
     clicks_rejected: int
@@ -146,24 +148,28 @@ def run_config(
     clicks: Sequence[Segment],
     hangover_ms: int,
     min_utt_ms: int,
+    resume_window_ms: int = 0,
 ) -> Result:
-    """Run one VAD configuration over ``frames`` and score it against the truth."""
+    """Run one VAD configuration over ``frames`` and score it against the truth;
+    ``merged_split`` counts the phrases that stay split once utterances resumed within
+    ``resume_window_ms`` are merged (speculative endpointing; 0 = no merging)."""
     ep = Endpointer(_make_vad(name, kw), hangover_ms=hangover_ms, min_utt_ms=min_utt_ms)
-    ends: list[SpeechEnd] = []
+    events: list[SpeechEvent] = []
     t0 = time.process_time_ns()
     for i, frame in enumerate(frames):
-        for ev in ep.push(frame, i * FRAME_MS):
-            if isinstance(ev, SpeechEnd):
-                ends.append(ev)
+        events += ep.push(frame, i * FRAME_MS)
     cpu_ns = time.process_time_ns() - t0
-    ends.extend(e for e in ep.flush() if isinstance(e, SpeechEnd))
+    events += ep.flush()
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
     hits, split, missed, false_utts, rejected, s_err, e_err, delay = _match(ends, truth, clicks)
+    merged = _match(committed(events, resume_window_ms), truth, clicks)[1]
     label = name + "(" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")"
     return Result(
         label,
         len(truth),
         hits,
         split,
+        merged,
         missed,
         false_utts,
         rejected,
@@ -173,6 +179,35 @@ def run_config(
         delay,
         cpu_ns / 1000 / len(frames),
     )
+
+
+def committed(events: Sequence[SpeechEvent], resume_window_ms: int) -> list[SpeechEnd]:
+    """The utterances a call commits: kept ones, where speech that starts within
+    ``resume_window_ms`` of a kept end continues it (``resumes``, the rule the call
+    session applies; its rest is kept even if short). Each merged utterance runs from
+    its first part's start to its last part's end; ``endpoint_ms`` is the last part's
+    (tentative) decision, when the reply to the whole starts."""
+    out: list[SpeechEnd] = []
+    resuming = False
+    for ev in events:
+        if isinstance(ev, SpeechStart):
+            last = out[-1] if out else None
+            resuming = last is not None and resumes(last.speech_end_ms, ev.ts_ms, resume_window_ms)
+        elif resuming:
+            first = out.pop()
+            out.append(
+                SpeechEnd(
+                    speech_start_ms=first.speech_start_ms,
+                    speech_end_ms=ev.speech_end_ms,
+                    endpoint_ms=ev.endpoint_ms,
+                    voiced_ms=first.voiced_ms + ev.voiced_ms,
+                    discarded=False,
+                )
+            )
+            resuming = False
+        elif not ev.discarded:
+            out.append(ev)
+    return out
 
 
 def _make_vad(name: str, kw: dict[str, float]) -> VAD:
@@ -233,9 +268,12 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 """The committed caller recordings (a source checkout only)."""
 
 
-def fixture_splits(hangover_ms: int, min_utt_ms: int = 200) -> tuple[list[str], int]:
+def fixture_splits(
+    hangover_ms: int, min_utt_ms: int = 200, resume_window_ms: int = 0
+) -> tuple[list[str], int]:
     """Which committed caller fixtures (``fixtures/audio/*.wav``, μ-law, one utterance
-    each as recorded) come out as more than one utterance at this hangover.
+    each as recorded) come out as more than one (committed: see :func:`committed`)
+    utterance at this hangover and resume window.
 
     Each is fed as the server hears it (μ-law decoded, 20 ms frames, then 1 s of line
     silence) to ``Endpointer(WebRtcVAD(2), hangover_ms, min_utt_ms)``.
@@ -254,13 +292,12 @@ def fixture_splits(hangover_ms: int, min_utt_ms: int = 200) -> tuple[list[str], 
     for path in paths:
         ep = Endpointer(WebRtcVAD(2), hangover_ms=hangover_ms, min_utt_ms=min_utt_ms)
         ulaw = read_ulaw(path) + b"\xff" * 8000
-        ends = [
+        events = [
             e
             for i, frame in enumerate(split_frames(ulaw))
             for e in ep.push(ulaw_decode(frame), i * FRAME_MS)
-            if isinstance(e, SpeechEnd) and not e.discarded
         ]
-        if len(ends) > 1:
+        if len(committed(events, resume_window_ms)) > 1:
             split.append(path.stem)
     return split, len(paths)
 
@@ -273,23 +310,36 @@ def _sweep(
     args: argparse.Namespace,
 ) -> int:
     lines = {n: pcm_frames(phone_line(clean, noise_dbfs=n, seed=args.seed)) for n in noises}
-    head = " | ".join(f"split / delay {n:.0f} dBFS" for n in noises)
+    head = " | ".join(f"split / merged / delay {n:.0f} dBFS" for n in noises)
+    window = args.resume_window_ms
     print(f"webrtc mode 2, min_utt {args.min_utt_ms} ms; split of {len(truth)} phrases; ")
-    print("delay = decision - true end of speech, mean / p90 ms; fixtures: split of all\n")
-    print(f"| hangover_ms | {head} | fixtures split |")
+    print(f"merged = still split with a {window} ms resume window (committed utterances);")
+    print("delay = decision - true end of speech, mean / p90 ms; fixtures: split / merged\n")
+    print(f"| hangover_ms | {head} | fixtures split / merged |")
     print("|---" * (len(noises) + 2) + "|")
     named: dict[tuple[str, ...], int] = {}
     for hangover in SWEEP_HANGOVERS_MS:
         cells = []
         for n in noises:
             r = run_config(
-                "webrtc", {"aggressiveness": 2}, lines[n], truth, clicks, hangover, args.min_utt_ms
+                "webrtc",
+                {"aggressiveness": 2},
+                lines[n],
+                truth,
+                clicks,
+                hangover,
+                args.min_utt_ms,
+                window,
             )
             d = np.asarray(r.endpoint_delay)
-            cells.append(f"{r.split} / {d.mean():.0f} / {np.percentile(d, 90):.0f}")
+            cells.append(
+                f"{r.split} / {r.merged_split} / {d.mean():.0f} / {np.percentile(d, 90):.0f}"
+            )
         split, n_fix = fixture_splits(hangover, args.min_utt_ms)
+        merged, _ = fixture_splits(hangover, args.min_utt_ms, window)
         named.setdefault(tuple(split), hangover)
-        print(f"| {hangover} | " + " | ".join(cells) + f" | {len(split)} of {n_fix} |", flush=True)
+        fix = f"{len(split)} / {len(merged)} of {n_fix}"
+        print(f"| {hangover} | " + " | ".join(cells) + f" | {fix} |", flush=True)
     print("\nfixtures split, from the hangover on which the list holds:")
     for split_names, hangover in named.items():
         print(f"- {hangover} ms: {', '.join(split_names) or 'none'}")
@@ -306,6 +356,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="noise floor(s) in dBFS (default: -60 and -45)",
     )
     parser.add_argument("--hangover-ms", type=int, default=120)
+    parser.add_argument(
+        "--resume-window-ms",
+        type=int,
+        default=Settings().turn_resume_window_ms,
+        help="speculative endpointing: speech this soon after a kept end continues it; "
+        "the 'merged' columns count phrases still split (default: the setting's default)",
+    )
     parser.add_argument(
         "--sweep",
         action="store_true",
@@ -341,25 +398,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sweep(clean, truth, clicks, args.noise_dbfs or [-60.0, -45.0], args)
     print(
         f"corpus: {len(truth)} phrases, {len(clicks)} clicks, {len(clean) / 8000:.1f} s; "
-        f"hangover {args.hangover_ms} ms, min_utt {args.min_utt_ms} ms"
+        f"hangover {args.hangover_ms} ms, resume window {args.resume_window_ms} ms, "
+        f"min_utt {args.min_utt_ms} ms"
     )
     print(
         "errors in ms: signed mean / median |err| / p90 |err| / max |err|; "
         "endpoint delay = decision time - true end of speech\n"
     )
     print(
-        "| noise | VAD | found | split | missed | false | clicks rejected | "
+        "| noise | VAD | found | split | merged | missed | false | clicks rejected | "
         "start err | end err | endpoint delay | CPU µs/frame |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for noise in args.noise_dbfs or [-60.0, -45.0]:
         frames = pcm_frames(phone_line(clean, noise_dbfs=noise, seed=args.seed))
         for name, kw in CONFIGS:
             if args.vad and name not in args.vad:
                 continue
-            r = run_config(name, kw, frames, truth, clicks, args.hangover_ms, args.min_utt_ms)
+            r = run_config(
+                name,
+                kw,
+                frames,
+                truth,
+                clicks,
+                args.hangover_ms,
+                args.min_utt_ms,
+                args.resume_window_ms,
+            )
             print(
                 f"| {noise:.0f} dBFS | {r.label} | {r.hits}/{r.n_truth} | {r.split} | "
+                f"{r.merged_split} | "
                 f"{r.missed} | {r.false_utts} | {r.clicks_rejected}/{r.n_clicks} | "
                 f"{_stats(r.start_err)} | {_stats(r.end_err)} | {_stats(r.endpoint_delay)} | "
                 f"{r.us_per_frame:.0f} |",

@@ -106,6 +106,11 @@ class BookingTools:
             WhatsApp confirmation (`FlowRules.confirms_bookings`); successful
             `create_appointment` / `attach_phone` results say so in `confirmation`
             (`"whatsapp"` or None), so the agent promises only what will happen.
+        write_gate: asked with the tool's name before a side-effecting tool
+            (`create_appointment`, `attach_phone`) writes; it may block (a speculative
+            turn waits for its commit point: `voicectl.call.commit.CommitGate.may_write`)
+            and returns False to refuse the write, which then answers
+            `{ok: false, error: "taken_back"}` and changes nothing. None = always write.
 
     Raises:
         UnknownBusinessError: the business does not exist (construction only).
@@ -125,8 +130,10 @@ class BookingTools:
         on_trace: Callable[[ToolTrace], None] | None = None,
         policy: BusinessPolicy | None = None,
         confirms_bookings: bool = True,
+        write_gate: Callable[[str], bool] | None = None,
     ) -> None:
         self.db = db
+        self.write_gate = write_gate
         self.confirmation = "whatsapp" if confirms_bookings else None
         self.business_id = business_id
         self.now = now
@@ -171,7 +178,7 @@ class BookingTools:
             "customer_phone": customer_phone,
             "context": context,
         }
-        return self._run(
+        return self._write(
             "create_appointment",
             args,
             lambda: _appointments.create_appointment(
@@ -191,7 +198,7 @@ class BookingTools:
     def attach_phone(self, appointment_id: int | str, customer_phone: str) -> dict:
         """Add a phone to a booking; see `voicectl.booking.appointments.attach_phone`."""
         args = {"appointment_id": appointment_id, "customer_phone": customer_phone}
-        return self._run(
+        return self._write(
             "attach_phone",
             args,
             lambda: _appointments.attach_phone(
@@ -218,6 +225,18 @@ class BookingTools:
             return []
 
     # -- tracing -------------------------------------------------------------------------
+
+    def _write(self, tool: str, args: dict, fn: Callable[[], dict]) -> dict:
+        """`_run` for a side-effecting tool: first the `write_gate` (its wait is not the
+        tool's latency)."""
+        if self.write_gate is not None and not self.write_gate(tool):
+            refused = {
+                "ok": False,
+                "error": "taken_back",
+                "message": "the caller went on speaking; nothing was written",
+            }
+            return self._run(tool, args, lambda: refused)
+        return self._run(tool, args, fn)
 
     def _run(self, tool: str, args: dict, fn: Callable[[], dict]) -> dict:
         t0 = time.perf_counter()

@@ -38,6 +38,28 @@ class RunTurn:
 
     turn_index: int
     turn: TurnInput
+    #: The utterance ended tentatively (speculative endpointing, docs/vad.md): until a
+    #: `CommitTurn` for it, side-effecting tools must wait, and a `TakeBack` may follow.
+    speculative: bool = False
+
+
+@dataclass(frozen=True)
+class CommitTurn:
+    """The resume window of speculative turn `turn_index` passed without the caller
+    going on: the turn is real; its side-effecting tools may run now."""
+
+    turn_index: int
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    """The caller went on speaking within the resume window: speculative turn
+    `turn_index` never happened. Stop its reply (like `CancelReply`), refuse its
+    side-effecting tools, and roll the conversation (history, agent state) back to
+    before it - not cut into the history as a heard partial reply, as a barge-in is. A
+    `RunTurn` for the whole utterance follows."""
+
+    turn_index: int
 
 
 @dataclass(frozen=True)
@@ -87,5 +109,14 @@ class Hangup:
 
 
 Action = (
-    SendMedia | SendMark | SendClear | RunTurn | Speak | CancelReply | AskPhoneByGather | Hangup
+    SendMedia
+    | SendMark
+    | SendClear
+    | RunTurn
+    | CommitTurn
+    | TakeBack
+    | Speak
+    | CancelReply
+    | AskPhoneByGather
+    | Hangup
 )

@@ -21,6 +21,7 @@ from typing import Any
 from voicectl import executors
 from voicectl.agent.base import Conversation
 from voicectl.booking.phone import normalize_phone
+from voicectl.call.commit import CommitGate
 from voicectl.call.runner import BusinessClock, CallControl, CallRunner, Ending, Transport
 from voicectl.call.session import CallSession
 from voicectl.clock import MonotonicClock
@@ -123,6 +124,7 @@ async def open_call(
         log=lambda level, msg: log_lines.append((level, msg)),
         first_turn=saved.next_turn if saved else 0,
     )
+    gate = CommitGate()
     tools = BookingTools(
         rt.db,
         spec.business_id,
@@ -131,6 +133,7 @@ async def open_call(
         policy=policy,
         session=session,
         confirms_bookings=rt.flows.rules.confirms_bookings(spec.business_id),
+        write_gate=gate.may_write,
     )
     conversation = Conversation(
         call_sid=spec.call_sid,
@@ -187,6 +190,7 @@ async def open_call(
         control=control,
         on_end=on_end,
         on_turn=on_turn,
+        commit_gate=gate,
     )
     rt.active[spec.call_sid] = runner
     runner.start(session.begin(resume=saved.resume if saved else None))

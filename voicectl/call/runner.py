@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -30,13 +31,16 @@ from voicectl.call.actions import (
     Action,
     AskPhoneByGather,
     CancelReply,
+    CommitTurn,
     Hangup,
     RunTurn,
     SendClear,
     SendMark,
     SendMedia,
     Speak,
+    TakeBack,
 )
+from voicectl.call.commit import CommitGate
 from voicectl.call.session import CallSession
 from voicectl.clock import Clock
 from voicectl.logs import get_logger
@@ -117,6 +121,10 @@ class CallRunner:
         on_end: awaited once when the stream is over, with the `Ending`.
         on_turn: called on the loop thread when a turn's reply is done (spoken, or text
             only), with the turn index - e.g. to save the call so far. Must not block.
+        commit_gate: the gate this call's side-effecting tools ask before writing (the
+            same one given to its `BookingTools`); the runner tells it which turns are
+            speculative, committed or taken back. None = a gate of its own (unused by
+            tools that were not given it).
     """
 
     def __init__(
@@ -133,6 +141,7 @@ class CallRunner:
         control: CallControl | None = None,
         on_end: Callable[[CallRunner, Ending], Awaitable[None]] | None = None,
         on_turn: Callable[[CallRunner, int], None] | None = None,
+        commit_gate: CommitGate | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -152,6 +161,10 @@ class CallRunner:
         self._to_speak: dict[int, asyncio.Queue[tuple[int, str] | None]] = {}
         self._cancelled: dict[int, str | None] = {}  # turn -> heard text (None: keep)
         self._replies: dict[int, Message] = {}  # turn -> its assistant message
+        self.gate = commit_gate or CommitGate()
+        # speculative turn -> the conversation before it, for a `TakeBack`
+        self._before: dict[int, _Before] = {}
+        self._taken_back: set[int] = set()
         self._handoff = False  # a <Gather> hand-off is under way: the stop it causes
         self._hanging_up = False
         self._finishing = False
@@ -258,6 +271,11 @@ class CallRunner:
                 self._queue_speech(action)
             elif isinstance(action, CancelReply):
                 self._cancel(action)
+            elif isinstance(action, CommitTurn):
+                self.gate.commit(action.turn_index)
+                self._before.pop(action.turn_index, None)  # it can no longer be undone
+            elif isinstance(action, TakeBack):
+                self._take_back(action.turn_index)
             elif isinstance(action, Hangup):
                 # Decided now, in this tick: a `stop` processed before the hang-up task runs
                 # (a caller hanging up on "goodbye") is still the bot's ending.
@@ -275,6 +293,26 @@ class CallRunner:
         msg = self._replies.get(action.turn_index)
         if msg is not None and action.heard is not None:
             self.conversation.cut_reply(msg, action.heard)
+
+    def _take_back(self, index: int) -> None:
+        """Undo speculative turn `index`: its reply stops, its writes are refused, and
+        once its agent has returned, the conversation is as it was before it."""
+        self.gate.take_back(index)
+        self._taken_back.add(index)
+        self._cancel(CancelReply(index))
+        before = self._before.get(index)
+        if before is not None and before.agent_done:
+            self._roll_back(index)
+
+    def _roll_back(self, index: int) -> None:
+        before = self._before.pop(index, None)
+        if before is None:
+            return
+        conv = self.conversation
+        del conv.history[before.history_len :]
+        conv.state.clear()
+        conv.state.update(before.state)
+        self._replies.pop(index, None)
 
     def _enqueue(self, item: tuple[str, Any]) -> None:
         try:
@@ -357,12 +395,22 @@ class CallRunner:
             conv.turn_index = index
             n_traces = len(getattr(self.tools, "traces", []))
             n_history = len(conv.history)
+            if action.speculative:
+                self._before[index] = _Before(n_history, copy.deepcopy(conv.state))
+            self.gate.begin(index, action.speculative)
             try:
                 reply: AgentReply = await self._respond(index, action)
             except Exception as exc:  # the Agent contract forbids this; stay on the call
                 self.session.log("ERROR", f"agent raised: {exc!r}")
                 reply = AgentReply(FALLBACK_REPLY_HE)
                 conv.history.append(Message("assistant", reply.text))
+            before = self._before.get(index)
+            if before is not None:
+                before.agent_done = True
+            if index in self._taken_back:
+                self._roll_back(index)  # as if it never happened (the log says why)
+                self.session.reply_text(index, reply, {}, [])
+                return
             mine = [m for m in conv.history[n_history:] if m.role == "assistant"]
             if mine:
                 self._replies[index] = mine[-1]
@@ -459,6 +507,15 @@ class CallRunner:
             if self._to_speak.get(index) is pending:
                 del self._to_speak[index]
         self.dispatch(session.reply_done(index))
+
+
+@dataclass
+class _Before:
+    """The conversation before a speculative turn: history length and agent state."""
+
+    history_len: int
+    state: dict[str, Any]
+    agent_done: bool = False
 
 
 def _next_8k(chunks: Iterator[np.ndarray], rate: int) -> np.ndarray | None:

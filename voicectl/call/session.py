@@ -23,7 +23,16 @@ WAITING_FOR_DTMF -> ... -> ENDED. Rules it enforces:
 - "played" is known only from echoed marks (DESIGN lessons: Pipecat #5662): a mark
   `turn-<n>.<k>` follows every phrase, `turn-<n>` the whole reply;
 - DTMF: an inter-digit timeout clears the buffer and re-prompts once, then the call goes
-  on without a phone; more than 15 digits or digits that do not normalise ask once more.
+  on without a phone; more than 15 digits or digits that do not normalise ask once more;
+- speculative endpointing (docs/vad.md): an utterance ends *tentatively* at the hangover
+  and its turn runs at once (`RunTurn(speculative=True)`), so the reply starts at the
+  floor. Speech that starts again within `turn_resume_window_ms` of its end continues the
+  utterance (`voicectl.audio.endpointing.resumes`): the turn is taken back (`TakeBack`:
+  its audio cleared, the conversation rolled back as if it never happened - not cut into
+  the history as a barge-in is), the recogniser is told to go on (`utterance_resume`),
+  and ONE turn runs on the whole utterance, its marks measured from the end of the
+  whole. Once the window has passed in silence the turn is committed (`CommitTurn`):
+  only then may it run a side-effecting tool (the runner's `CommitGate`).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from voicectl.agent.base import AgentReply, TurnInput
-from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechStart
+from voicectl.audio.endpointing import Endpointer, SpeechEnd, SpeechStart, resumes
 from voicectl.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES
 from voicectl.audio.g711 import ulaw_decode, ulaw_encode
 from voicectl.audio.vad import VAD
@@ -45,12 +54,14 @@ from voicectl.call.actions import (
     Action,
     AskPhoneByGather,
     CancelReply,
+    CommitTurn,
     Hangup,
     RunTurn,
     SendClear,
     SendMark,
     SendMedia,
     Speak,
+    TakeBack,
 )
 from voicectl.call.dtmf import DtmfCollector
 from voicectl.call.marks import TurnTimes
@@ -106,10 +117,26 @@ class Turn:
     phrases: list[Phrase] = field(default_factory=list)
     heard_text: str | None = None  # set when the reply was cut by a barge-in
     streamed: bool = False  # the reply came sentence by sentence (`reply_phrase`)
+    speculative: bool = False  # its utterance's resume window has not passed yet
+    taken_back: bool = False  # the caller went on: this turn never happened
 
     @property
     def cancelled(self) -> bool:
-        return self.superseded or self.barged_in
+        return self.superseded or self.barged_in or self.taken_back
+
+
+@dataclass
+class _TentativeEnd:
+    """A kept utterance whose resume window has not passed: `speech_end_ms` (stream ms)
+    and its clock time, the window (ms), and the speculative turn it started, if any
+    (with `waiting_for_dtmf` as it was before that turn, restored if it is taken back)."""
+
+    speech_end_ms: int
+    end_clock: float | None
+    window_ms: int
+    turn: int | None = None
+    waiting_for_dtmf: bool = False
+    first_partial: float | None = None  # of the utterance so far (clock ms)
 
 
 def mark_name(turn_index: int, phrase: int | None = None) -> str:
@@ -205,6 +232,8 @@ class CallSession:
         self._last_frame_end_ts = 0
         self._last_activity_ms = clock.now_ms()
         self._barge_in_armed = True
+        self._tentative: _TentativeEnd | None = None
+        self._resumed = False  # the utterance in speech continues a tentative end
         self._hangup_after: int | None = None
         self._gather_after: int | None = None
 
@@ -238,7 +267,7 @@ class CallSession:
         i = index - self.first_turn
         return self.turns[i] if 0 <= i < len(self.turns) else None
 
-    def _new_turn(self, turn: TurnInput) -> list[Action]:
+    def _new_turn(self, turn: TurnInput, speculative: bool = False) -> list[Action]:
         actions: list[Action] = []
         if self._thinking is not None:
             old = self._turn(self._thinking)
@@ -247,11 +276,12 @@ class CallSession:
                 self.log("INFO", f"turn {old.index} superseded by a newer caller turn")
                 actions.append(self._cancel(old))
         t = Turn(index=self.next_turn, kind=turn.kind, user_text=turn.text)
+        t.speculative = speculative
         self.turns.append(t)
         self._thinking = t.index
         if self.state is not CallState.GREETING:
             self.state = CallState.THINKING
-        actions.append(RunTurn(t.index, turn))
+        actions.append(RunTurn(t.index, turn, speculative=speculative))
         return actions
 
     def _cancel(self, t: Turn) -> CancelReply:
@@ -324,13 +354,20 @@ class CallSession:
         pcm = ulaw_decode(payload)
         frame_ms = len(pcm) * 1000 // 8000
         self._last_frame_end_ts = ts_ms + frame_ms
-        actions: list[Action] = []
+        # Transcripts that came in before this frame first: a resumption in it takes back
+        # the turn they start.
+        actions: list[Action] = self._drain_stt(now)
         for ev in self._endpointer.push(pcm, ts_ms):
             if isinstance(ev, SpeechStart):
-                if not self._awaiting_final:  # else: the rest of a paused utterance
-                    self._utterance_start_clock = self._clock_of(ev.ts_ms, now)
-                    self._first_partial_at = None
-                self._stt.utterance_start(ev.ts_ms)
+                tent = self._tentative
+                if tent is not None and resumes(tent.speech_end_ms, ev.ts_ms, tent.window_ms):
+                    actions += self._resume(tent, ev.ts_ms, now)
+                else:
+                    actions += self._commit()
+                    if not self._awaiting_final:  # else: the rest of a paused utterance
+                        self._utterance_start_clock = self._clock_of(ev.ts_ms, now)
+                        self._first_partial_at = None
+                    self._stt.utterance_start(ev.ts_ms)
                 self._last_activity_ms = now
             elif isinstance(ev, SpeechEnd):
                 self._speech_end(ev, now)
@@ -339,6 +376,77 @@ class CallSession:
             self._last_activity_ms = now
             actions += self._maybe_barge_in(now)
         actions += self._drain_stt(now)
+        tent = self._tentative
+        if tent is not None and self._last_frame_end_ts > tent.speech_end_ms + tent.window_ms:
+            actions += self._maybe_commit()
+        return actions
+
+    # ------------------------------------------------------------------ speculation
+    def _maybe_commit(self) -> list[Action]:
+        """Commit the tentative end once no speech that could resume it is under way."""
+        if self._endpointer.in_speech or self._endpointer.starting:
+            return []
+        return self._commit()
+
+    def _commit(self) -> list[Action]:
+        """The tentative end is final: its speculative turn (if it started one) is real."""
+        tent, self._tentative = self._tentative, None
+        t = self._turn(tent.turn) if tent is not None and tent.turn is not None else None
+        if t is None or t.taken_back:
+            return []
+        t.speculative = False
+        return [CommitTurn(t.index)]
+
+    def _resume(self, tent: _TentativeEnd, start_ms: int, now: float) -> list[Action]:
+        """Speech started `start_ms - speech_end_ms` after a tentative end, within its
+        window: the same utterance goes on. The recogniser keeps it as one; the turn the
+        tentative end started, if any, is taken back."""
+        self._tentative = None
+        self._resumed = True
+        self._awaiting_final = True  # the final of the whole utterance
+        if self._first_partial_at is None:  # the first part's final took it
+            self._first_partial_at = tent.first_partial
+        self._stt.utterance_resume(start_ms)
+        if tent.turn is None:
+            return []
+        t = self._turn(tent.turn)
+        if t is None or t.taken_back:
+            return []
+        gap = start_ms - tent.speech_end_ms
+        return self._take_back(t, gap, tent, now)
+
+    def _take_back(self, t: Turn, gap: int, tent: _TentativeEnd, now: float) -> list[Action]:
+        t.taken_back, t.speculative = True, False
+        played = t.times.first_frame is not None
+        actions: list[Action] = []
+        if played:
+            # A few tens of ms may have gone out: stop them at the caller's side too.
+            actions.append(SendClear())
+            self._buffer_end_ms = now
+        self._outbox = deque(x for x in self._outbox if x[0] != t.index)
+        self._pcm_tail.pop(t.index, None)
+        base = mark_name(t.index)
+        self._pending_marks = {
+            m for m in self._pending_marks if m != base and not m.startswith(base + ".")
+        }
+        if self._thinking == t.index:
+            self._thinking = None
+        if self._hangup_after == t.index:
+            self._hangup_after = None
+        if self._gather_after == t.index:
+            self._gather_after = None
+        self.waiting_for_dtmf = tent.waiting_for_dtmf
+        if self.state in (CallState.THINKING, CallState.SPEAKING):
+            self.state = (
+                CallState.WAITING_FOR_DTMF if self.waiting_for_dtmf else CallState.LISTENING
+            )
+        how = "its first audio was cleared" if played else "nothing of it was played"
+        self.log(
+            "INFO",
+            f"turn {t.index} taken back: the caller went on after a {gap} ms pause (resume "
+            f"window {tent.window_ms} ms); {how}; one turn runs on the whole utterance",
+        )
+        actions.append(TakeBack(t.index))
         return actions
 
     def _maybe_barge_in(self, now: float) -> list[Action]:
@@ -377,21 +485,30 @@ class CallSession:
         return actions
 
     def _end_of_turn_hint(self, partial: str) -> None:
-        """Wait `end_of_turn_extra_ms` more silence before ending an utterance whose words
-        so far are plainly unfinished (a dangling "ב", an open number, "רציתי לשאול");
-        the next partial, or the end of the utterance, sets it back."""
-        extra = self.settings.end_of_turn_extra_ms if looks_unfinished(partial) else 0
-        self._endpointer.hangover_ms = self.settings.vad_hangover_ms + extra
+        """Wait `end_of_turn_extra_ms` more silence (after the resume window: no early
+        reply) before ending an utterance whose words so far are plainly unfinished (a
+        dangling "ב", an open number, "רציתי לשאול"); the next partial, or the end of
+        the utterance, sets it back."""
+        s = self.settings
+        unfinished = looks_unfinished(partial)
+        self._endpointer.hangover_ms = s.unfinished_hangover_ms if unfinished else s.vad_hangover_ms
 
     def _speech_end(self, ev: SpeechEnd, now: float) -> None:
+        hangover = self._endpointer.hangover_ms
         self._endpointer.hangover_ms = self.settings.vad_hangover_ms
-        self._stt.utterance_end(ev.speech_end_ms, ev.discarded)
+        # The rest of a resumed utterance is never "too short": its first part was kept.
+        resumed, self._resumed = self._resumed, False
+        discarded = ev.discarded and not resumed
+        self._stt.utterance_end(ev.speech_end_ms, discarded)
         self._barge_in_armed = True
-        if ev.discarded:
+        if discarded:
             return
         self._awaiting_final = True
         t_end = self._clock_of(ev.speech_end_ms, now)
         self._pending_utterance = (self._utterance_start_clock, t_end)
+        window = self.settings.turn_resume_window_ms
+        if window > hangover:  # else the hangover itself already waited that long
+            self._tentative = _TentativeEnd(ev.speech_end_ms, t_end, window)
 
     def _drain_stt(self, now: float) -> list[Action]:
         actions: list[Action] = []
@@ -408,12 +525,17 @@ class CallSession:
             if self.waiting_for_dtmf and self.bot_audible:
                 self.log("INFO", f"speech ignored while the DTMF prompt plays: {r.text!r}")
                 continue
+            tent = self._tentative
             self.log("INFO", f"caller said: {r.text!r}")
-            actions += self._new_turn(TurnInput("speech", r.text))
+            if tent is not None:
+                tent.turn, tent.waiting_for_dtmf = self.next_turn, self.waiting_for_dtmf
+            actions += self._new_turn(TurnInput("speech", r.text), speculative=tent is not None)
             t = self.turns[-1]
             t.times.speech_start = start_clock
             t.times.anchor = end_clock
             t.times.first_partial = partial_at
+            if tent is not None:
+                tent.first_partial = partial_at
             t.times.final = now
         return actions
 
@@ -495,11 +617,14 @@ class CallSession:
         """Twilio `stop`, a dropped connection, or any other end of this stream."""
         if self.ended:
             return []
+        # The caller did not go on: a speculative turn is real (as any turn in flight at a
+        # hang-up is), so it runs to its end the way it would have without speculation.
+        actions = self._commit()
         self.state = CallState.ENDED
         self.end_reason = reason
         self._stt.close()
         self.log("INFO", f"stream ended: {reason}")
-        return [CancelReply(t.index) for t in self.turns if self._thinking == t.index]
+        return actions + [CancelReply(t.index) for t in self.turns if self._thinking == t.index]
 
     # ------------------------------------------------------------------ replies
     def reply_text(
@@ -688,6 +813,11 @@ class CallSession:
             return []
         now = self.clock.now_ms()
         actions: list[Action] = []
+        tent = self._tentative
+        if tent is not None and tent.end_clock is not None:
+            # Frames stopped coming (a stalled stream): decide by the clock, a margin late.
+            if now - tent.end_clock > tent.window_ms + 10 * FRAME_MS:
+                actions += self._maybe_commit()
         lead = self.settings.playback_lead_ms
         while self._outbox:
             turn_index, frame, extra = self._outbox[0]
@@ -776,6 +906,14 @@ class CallSession:
                     "tools": t.tools,
                 }
                 for t in self.turns
+                if not t.taken_back
+            ],
+            # Speculative turns the caller's resumption took back (their INFO log line
+            # says why); the whole utterance is one of the "turns" above.
+            "taken_back": [
+                {"index": t.index, "user_text": t.user_text, "bot_text": t.bot_text}
+                for t in self.turns
+                if t.taken_back
             ],
             "metrics": dict(self.metrics),
             "errors": list(self.errors),

@@ -1,6 +1,7 @@
 """The streaming STT contract the call core drives.
 
 The core tells a per-call `STTStream` when its VAD finds an utterance starting and ending
+(and when speech right after an end continues the same utterance: `utterance_resume`)
 and feeds it the frames in between; the stream reports transcripts through the `on_result`
 callback it was created with - synchronously (the script recogniser) or later from the
 event loop (network recognisers).
@@ -40,6 +41,14 @@ class STTStream(Protocol):
     def utterance_end(self, ts_ms: int, discarded: bool) -> None:
         """The utterance's speech ended at stream time `ts_ms` (its last voiced audio, ms);
         `discarded` = too short to be speech."""
+        ...
+
+    def utterance_resume(self, ts_ms: int) -> None:
+        """Speech starts again at `ts_ms` within the resume window of the last kept
+        utterance's end (speculative endpointing, docs/vad.md): it is the same utterance.
+        Called instead of `utterance_start`. A final of the part before that is not yet
+        delivered is dropped, and the next final - at the next `utterance_end` - is the
+        transcript of the WHOLE utterance, both parts."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,11 @@ said. Per call utterance:
 - interim results become partials, at most one per `STT_PARTIAL_DEBOUNCE_MS`;
 - at `utterance_end` the stream is half-closed and its final awaited for up to
   `STT_TIMEOUT_MS`; past that the best text so far (finals + the last interim) is the final
-  and a late answer is dropped. A discarded utterance (a cough) is cancelled.
+  and a late answer is dropped. A discarded utterance (a cough) is cancelled;
+- at `utterance_resume` (the caller went on within the resume window: speculative
+  endpointing) the ended part's streams become the first streams of the utterance again,
+  its final is dropped if not yet delivered, and a new stream takes the rest: the next
+  final joins the finals of both parts (each part's audio is recognised once).
 
 A stream lives about 5 minutes (TWILIO.md), so one that has carried `google_stt_rotate_sec`
 of audio is half-closed and the next frame opens a new one: each frame goes to exactly one
@@ -29,7 +33,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -193,6 +197,15 @@ class _Recognition:
         return " ".join(t for t in self.finals if t)
 
 
+class _Job:
+    """One utterance's streams waiting for their finals; `dropped` once the caller went
+    on (its final must not be delivered: the whole utterance's final will be)."""
+
+    def __init__(self, parts: list[_Recognition]) -> None:
+        self.parts = parts
+        self.dropped = False
+
+
 class GoogleSTTStream:
     """One call's recogniser (the `STTStream` protocol; see the module docstring)."""
 
@@ -213,7 +226,8 @@ class GoogleSTTStream:
         self._last_partial = 0.0
         self._closed = False
         self._warned = False
-        self._jobs: queue.SimpleQueue[list[_Recognition] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._last_job: _Job | None = None  # the last ended utterance (for a resume)
         self._finalizer: threading.Thread | None = None
         self.streams_opened = 0
 
@@ -244,6 +258,7 @@ class GoogleSTTStream:
                 self._current.audio.put(_END)
                 self._current = None
             parts, self._parts = self._parts, []
+            self._last_job = None
             if discarded or self._closed or not parts:
                 return  # its late results have no utterance to go to: dropped
             if self._finalizer is None:
@@ -251,7 +266,19 @@ class GoogleSTTStream:
                     target=self._finals, name="google-stt-final", daemon=True
                 )
                 self._finalizer.start()
-        self._jobs.put(parts)
+            job = self._last_job = _Job(parts)
+        self._jobs.put(job)
+
+    def utterance_resume(self, ts_ms: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            job, self._last_job = self._last_job, None
+            if job is not None:
+                job.dropped = True
+                self._parts = job.parts + self._parts
+            if self._current is None:
+                self._open()
 
     def close(self) -> None:
         with self._lock:
@@ -272,12 +299,12 @@ class GoogleSTTStream:
     def _finals(self) -> None:
         """One thread per call delivers the utterances' finals in order."""
         while True:
-            parts = self._jobs.get()
-            if parts is None:
+            job = self._jobs.get()
+            if job is None:
                 return
-            text = self._final_text(parts)
-            if not self._closed:
-                self._deliver(STTResult(text, is_final=True))
+            text = self._final_text(job.parts)
+            if not self._closed and not job.dropped:
+                self._deliver(STTResult(text, is_final=True), job)
 
     def _final_text(self, parts: list[_Recognition]) -> str:
         """Wait up to STT_TIMEOUT_MS for the streams' finals; else the best text so far."""
@@ -313,8 +340,13 @@ class GoogleSTTStream:
             self._warned = True
             _log.warning("Google STT stream failed: %s", f"{exc.__class__.__name__}: {exc}"[:200])
 
-    def _deliver(self, result: STTResult) -> None:
-        cb: Callable[[STTResult], None] = self._on_result
+    def _deliver(self, result: STTResult, job: _Job | None = None) -> None:
+        def cb(result: STTResult) -> None:
+            # Checked again where the core runs: a resume there after this was scheduled
+            # drops it (the whole utterance's final follows).
+            if job is None or not job.dropped:
+                self._on_result(result)
+
         if self._loop is None:
             cb(result)
             return

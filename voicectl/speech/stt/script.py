@@ -111,6 +111,9 @@ class ScriptSTTStream:
         self._paused = False
         self._active = False
         self._started_ms: int | None = None  # start of the utterance being collected
+        # The last line finalised and the state it was collected with, taken up again if
+        # the caller goes on (`utterance_resume`).
+        self._last: tuple[ScriptLine, int, int, int, int] | None = None
 
     @property
     def collecting(self) -> bool:
@@ -120,12 +123,25 @@ class ScriptSTTStream:
     def utterance_start(self, ts_ms: int) -> None:
         self._active = True
         if self._started_ms is None:
+            self._last = None
             self._started_ms = ts_ms
             self._voiced_ms = 0
             self._words_out = 0
             self._piece = 0
             self._quiet_ms = 0
             self._paused = False
+
+    def utterance_resume(self, ts_ms: int) -> None:
+        """The caller went on within the resume window: the line whose final went out
+        (if it did) is taken up again, and its final comes at the end of the whole."""
+        if self._started_ms is None and self._last is not None:
+            line, started, voiced, words, piece = self._last
+            self._pending.appendleft(line)
+            self._started_ms, self._voiced_ms = started, voiced
+            self._words_out, self._piece = words, piece
+            self._quiet_ms, self._paused = 0, False
+        self._last = None
+        self.utterance_start(ts_ms)
 
     def feed(self, pcm: np.ndarray, ts_ms: int) -> None:
         if not self._active or not self._pending:
@@ -176,6 +192,11 @@ class ScriptSTTStream:
         started = self._started_ms if self._started_ms is not None else ts_ms
         if line is not None and line.voiced_ms and ts_ms - started < COVERAGE * line.voiced_ms:
             return  # a pause inside the utterance: wait for the rest
+        self._last = (
+            (self._pending[0], started, self._voiced_ms, self._words_out, self._piece)
+            if self._pending
+            else None
+        )
         self._started_ms = None
         text = self._pending.popleft().text if self._pending else ""
         self._on_result(STTResult(" ".join(text.replace(HESITATION, " ").split()), is_final=True))
@@ -199,6 +220,9 @@ class NoSTTStream:
     def utterance_end(self, ts_ms: int, discarded: bool) -> None:
         if not discarded:
             self._on_result(STTResult("", is_final=True))
+
+    def utterance_resume(self, ts_ms: int) -> None:
+        pass
 
     def close(self) -> None:
         pass
