@@ -210,3 +210,41 @@ def test_runtime_prewarm_logs_and_the_registry_builds_google_once(
     assert Runtime(s).stt is rt.stt
     assert providers.construction_counts()[("stt", "google")] == 1
     providers.reset_for_tests()
+
+
+def _part(stream: GoogleSTTStream, pcm: np.ndarray, t0: int, resume: bool) -> int:
+    """One VAD part of an utterance: start (or resume), frames, end; returns its end."""
+    (stream.utterance_resume if resume else stream.utterance_start)(t0)
+    ts = t0
+    for i in range(0, len(pcm) - 159, 160):
+        stream.feed(pcm[i : i + 160], ts)
+        ts += 20
+    stream.utterance_end(ts, discarded=False)
+    return ts
+
+
+@pytest.mark.parametrize("final_first", [True, False], ids=["final-delivered", "final-pending"])
+def test_a_resumed_utterance_gets_one_final_of_both_parts(final_first: bool) -> None:
+    """Speculative endpointing: the caller goes on after a tentative end. Whether the
+    first part's final was already delivered (its turn is then taken back) or not yet
+    (it is then dropped), the next final is the transcript of the whole utterance, and
+    each part's audio was recognised once."""
+    delay = 0.0 if final_first else 0.5
+    texts = ["אני רוצה תור", "למחר בשתיים"]
+    with FakeGoogle(stream_texts=texts, final_delay_s=delay) as fake:
+        got = Results()
+        stream = GoogleSTT(endpoint=fake.endpoint, timeout_ms=3000).open(got)
+        rng = np.random.default_rng(3)
+        pcm = (rng.standard_normal(8000) * 3000).astype(np.int16)  # 1 s per part
+        end = _part(stream, pcm, 0, resume=False)
+        if final_first:
+            assert got.final.wait(5)
+            got.final.clear()
+        _part(stream, pcm, end + 150, resume=True)
+        assert got.final.wait(5)
+        time.sleep(delay + 0.3)  # a dropped first-part final would have come by now
+        stream.close()
+    finals = [r.text for r in got.items if r.is_final]
+    whole = " ".join(texts)
+    assert finals == ([texts[0], whole] if final_first else [whole])
+    assert sorted(len(s.audio) for s in fake.streams) == [8000, 8000]

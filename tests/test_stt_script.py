@@ -43,3 +43,20 @@ def test_partials_grow_and_never_exceed_the_transcript() -> None:
     assert partials and partials[0] == "אחת"
     assert all(len(a) < len(b) for a, b in zip(partials, partials[1:], strict=False))
     assert out[-1] == STTResult("אחת שתיים שלוש ארבע", is_final=True)
+
+
+def test_a_resumed_line_is_taken_up_again_and_the_next_line_waits() -> None:
+    """Speculative endpointing: a part long enough for its final gives the line's text;
+    when the caller goes on (`utterance_resume`) the same line is finalised again at the
+    end of the whole, and the next line is still the next utterance's."""
+    out: list[STTResult] = []
+    stream = ScriptSTTStream([ScriptLine("אני רוצה תור למחר", 1000), "כן"], out.append)
+    _speak(stream, 0, 700)  # 70 % of the line: its final goes out at the tentative end
+    assert [r.text for r in out if r.is_final] == ["אני רוצה תור למחר"]
+    stream.utterance_resume(850)
+    for ts in range(850, 1200, 20):
+        stream.feed(FRAME, ts)
+    stream.utterance_end(1200, discarded=False)
+    assert [r.text for r in out if r.is_final] == ["אני רוצה תור למחר"] * 2
+    _speak(stream, 3000, 3400)
+    assert [r.text for r in out if r.is_final][-1] == "כן"

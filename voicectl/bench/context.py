@@ -20,6 +20,7 @@ LATENCY_SETTINGS = (
     "vad",
     "vad_aggressiveness",
     "vad_hangover_ms",
+    "turn_resume_window_ms",
     "min_utt_sec",
     "stt_partial_debounce_ms",
     "stt_timeout_ms",
