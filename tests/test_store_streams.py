@@ -3,8 +3,7 @@ the per-box call cap under a race, and one stream per token and per call."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from helpers import race
 
 from voicectl.store import streams
 from voicectl.store.db import Database
@@ -12,28 +11,9 @@ from voicectl.store.db import Database
 N = 20
 
 
-def _race(n: int, fn: Callable[[int], object]) -> list[object]:
-    barrier = threading.Barrier(n)
-    out: list[object] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        barrier.wait()
-        r = fn(i)
-        with lock:
-            out.append(r)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
-
-
 def test_racing_calls_never_pass_the_box_cap(db_url: str) -> None:
     db = Database(db_url)
-    issued = _race(
+    issued = race(
         N,
         lambda i: streams.issue_token(
             db,
@@ -55,7 +35,7 @@ def test_one_token_opens_one_stream_whoever_races(db_url: str) -> None:
     assert streams.issue_token(
         db, nonce="tok", call_sid="CAone", business_id="demo-spa", host="box-1", ttl_s=60
     )
-    results = _race(
+    results = race(
         N,
         lambda i: streams.claim_stream(
             db,

@@ -36,6 +36,7 @@ from voicectl.logs import get_logger, scrub_surrogates
 from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow, begin_write
 from voicectl.store.calls import CallLogRow, CallRow, TurnRow
 from voicectl.store.db import Database, clip_to
+from voicectl.store.upsert import insert_once
 
 _log = get_logger("records")
 
@@ -134,10 +135,12 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
     """
     stream_sid = clip_to(CallRow.stream_sid, _clean(snap.stream_sid))
     with db.session() as s:
-        row = s.get(CallRow, snap.call_sid)
-        if row is None:
-            row = CallRow(call_sid=snap.call_sid, business_id=snap.business_id)
-            s.add(row)
+        begin_write(s)  # SQLite: the read-modify-write below under the write lock
+        # Create the row if missing in one statement (the start of a call resumed in
+        # another process can race its last stream's end), then lock it for the merge.
+        insert_once(s, CallRow, {"call_sid": snap.call_sid, "business_id": snap.business_id})
+        row = s.get(CallRow, snap.call_sid, with_for_update=True)
+        assert row is not None
         row.stream_sid = stream_sid
         row.business_id = snap.business_id
         row.caller_number = clip_to(CallRow.caller_number, _clean(snap.caller_number))

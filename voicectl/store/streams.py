@@ -27,11 +27,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, Index, String, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.store.booking import begin_write
 from voicectl.store.db import Base, Database, lock_transaction
+from voicectl.store.upsert import insert_once
 
 #: Why `claim_stream` refused a start.
 UNKNOWN_TOKEN = "unknown stream token"
@@ -161,34 +161,42 @@ def claim_stream(
         a `LIVE` start may retry once the earlier stream is released).
     """
     now = _now()
-    try:
-        with db.session() as s:
-            begin_write(s)
-            tok = s.get(StreamTokenRow, nonce)
-            if tok is None or tok.call_sid != call_sid or _utc(tok.expires_at) <= now:
-                return UNKNOWN_TOKEN
-            if tok.used_at is not None:
-                return USED_TOKEN
-            live = s.get(LiveStreamRow, call_sid)
-            if live is not None:
-                if owner_dead is None or not owner_dead(live.owner):
-                    return LIVE
-                s.delete(live)
-                s.flush()
-            used = s.execute(
-                update(StreamTokenRow)
-                .where(StreamTokenRow.nonce == nonce, StreamTokenRow.used_at.is_(None))
-                .values(used_at=now)
-            )
-            if used.rowcount != 1:  # type: ignore[attr-defined]
-                return USED_TOKEN  # another process used it since our read
-            s.add(
-                LiveStreamRow(
-                    call_sid=call_sid, stream_sid=stream_sid, owner=owner, host=host, started_at=now
-                )
-            )
-    except IntegrityError:  # another process claimed the call between our read and commit
-        return LIVE
+    with db.session() as s:
+        begin_write(s)
+        tok = s.get(StreamTokenRow, nonce)
+        if tok is None or tok.call_sid != call_sid or _utc(tok.expires_at) <= now:
+            return UNKNOWN_TOKEN
+        if tok.used_at is not None:
+            return USED_TOKEN
+        live = s.get(LiveStreamRow, call_sid)
+        if live is not None:
+            if owner_dead is None or not owner_dead(live.owner):
+                return LIVE
+            s.delete(live)
+            s.flush()
+        # The call's key decides, in one statement: another process that claimed the
+        # call since our read (committed or in flight) makes this insert nothing.
+        if not insert_once(
+            s,
+            LiveStreamRow,
+            {
+                "call_sid": call_sid,
+                "stream_sid": stream_sid,
+                "owner": owner,
+                "host": host,
+                "started_at": now,
+            },
+        ):
+            s.rollback()
+            return LIVE
+        used = s.execute(
+            update(StreamTokenRow)
+            .where(StreamTokenRow.nonce == nonce, StreamTokenRow.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            s.rollback()  # another process used it since our read: our live row goes too
+            return USED_TOKEN
     return None
 
 
