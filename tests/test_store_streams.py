@@ -3,10 +3,17 @@ the per-box call cap under a race, and one stream per token and per call."""
 
 from __future__ import annotations
 
-from helpers import race
+import asyncio
 
+import pytest
+from helpers import race
+from media_client import RawCall, start_msg, wait_record
+
+from voicectl.config import Settings
+from voicectl.sim.runner import InProcessServer
 from voicectl.store import streams
 from voicectl.store.db import Database
+from voicectl.telephony.twilio.messages import MAX_STREAM_SID_CHARS, ProtocolError, parse_inbound
 
 N = 20
 
@@ -50,3 +57,34 @@ def test_one_token_opens_one_stream_whoever_races(db_url: str) -> None:
     assert set(results) - {None} <= {streams.USED_TOKEN, streams.LIVE}
     assert streams.count_rows(db) == (1, 1)
     db.dispose()
+
+
+def test_the_longest_stream_sid_the_parser_accepts_carries_a_whole_call(db_url: str) -> None:
+    """A streamSid as long as the Media Streams parser allows, over a real loopback
+    WebSocket: the stream is claimed, greets, and its record is saved whole - on
+    PostgreSQL too, which refuses a value longer than a column's `VARCHAR(n)`."""
+    sid = "MZ" + "f" * (MAX_STREAM_SID_CHARS - 2)
+    with InProcessServer(Settings(database=db_url)) as srv:
+
+        async def go() -> dict:
+            async with RawCall(srv.http_base, "CAlongsid01", stream_sid=sid) as call:
+                mark = await call.until_mark()  # the greeting played: the call runs
+                assert any(m["event"] == "media" and m["streamSid"] == sid for m in call.received)
+                assert mark["streamSid"] == sid
+                await call.stop()
+            return await wait_record(
+                srv.http_base, "CAlongsid01", lambda r: r["status"] == "completed"
+            )
+
+        rec = asyncio.run(go())
+        db = srv.runtime.db
+        assert streams.count_rows(db)[1] == 0  # the live row was released by its streamSid
+    assert rec["status"] == "completed" and rec["stream_sid"] == sid
+    assert rec["turns"][0]["kind"] == "greeting"
+    assert not any("refused" in line for line in rec["log"])
+
+
+def test_a_stream_sid_longer_than_the_bound_is_refused_by_the_parser() -> None:
+    too_long = "MZ" + "f" * (MAX_STREAM_SID_CHARS - 1)
+    with pytest.raises(ProtocolError, match="longer than"):
+        parse_inbound(start_msg("CA1", too_long, {}))

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from voicectl.store.booking import begin_write
 from voicectl.store.db import Base, Database, lock_transaction
 from voicectl.store.upsert import insert_once
+from voicectl.telephony.twilio.messages import MAX_STREAM_SID_CHARS
 
 #: Why `claim_stream` refused a start.
 UNKNOWN_TOKEN = "unknown stream token"
@@ -69,7 +70,7 @@ class LiveStreamRow(Base):
     __tablename__ = "live_streams"
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    stream_sid: Mapped[str] = mapped_column(String(64))
+    stream_sid: Mapped[str] = mapped_column(String(MAX_STREAM_SID_CHARS))
     #: `records.process_owner`: `host:pid:instance`.
     owner: Mapped[str] = mapped_column(String(200))
     host: Mapped[str] = mapped_column(String(200), index=True)
