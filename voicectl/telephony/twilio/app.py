@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voicectl import __version__, executors
+from voicectl import __version__, executors, memory
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
@@ -420,16 +420,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        memory.limit_arenas()  # before the role pools start their threads
         rt.log_providers()
         await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
         endings_task = asyncio.create_task(watch_endings())
+        trim_task = asyncio.create_task(memory.Trimmer().run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         lag_task.cancel()
         endings_task.cancel()
+        trim_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish(
                 "server shutting down", ended_by="disconnect", outcome="interrupted"
