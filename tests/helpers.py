@@ -6,6 +6,7 @@ Import as `from helpers import race` (pytest puts `tests/` on the path).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -46,3 +47,17 @@ def race(n: int, fn: Callable[[int], T], timeout_s: float = 120.0) -> list[T]:
     if errors:
         raise errors[0]
     return out
+
+
+def eventually(pred: Callable[[], object], timeout_s: float = 15.0, every_s: float = 0.05) -> bool:
+    """Poll `pred()` until it is true (returns True) or `timeout_s` passes (False).
+
+    For waiting on another thread or process - never a timed assertion: the timeout only
+    bounds a test that would otherwise hang."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if pred():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every_s)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from helpers import race
-from media_client import RawCall, start_msg, wait_record
+from helpers import eventually, race
+from media_client import RawCall, start_msg, voice, wait_record
+from sqlalchemy.exc import OperationalError
 
 from voicectl.config import Settings
 from voicectl.sim.runner import InProcessServer
-from voicectl.store import streams
+from voicectl.store import records, streams
 from voicectl.store.db import Database
+from voicectl.telephony.twilio import app as app_module
 from voicectl.telephony.twilio.messages import MAX_STREAM_SID_CHARS, ProtocolError, parse_inbound
 
 N = 20
@@ -88,3 +90,61 @@ def test_a_stream_sid_longer_than_the_bound_is_refused_by_the_parser() -> None:
     too_long = "MZ" + "f" * (MAX_STREAM_SID_CHARS - 1)
     with pytest.raises(ProtocolError, match="longer than"):
         parse_inbound(start_msg("CA1", too_long, {}))
+
+
+def test_a_live_row_whose_last_record_write_was_given_up_stops_counting(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record writer gives up a stream's final write (the database failed past its
+    retries): the call's live-stream row is released all the same, so the box's only
+    call slot (`max_concurrent_calls: 1`) takes the next caller instead of turning every
+    caller away until a restart."""
+    monkeypatch.setattr(app_module, "HOUSEKEEPING_S", 0.2)
+    real_save = records.save_call
+
+    def final_write_fails(db: Database, snap: records.CallSnapshot) -> None:
+        if snap.ended:
+            raise OperationalError("UPDATE calls", {}, Exception("disk I/O error"))
+        real_save(db, snap)
+
+    monkeypatch.setattr(records, "save_call", final_write_fails)
+    settings = Settings(database=db_url, max_concurrent_calls=1, record_wait_sec=1.0)
+    with InProcessServer(settings) as srv:
+        srv.runtime.records.retry_delays_s = (0.05,)
+
+        async def go() -> None:
+            async with RawCall(srv.http_base, "CAstuck0001") as call:
+                await call.until_mark()
+                await call.stop()
+
+        asyncio.run(go())
+        db = srv.runtime.db
+        assert eventually(lambda: srv.runtime.records.failed >= 1)  # the write given up
+        assert eventually(lambda: streams.count_rows(db)[1] == 0)
+        assert streams.calls_in_flight(db, srv.runtime.host) == 0
+        answer = voice(srv.http_base, "CAnext00001")
+        assert "<Connect>" in answer.text, answer.text  # not the "all lines busy" apology
+
+
+def test_the_sweep_leaves_rows_of_calls_the_process_still_holds(db_url: str) -> None:
+    db = Database(db_url)
+    for sid in ("CAheld", "CAgone"):
+        assert streams.issue_token(
+            db, nonce=f"n{sid}", call_sid=sid, business_id="demo-spa", host="box-1", ttl_s=60
+        )
+        assert (
+            streams.claim_stream(
+                db, nonce=f"n{sid}", call_sid=sid, stream_sid="MZ" + sid, owner="me", host="box-1"
+            )
+            is None
+        )
+    assert (
+        streams.claim_stream(
+            db, nonce="nCAheld", call_sid="CAother", stream_sid="MZx", owner="other", host="box-1"
+        )
+        == streams.UNKNOWN_TOKEN
+    )
+    freed = streams.release_orphans(db, "me", held=lambda sid: sid == "CAheld")
+    assert freed == ["CAgone"]
+    assert streams.stream_is_live(db, "CAheld") and not streams.stream_is_live(db, "CAgone")
+    db.dispose()

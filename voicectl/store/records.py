@@ -306,6 +306,12 @@ class RecordWriter:
         self._thread.join(timeout=1.0)
         return ok
 
+    def pending(self, call_sid: str) -> bool:
+        """True while a snapshot (and its follow-ups) of `call_sid` is queued or being
+        written; False once stored or given up."""
+        with self._cond:
+            return call_sid in self._pending
+
     @property
     def backlog(self) -> int:
         """Calls with a snapshot not yet written."""

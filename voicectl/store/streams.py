@@ -16,7 +16,8 @@ several processes must agree on:
   It is released only after the stream's record, conversation and ending are saved,
   so a stream resumed after a `<Gather>` waits for the row to go and then sees what the
   previous stream saved. Rows of a process that died are taken over (and cleared at
-  start-up).
+  start-up); a row its own live process no longer holds (the record writer gave up the
+  stream's last write) is released by that process's periodic `release_orphans`.
 
 All functions here block: run them off the event loop.
 """
@@ -215,6 +216,42 @@ def release_stream(db: Database, call_sid: str, stream_sid: str) -> None:
                 LiveStreamRow.call_sid == call_sid, LiveStreamRow.stream_sid == stream_sid
             )
         )
+
+
+def release_orphans(db: Database, owner: str, held: Callable[[str], bool]) -> list[str]:
+    """Delete the live rows of process `owner` whose call it no longer holds.
+
+    A live row is normally released by the stream's last write, after its record; if the
+    record writer gave that write up (the database failed for longer than its retries),
+    the row would stay until a restart and the call would count towards the box's
+    `max_concurrent_calls` for good. The process calls this now and then.
+
+    Args:
+        db: the database.
+        owner: this process's `records.process_owner`.
+        held: `held(call_sid)` is True while the process still serves the call, is still
+            opening its stream, or still has its record writes queued (their last step
+            releases the row, so a resumed stream sees the saved conversation first).
+
+    Returns:
+        The CallSids whose row was deleted.
+    """
+    with db.session() as s:
+        rows = s.execute(
+            select(LiveStreamRow.call_sid, LiveStreamRow.stream_sid).where(
+                LiveStreamRow.owner == owner
+            )
+        ).all()
+        gone = [(call_sid, sid) for call_sid, sid in rows if not held(call_sid)]
+        for call_sid, sid in gone:  # by stream too: a new stream of the call is left alone
+            s.execute(
+                delete(LiveStreamRow).where(
+                    LiveStreamRow.call_sid == call_sid,
+                    LiveStreamRow.stream_sid == sid,
+                    LiveStreamRow.owner == owner,
+                )
+            )
+    return [call_sid for call_sid, _ in gone]
 
 
 def token_business(db: Database, call_sid: str) -> str | None:

@@ -86,6 +86,9 @@ _SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENDING_POLL_S = 2.0
 #: Live calls asked about per poll (one `IN (...)` list).
 ENDING_POLL_MAX = 500
+#: How often a process does its database housekeeping (s): it releases live-stream rows
+#: it no longer holds (a record write given up), which then stop counting as live calls.
+HOUSEKEEPING_S = 10.0
 
 
 class WebhookError(Exception):
@@ -369,6 +372,25 @@ def create_app(
                         outcome=outcome,
                     )
 
+    async def housekeeping() -> None:
+        """Release this process's live-stream rows of calls it no longer holds (their
+        record writer gave up the last write), so they stop counting as live."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                freed = await executors.run(
+                    "db", streams.release_orphans, rt.db, rt.owner, rt.holds
+                )
+            except Exception as exc:  # noqa: BLE001 - a failed sweep is retried next time
+                _log.warning("live-stream sweep failed: %r", exc)
+                continue
+            for call_sid in freed:
+                _log.warning(
+                    "call %s: live-stream row released by the sweep (its last record write "
+                    "was given up)",
+                    call_sid,
+                )
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "build": __version__, "active_calls": len(rt.active)})
 
@@ -425,6 +447,7 @@ def create_app(
         await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
         endings_task = asyncio.create_task(watch_endings())
+        housekeeping_task = asyncio.create_task(housekeeping())
         trim_task = asyncio.create_task(memory.Trimmer().run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
@@ -432,6 +455,7 @@ def create_app(
         yield
         lag_task.cancel()
         endings_task.cancel()
+        housekeeping_task.cancel()
         trim_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish(
