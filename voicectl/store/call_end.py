@@ -10,7 +10,8 @@ cannot both commit.
 `call.ended` payload (JSON): `{call_sid, business_id, caller_number (E.164 or null),
 started_at, ended_at (ISO 8601 UTC), duration_s (float s), outcome (completed | busy |
 failed | no-answer | canceled | interrupted), ended_by (stop | disconnect | bot_hangup |
-status_callback | startup_recovery), turns (int: the call's turns, greeting included),
+status_callback | startup_recovery | owner_lost: its process's lease lapsed, found by
+another process - `store/leases.py`), turns (int: the call's turns, greeting included),
 appointment_ids ([int])}`.
 """
 
@@ -29,7 +30,14 @@ from voicectl.store.upsert import insert_once
 
 CALL_ENDED = "call.ended"
 OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
-ENDED_BY = ("stop", "disconnect", "bot_hangup", "status_callback", "startup_recovery")
+ENDED_BY = (
+    "stop",
+    "disconnect",
+    "bot_hangup",
+    "status_callback",
+    "startup_recovery",
+    "owner_lost",
+)
 
 
 class CallEndRow(Base):

@@ -196,7 +196,15 @@ class Database:
             why = str(exc.orig or exc).strip().splitlines()[0][:200]
             raise DatabaseConfigError(f"database: cannot open {self.display_url}: {why}") from None
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, call_end, call_state, calls, flows, streams  # noqa: F401
+        from voicectl.store import (  # noqa: F401
+            booking,
+            call_end,
+            call_state,
+            calls,
+            flows,
+            leases,
+            streams,
+        )
 
         if self.dialect == "postgresql":
             with self.engine.begin() as conn:

@@ -13,7 +13,9 @@ cannot grow memory. A failed write is retried with back-off and, if it still fai
 logged as an ERROR naming the call - never dropped silently.
 
 At start-up, `recover_interrupted` closes calls a dead process left "in-progress" as
-"interrupted", keeping the turns and log lines saved so far (issue 6 item 6).
+"interrupted", keeping the turns and log lines saved so far (issue 6 item 6); while
+serving, `close_lost_owners` does the same for processes on any box whose lease lapsed
+(`store/leases.py`).
 """
 
 from __future__ import annotations
@@ -410,7 +412,8 @@ def owner_dead(owner: str | None, me: str) -> bool:
 
 
 def recover_interrupted(db: Database, me: str) -> list[str]:
-    """Close calls left "in-progress" by a dead process as "interrupted".
+    """Start-up: close calls left "in-progress" by a dead process of this box, or by any
+    process whose lease lapsed (`store/leases.py`), as "interrupted".
 
     Each gets a log line saying so and its `call.ended` event (`outcome="interrupted"`,
     `ended_by="startup_recovery"`) through the one `call.ended` writer.
@@ -422,6 +425,42 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
     Returns:
         The CallSids closed (their turns and log lines stay as saved).
     """
+    from voicectl.store import leases
+
+    lapsed = leases.lapsed(db) - {me}
+    closed = _close_calls(
+        db, lambda owner: owner_dead(owner, me) or owner in lapsed, "startup_recovery"
+    )
+    _forget(db, lapsed)
+    return closed
+
+
+def close_lost_owners(db: Database, me: str) -> list[str]:
+    """While serving: close the calls of processes whose lease lapsed (a box that died
+    and never came back) as "interrupted" (`ended_by="owner_lost"`), clear their
+    live-stream rows and forget their leases. Returns the CallSids closed."""
+    from voicectl.store import leases
+
+    lapsed = leases.lapsed(db) - {me}
+    if not lapsed:
+        return []
+    closed = _close_calls(db, lambda owner: owner in lapsed, "owner_lost")
+    _forget(db, lapsed)
+    return closed
+
+
+def _forget(db: Database, owners: set[str]) -> None:
+    from voicectl.store import leases, streams
+
+    if owners:
+        streams.clear_dead_owners(db, lambda owner: owner in owners)
+        leases.forget(db, owners)
+
+
+def _close_calls(
+    db: Database, dead_owner: Callable[[str | None], bool], ended_by: str
+) -> list[str]:
+    """Close the "in-progress" calls whose owner `dead_owner` names; see the callers."""
     from voicectl.store.call_end import write_call_ended
 
     closed: list[str] = []
@@ -429,7 +468,7 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
         rows = s.execute(
             select(CallRow.call_sid, CallRow.owner).where(CallRow.status == "in-progress")
         ).all()
-    dead = [sid for sid, owner in rows if owner_dead(owner, me)]
+    dead = [sid for sid, owner in rows if dead_owner(owner)]
     with db.session() as s:
         begin_write(s)
         for call_sid in dead:
@@ -447,14 +486,18 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
                     call_sid=call_sid,
                     level="WARNING",
                     message="call interrupted: the serving process ended without closing it "
-                    "(closed at the next start-up with what was saved)",
+                    + (
+                        "(closed at the next start-up with what was saved)"
+                        if ended_by == "startup_recovery"
+                        else "(its lease lapsed; closed by another process with what was saved)"
+                    ),
                 )
             )
             closed.append(call_sid)
     for call_sid in closed:
-        write_call_ended(db, call_sid, outcome="interrupted", ended_by="startup_recovery")
+        write_call_ended(db, call_sid, outcome="interrupted", ended_by=ended_by)
     if closed:
-        _log.warning("start-up: %d call(s) left in progress closed as interrupted", len(closed))
+        _log.warning("%s: %d call(s) left in progress closed as interrupted", ended_by, len(closed))
     return closed
 
 

@@ -55,7 +55,7 @@ from voicectl.logs import clip, get_logger, mask_phone
 from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import Runtime
-from voicectl.store import call_state, records, streams
+from voicectl.store import call_state, leases, records, streams
 from voicectl.store.call_end import ended_calls, write_call_ended
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.bridge import media_stream
@@ -86,9 +86,11 @@ _SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENDING_POLL_S = 2.0
 #: Live calls asked about per poll (one `IN (...)` list).
 ENDING_POLL_MAX = 500
-#: How often a process does its database housekeeping (s): it releases live-stream rows
-#: it no longer holds (a record write given up), which then stop counting as live calls.
-HOUSEKEEPING_S = 10.0
+#: How often a process does its database housekeeping (s): it renews its lease
+#: (`store/leases.py`; this is its renewal period), closes the calls of processes whose
+#: lease lapsed, and releases live-stream rows it no longer holds (a record write given
+#: up), which then stop counting as live calls.
+HOUSEKEEPING_S = leases.LEASE_RENEW_S
 
 
 class WebhookError(Exception):
@@ -373,16 +375,19 @@ def create_app(
                     )
 
     async def housekeeping() -> None:
-        """Release this process's live-stream rows of calls it no longer holds (their
-        record writer gave up the last write), so they stop counting as live."""
+        """Every `HOUSEKEEPING_S`: renew this process's lease; close the calls of
+        processes (any box) whose lease lapsed; release this process's live-stream rows
+        of calls it no longer holds (their record writer gave up the last write)."""
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
             try:
+                await executors.run("db", leases.renew, rt.db, rt.owner, rt.host)
+                await executors.run("db", records.close_lost_owners, rt.db, rt.owner)
                 freed = await executors.run(
                     "db", streams.release_orphans, rt.db, rt.owner, rt.holds
                 )
             except Exception as exc:  # noqa: BLE001 - a failed sweep is retried next time
-                _log.warning("live-stream sweep failed: %r", exc)
+                _log.warning("housekeeping failed (retried in %.0f s): %r", HOUSEKEEPING_S, exc)
                 continue
             for call_sid in freed:
                 _log.warning(
@@ -447,6 +452,10 @@ def create_app(
         await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
         endings_task = asyncio.create_task(watch_endings())
+        try:  # the lease exists while this process serves (renewed by housekeeping)
+            await executors.run("db", leases.renew, rt.db, rt.owner, rt.host)
+        except Exception as exc:  # noqa: BLE001 - retried by housekeeping
+            _log.warning("lease not taken (retried in %.0f s): %r", HOUSEKEEPING_S, exc)
         housekeeping_task = asyncio.create_task(housekeeping())
         trim_task = asyncio.create_task(memory.Trimmer().run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
@@ -464,6 +473,8 @@ def create_app(
         if flows is not None:
             await flows.stop()
         await executors.run("db", rt.records.close, settings.record_wait_sec)
+        with contextlib.suppress(Exception):  # a clean stop: nothing left to judge
+            await executors.run("db", leases.release, rt.db, rt.owner)
 
     app = Starlette(
         routes=[
