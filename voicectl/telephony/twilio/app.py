@@ -19,7 +19,10 @@ and hangs up.
 Any process may serve any request of a call (`voicectl serve --workers N`, N boxes on one
 database): `/voice` hands what it learned to the stream in signed `<Parameter>`s, and
 the `<Gather>` action and status callbacks find the call in the database
-(`store/streams.py`, `store/call_state.py`, `store/call_end.py`).
+(`store/streams.py`, `store/call_state.py`, `store/call_end.py`). Every
+`HOUSEKEEPING_S` each process renews its lease (`store/leases.py`), closes the calls of
+processes on any box whose lease lapsed, and releases live-stream rows it no longer
+holds.
 
 `create_app` is the only place the app is built, and it logs `APP_START {build, ts}`
 exactly once per process (seed 002 H.1).
