@@ -115,6 +115,20 @@ class ServeProcess:
             self.stop()
 
 
+def simulate_url(
+    media: str, scenario: Path, out: Path, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`voicectl simulate --url <media> <scenario> --json <out>` against a running server,
+    with `env` over ours but without `VOICECTL_DATABASE` (the server's, not the
+    simulator's); its output captured as text (at most 240 s)."""
+    sim_env = {k: v for k, v in {**os.environ, **env}.items() if k != "VOICECTL_DATABASE"}
+    return subprocess.run(
+        [sys.executable, "-m", "voicectl", "simulate", "--url", media, str(scenario),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=240, cwd=cwd, env=sim_env,
+    )  # fmt: skip
+
+
 def eventually(pred: Callable[[], object], timeout_s: float = 15.0, every_s: float = 0.05) -> bool:
     """Poll `pred()` until it is true (returns True) or `timeout_s` passes (False).
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ServeProcess, free_port
+from helpers import ServeProcess, free_port, simulate_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -130,7 +130,6 @@ def test_gather_fallback_in_process(runs: dict[str, tuple[int, Any, str]]) -> No
 def test_gather_fallback_against_a_running_server(tmp_path: Path) -> None:
     """`voicectl serve` + `voicectl simulate --url`: both read the same settings, so the
     simulator's REST fake listens where the server's twilio client is pointed."""
-    import os
 
     rest_port = free_port()
     env = {
@@ -142,11 +141,7 @@ def test_gather_fallback_against_a_running_server(tmp_path: Path) -> None:
     with ServeProcess(tmp_path, "--accept-sim-params", env=env, cwd=ROOT) as server:
         server.wait_healthy()
         out = tmp_path / "gather.json"
-        sim_env = {k: v for k, v in {**os.environ, **env}.items() if k != "VOICECTL_DATABASE"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "voicectl", "simulate", "--url", server.media,
-             str(ROOT / "scenarios/dtmf-gather-fallback.yaml"), "--json", str(out)],
-            capture_output=True, text=True, timeout=240, cwd=ROOT, env=sim_env,
-        )  # fmt: skip
+        gather = ROOT / "scenarios/dtmf-gather-fallback.yaml"
+        proc = simulate_url(server.media, gather, out, env, ROOT)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         _check_gather_round_trip(json.loads(out.read_text(encoding="utf-8"))[0])

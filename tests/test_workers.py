@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from helpers import ServeProcess, free_port
+from helpers import ServeProcess, free_port, simulate_url
 from media_client import RawCall, start_msg, stop_msg, stream_of, voice
 
 from voicectl.store.booking import EventRow
@@ -247,12 +247,8 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
         assert sorted(first) == [1, 2] and srv.proc.pid not in first.values()
 
         out = tmp_path / "gather.json"
-        sim_env = {k: v for k, v in {**os.environ, **env}.items() if k != "VOICECTL_DATABASE"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "voicectl", "simulate", "--url", srv.media,
-             str(ROOT / "scenarios/dtmf-gather-fallback.yaml"), "--json", str(out)],
-            capture_output=True, text=True, timeout=240, cwd=ROOT, env=sim_env,
-        )  # fmt: skip
+        gather = ROOT / "scenarios/dtmf-gather-fallback.yaml"
+        proc = simulate_url(srv.media, gather, out, env, ROOT)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "gather round trip" in proc.stdout and "VERDICT PASS" in proc.stdout
 

@@ -257,13 +257,21 @@ def create_app(
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
         return twiml.connect_stream(media, grant.parameters(rt.stream_key), say=say)
 
-    async def voice(request: Request) -> Response:
+    async def call_webhook(request: Request) -> tuple[dict[str, str], str, Response | None]:
+        """A Twilio webhook about one call: its form, its CallSid and None, or a refusal
+        (`forbidden_unless_signed`'s, or 400 without a CallSid)."""
         form, denied = await forbidden_unless_signed(request)
         if denied:
-            return denied
+            return {}, "", denied
         call_sid = form.get("CallSid", "")
         if not call_sid:
-            return PlainTextResponse("CallSid is required", status_code=400)
+            return {}, "", PlainTextResponse("CallSid is required", status_code=400)
+        return form, call_sid, None
+
+    async def voice(request: Request) -> Response:
+        form, call_sid, denied = await call_webhook(request)
+        if denied:
+            return denied
         to = form.get("To")
         business = await _business_for(to)
         caller = usable_phone(form.get("From"))
@@ -284,12 +292,9 @@ def create_app(
         """`<Gather>` action: store the typed number on the call (in the database, keyed
         by CallSid) and send the caller back to a fresh stream of the same conversation
         (a new token; whichever process takes it waits for the old stream's save)."""
-        form, denied = await forbidden_unless_signed(request)
+        form, call_sid, denied = await call_webhook(request)
         if denied:
             return denied
-        call_sid = form.get("CallSid", "")
-        if not call_sid:
-            return PlainTextResponse("CallSid is required", status_code=400)
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
         known = await executors.run(
@@ -324,12 +329,10 @@ def create_app(
         """Call status callback: a final status ends the call once. A stream live in this
         process is closed here; one live in another process (or box) learns of the
         ending from the database (`watch_endings`) and closes within a poll."""
-        form, denied = await forbidden_unless_signed(request)
+        form, call_sid, denied = await call_webhook(request)
         if denied:
             return denied
-        call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
-        if not call_sid:
-            return PlainTextResponse("CallSid is required", status_code=400)
+        call_status = form.get("CallStatus", "")
         if not await known_call(call_sid):
             return PlainTextResponse(f"no call {call_sid}", status_code=404)
         if call_status in FINAL_STATUSES:
