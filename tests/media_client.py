@@ -78,12 +78,19 @@ class RawCall:
         base: the server's http://host:port.
         call_sid: the call's CallSid.
         params: extra customParameters to add to the ones `/voice` gave.
+        stream_sid: the stream's streamSid (default "MZ" + the CallSid's rest).
     """
 
-    def __init__(self, base: str, call_sid: str, params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base: str,
+        call_sid: str,
+        params: dict[str, str] | None = None,
+        stream_sid: str | None = None,
+    ) -> None:
         self.base = base
         self.call_sid = call_sid
-        self.stream_sid = "MZ" + call_sid[2:]
+        self.stream_sid = stream_sid or "MZ" + call_sid[2:]
         r = voice(base, call_sid)
         assert r.status_code == 200, r.text
         self.url, self.params = stream_of(r.text)

@@ -10,10 +10,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import race
 from sqlalchemy import func, select
 
+from voicectl.booking import bench
 from voicectl.booking.appointments import create_appointment
-from voicectl.booking.bench import race
 from voicectl.booking.policy import get_business_policy
 from voicectl.store.booking import AppointmentRow, AppointmentSlotRow, EventRow
 from voicectl.store.db import Database
@@ -35,22 +36,12 @@ def _counts(db: Database) -> tuple[int, int, int]:
 def test_threads_race_for_one_slot(db_url: str) -> None:
     db = Database(db_url)
     spa = get_business_policy("demo-spa")
-    barrier = threading.Barrier(N)
-    results: list[dict] = []
-    lock = threading.Lock()
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        # overlapping services too: 12:00 60 min vs 12:30-starting variants all collide
-        r = create_appointment(db, spa, NOW, SLOT, "swedish", f"thread {i}", f"05012345{i:02d}")
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(N)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(
+        N,
+        lambda i: create_appointment(
+            db, spa, NOW, SLOT, "swedish", f"thread {i}", f"05012345{i:02d}"
+        ),
+    )
     ok = [r for r in results if r["ok"]]
     taken = [r for r in results if not r["ok"]]
     assert len(ok) == 1, results
@@ -68,7 +59,7 @@ def test_processes_race_for_one_slot(db_url: str) -> None:
     results = ctx.Queue()
     procs = [
         ctx.Process(
-            target=race,
+            target=bench.race,
             args=(path, "demo-spa", NOW.isoformat(), SLOT, "sports", f"proc {i}", barrier, results),
         )
         for i in range(N)
@@ -89,19 +80,12 @@ def test_overlapping_services_race(db_url: str) -> None:
     """Different starts whose intervals overlap (12:00 60 min vs 12:30 30 min) collide too."""
     db = Database(db_url)
     spa = get_business_policy("demo-spa")
-    barrier = threading.Barrier(N)
-    results: list[dict] = []
 
-    def worker(i: int) -> None:
+    def book(i: int) -> dict:
         start, svc = (SLOT, "swedish") if i % 2 else ("2026-11-22T12:30:00+02:00", "reflexology")
-        barrier.wait()
-        results.append(create_appointment(db, spa, NOW, start, svc, f"t{i}"))
+        return create_appointment(db, spa, NOW, start, svc, f"t{i}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(N)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(N, book)
     assert sum(r["ok"] for r in results) == 1
     assert {r.get("error") for r in results if not r["ok"]} == {"slot_taken"}
     db.dispose()
@@ -127,20 +111,9 @@ def test_the_primary_key_decides_even_when_every_read_saw_the_slot_free(
     monkeypatch.setattr(appointments, "occupied_cells", blind_first_read)
     db = Database(db_url)
     spa = get_business_policy("demo-spa")
-    barrier = threading.Barrier(N)
-    results: list[dict] = []
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        results.append(
-            create_appointment(db, spa, NOW, SLOT, "swedish", f"t{i}", f"0521234{i:03d}")
-        )
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(N)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(
+        N, lambda i: create_appointment(db, spa, NOW, SLOT, "swedish", f"t{i}", f"0521234{i:03d}")
+    )
     assert sum(r["ok"] for r in results) == 1, results
     assert {r.get("error") for r in results if not r["ok"]} == {"slot_taken"}, results
     assert _counts(db) == (1, 1, 12)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,6 +16,8 @@ import httpx
 import numpy as np
 import pytest
 import websockets
+from helpers import race
+from media_client import start_msg
 from sqlalchemy import select
 
 from voicectl.agent.base import AgentReply, Conversation, Message, TurnInput
@@ -67,19 +68,12 @@ def test_racing_writers_end_a_call_once(db_url: str) -> None:
     db = Database(db_url)
     with db.session() as s:
         s.add(CallRow(call_sid="CArace", business_id="demo-spa", caller_number="+972501234567"))
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
 
-    def end(i: int) -> None:
-        barrier.wait()
+    def end(i: int) -> bool:
         by = ["stop", "status_callback", "disconnect", "bot_hangup"][i % 4]
-        results.append(write_call_ended(db, "CArace", outcome="completed", ended_by=by))
+        return write_call_ended(db, "CArace", outcome="completed", ended_by=by)
 
-    threads = [threading.Thread(target=end, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(8, end)
     assert sorted(results) == [False] * 7 + [True]
     (payload,) = _ended_events(db, "CArace")
     _check_contract(payload)
@@ -128,16 +122,7 @@ async def _open_stream(base: str, call_sid: str, token: str | None = None):  # t
     ws = await websockets.connect(url, additional_headers=_sign(token, url, {}))
     sid = "MZ" + call_sid
     await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-    start = {
-        "streamSid": sid,
-        "callSid": call_sid,
-        "accountSid": "AC1",
-        "tracks": ["inbound"],
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-        "customParameters": params,
-    }
-    await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid,
-                              "start": start}))  # fmt: skip
+    await ws.send(start_msg(call_sid, sid, params))
     msg = json.loads(await asyncio.wait_for(ws.recv(), 10))  # the greeting is playing
     assert msg["event"] == "media"
     return ws, sid

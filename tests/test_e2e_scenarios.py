@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ServeProcess, free_port, simulate_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -146,55 +147,21 @@ def test_gather_fallback_in_process(runs: dict[str, tuple[int, Any, str]]) -> No
     _check_gather_round_trip(data[0])
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_gather_fallback_against_a_running_server(tmp_path: Path) -> None:
     """`voicectl serve` + `voicectl simulate --url`: both read the same settings, so the
     simulator's REST fake listens where the server's twilio client is pointed."""
-    import os
-    import time
 
-    import httpx
-
-    port, rest_port = _free_port(), _free_port()
+    rest_port = free_port()
     env = {
-        **os.environ,
         "TWILIO_ACCOUNT_SID": "AC" + "7" * 32,
         "TWILIO_AUTH_TOKEN": "e2e-token",
         "VOICECTL_TWILIO_API_BASE_URL": f"http://127.0.0.1:{rest_port}",
         "VOICECTL_DATABASE": str(tmp_path / "serve.db"),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(port), "--accept-sim-params"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with ServeProcess(tmp_path, "--accept-sim-params", env=env, cwd=ROOT) as server:
+        server.wait_healthy()
         out = tmp_path / "gather.json"
-        sim_env = {k: v for k, v in env.items() if k != "VOICECTL_DATABASE"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "voicectl", "simulate", "--url",
-             f"ws://127.0.0.1:{port}/media", str(ROOT / "scenarios/dtmf-gather-fallback.yaml"),
-             "--json", str(out)],
-            capture_output=True, text=True, timeout=240, cwd=ROOT, env=sim_env,
-        )  # fmt: skip
+        gather = ROOT / "scenarios/dtmf-gather-fallback.yaml"
+        proc = simulate_url(server.media, gather, out, env, ROOT)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         _check_gather_round_trip(json.loads(out.read_text(encoding="utf-8"))[0])
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

@@ -16,20 +16,14 @@ Waits are bounded polls (no timing is asserted).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
+from helpers import ServeProcess, eventually
 from whatsapp_fakes import FakeBridge
 
 from voicectl.booking.appointments import create_appointment
@@ -42,59 +36,19 @@ delivery: {poll_s: 0.1, lease_s: 2, backoff_base_s: 0.2, backoff_max_s: 0.5}
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+    if not eventually(cond, timeout_s):
+        raise AssertionError("condition not met in time")
 
 
-class Server:
-    def __init__(self, dbfile: str | Path, rules: Path, bridge_url: str, tmp: Path) -> None:
-        self.port = _free_port()
-        env = {
-            **os.environ,
-            "VOICECTL_MESSENGER": "http_bridge",
-            "VOICECTL_WHATSAPP_BRIDGE_URL": bridge_url,
-            "VOICECTL_WHATSAPP_BRIDGE_TOKEN": "bridge-token",
-            "VOICECTL_FLOWS_RULES": str(rules),
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicectl", "serve", "--port", str(self.port),
-             "--db", str(dbfile)],
-            env=env,
-            cwd=tmp,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-        def up() -> bool:
-            assert self.proc.poll() is None, "server exited"
-            try:
-                return httpx.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        _wait(up)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def _server(dbfile: str | Path, rules: Path, bridge_url: str, tmp: Path) -> ServeProcess:
+    env = {
+        "VOICECTL_MESSENGER": "http_bridge",
+        "VOICECTL_WHATSAPP_BRIDGE_URL": bridge_url,
+        "VOICECTL_WHATSAPP_BRIDGE_TOKEN": "bridge-token",
+        "VOICECTL_FLOWS_RULES": str(rules),
+    }
+    return ServeProcess(tmp, "--db", str(dbfile), env=env).wait_healthy(60)
 
 
 @pytest.mark.parametrize("kill_point", ["bridge_down", "in_flight"])
@@ -112,7 +66,7 @@ def test_sigkill_between_commit_and_delivery_then_exactly_one_message(
             bridge.fail_first = 10**6
         else:
             bridge.hold = release
-        server = Server(dbfile, rules, f"{bridge.base}/send", tmp_path)
+        server = _server(dbfile, rules, f"{bridge.base}/send", tmp_path)
         try:
             policy = get_business_policy("demo-spa", db=db)
             now = datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Asia/Jerusalem"))
@@ -132,7 +86,7 @@ def test_sigkill_between_commit_and_delivery_then_exactly_one_message(
         bridge.fail_first = 0
         release.set()
         bridge.hold = None
-        restarted = Server(dbfile, rules, f"{bridge.base}/send", tmp_path)
+        restarted = _server(dbfile, rules, f"{bridge.base}/send", tmp_path)
         try:
             _wait(lambda: list_messages(db)[0]["status"] == "sent")
         finally:

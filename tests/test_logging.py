@@ -4,46 +4,24 @@ event loop (issue 6 soak: the server stopped inside `logging` after ~64 KB of lo
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
+from helpers import ServeProcess
 
 from voicectl import logs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_server_whose_stderr_is_never_read_keeps_answering(tmp_path: Path) -> None:
-    port = _free_port()
     # stdout and stderr go to a pipe this test never reads until the end: its 64 KB buffer
     # fills after a few hundred requests' log lines.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "VOICECTL_DATABASE": str(tmp_path / "log.db")},
-        cwd=tmp_path,
+    srv = ServeProcess(
+        tmp_path, env={"VOICECTL_DATABASE": str(tmp_path / "log.db")}, stdout=subprocess.PIPE
     )
-    base = f"http://127.0.0.1:{port}"
+    base = srv.base
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        srv.wait_healthy()
         answered = 0
         with httpx.Client(base_url=base, timeout=10) as client:
             for k in range(1500):  # ~1500 x 2 log lines of ~100 bytes: ~300 KB of log
@@ -53,9 +31,8 @@ def test_a_server_whose_stderr_is_never_read_keeps_answering(tmp_path: Path) -> 
             assert client.get("/healthz").status_code == 200
         assert answered == 1500
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=60)
-    assert b"incoming call" in out  # the lines that fitted were written, in order
+        out = srv.communicate()
+    assert "incoming call" in out  # the lines that fitted were written, in order
 
 
 def test_a_full_log_queue_drops_and_counts_instead_of_waiting() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from media_client import start_msg, stream_of
 
 from voicectl import providers
 from voicectl.config import Settings
@@ -154,19 +155,10 @@ async def _short_call(base: str, n: int) -> None:
     call_sid = f"CAprov{n:04d}"
     form = {"CallSid": call_sid, "From": "+972501234567", "To": "+97233000000"}
     twiml = httpx.post(f"{base}/voice", data=form).text
-    url = re.search(r'url="([^"]+)"', twiml)[1]  # type: ignore[index]
-    params = dict(re.findall(r'<Parameter name="([^"]+)" value="([^"]*)"', twiml))
+    url, params = stream_of(twiml)
     sid = f"MZprov{n}"
     async with websockets.connect(url) as ws:
-        start = {
-            "streamSid": sid,
-            "callSid": call_sid,
-            "accountSid": "AC1",
-            "tracks": ["inbound"],
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            "customParameters": params,
-        }
-        await ws.send(json.dumps({"event": "start", "streamSid": sid, "start": start}))
+        await ws.send(start_msg(call_sid, sid, params))
         while json.loads(await asyncio.wait_for(ws.recv(), 10))["event"] != "media":
             pass  # the greeting's first frame: agent and TTS ran for this call
         await ws.send(json.dumps({"event": "stop", "streamSid": sid, "stop": {}}))

@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers import ServeProcess
 from media_client import RawCall, record, wait_record
 from sqlalchemy import event
 
@@ -219,47 +218,26 @@ def test_turns_are_saved_while_the_call_is_live(tmp_path: Path) -> None:
     assert any("call started" in line for line in rec["log"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_kill_9_mid_call_keeps_the_turns_and_closes_the_call_at_next_start(
     tmp_path: Path, db_url: str
 ) -> None:
     db_path = db_url
-    port = _free_port()
-    env = {**os.environ, "VOICECTL_DATABASE": str(db_path), "VOICECTL_ADMIN_TOKEN": "adm"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
+    env = {"VOICECTL_DATABASE": str(db_path), "VOICECTL_ADMIN_TOKEN": "adm"}
+    srv = ServeProcess(tmp_path, env=env)
+    base = srv.base
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        srv.wait_healthy()
 
         async def go() -> dict:
             async with RawCall(base, "CAcrash0001") as call:
                 await call.until_mark()
                 saved = await _poll_admin(base, call.call_sid)
-                proc.send_signal(signal.SIGKILL)  # mid-call, the stream still open
-                proc.wait(timeout=20)
+                srv.kill()  # mid-call, the stream still open
                 return saved
 
         before = asyncio.run(go())
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=20)
+        srv.kill()
     assert before["status"] == "in-progress"
     db = Database(db_path)
     assert records.load_record(db, "CAcrash0001")["status"] == "in-progress"  # type: ignore[index]

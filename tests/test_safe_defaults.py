@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from helpers import ServeProcess
 from media_client import RawCall, record, start_msg, stream_of, voice
 from twilio.request_validator import RequestValidator
 
@@ -209,50 +206,17 @@ def test_unused_stream_tokens_expire_and_are_purged(tmp_path: Path) -> None:
         assert asyncio.run(refused())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(_free_port()), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "VOICECTL_DATABASE": str(tmp_path / "x.db"), **(env or {})},
-        cwd=tmp_path,
-    )
-
-
 def test_require_signatures_refuses_to_start_without_a_token(tmp_path: Path) -> None:
-    proc = _serve(tmp_path, "--require-signatures")
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 2
-    assert "TWILIO_AUTH_TOKEN" in out
+    srv = ServeProcess(
+        tmp_path, "--require-signatures", env={"VOICECTL_DATABASE": str(tmp_path / "x.db")}
+    )
+    assert srv.proc.wait(timeout=60) == 2
+    assert "TWILIO_AUTH_TOKEN" in srv.output()
 
 
 def test_an_unauthenticated_server_warns_at_start_up(tmp_path: Path) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "VOICECTL_DATABASE": str(tmp_path / "w.db")},
-        cwd=tmp_path,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+    with ServeProcess(tmp_path, env={"VOICECTL_DATABASE": str(tmp_path / "w.db")}) as srv:
+        srv.wait_healthy()
+    out = srv.output()
     assert "WARNING" in out and "TWILIO_AUTH_TOKEN is not set" in out
     assert "accept_sim_params is on" not in out

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from helpers import ServeProcess
 from twilio.request_validator import RequestValidator
 
 from voicectl.config import Settings
@@ -196,36 +193,13 @@ def test_a_stream_without_the_calls_token_is_refused(server: InProcessServer) ->
     asyncio.run(go())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_starts_once_and_names_its_providers(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "VOICECTL_DATABASE": str(tmp_path / "serve.db")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        r = _voice(f"http://127.0.0.1:{port}", "CAserve1")
+    env = {"VOICECTL_DATABASE": str(tmp_path / "serve.db")}
+    with ServeProcess(tmp_path, "--host", "127.0.0.1", env=env) as srv:
+        srv.wait_healthy()
+        r = _voice(srv.base, "CAserve1")
         assert r.status_code == 200
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=20)
+    out = srv.output()
     assert out.count("APP_START") == 1, out
     line = next(x for x in out.splitlines() if "providers:" in x)
     assert "providers: agent=offline stt=none tts=espeak vad=webrtc" in line

@@ -62,3 +62,23 @@ def test_postgresql_timestamps_come_back_aware_in_utc(pg_database: str) -> None:
         assert got.started_at.utcoffset() is not None
         assert got.started_at.utcoffset().total_seconds() == 0
     db.dispose()
+
+
+def test_a_varchar_column_declared_wider_is_widened_on_an_existing_postgresql_database(
+    pg_database: str,
+) -> None:
+    """A database made when `live_streams.stream_sid` was `VARCHAR(64)` takes the
+    parser's longest streamSid after the next start-up (PostgreSQL enforces lengths)."""
+    from sqlalchemy import inspect, text
+
+    from voicectl.telephony.twilio.messages import MAX_STREAM_SID_CHARS
+
+    Database(pg_database).dispose()
+    old = Database(pg_database)
+    with old.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE live_streams ALTER COLUMN stream_sid TYPE VARCHAR(64)"))
+    old.dispose()
+    db = Database(pg_database)  # the next start-up
+    cols = {c["name"]: c["type"] for c in inspect(db.engine).get_columns("live_streams")}
+    assert cols["stream_sid"].length == MAX_STREAM_SID_CHARS
+    db.dispose()

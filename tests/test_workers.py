@@ -15,17 +15,16 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
+from helpers import ServeProcess, free_port, simulate_url
 from media_client import RawCall, start_msg, stop_msg, stream_of, voice
 
 from voicectl.store.booking import EventRow
@@ -36,65 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "workers-admin"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(log.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not answer /healthz: " + log.read_text()[-3000:])
-
-
-@dataclass
-class Serve:
-    proc: subprocess.Popen
-    base: str
-    log: Path
-
-    @property
-    def media(self) -> str:
-        return self.base.replace("http://", "ws://") + "/media"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
-
-
-def _serve(tmp: Path, name: str, env: dict[str, str], *args: str) -> Serve:
-    port = _free_port()
-    log = tmp / f"{name}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicectl", "serve", "--port", str(port), *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    srv = Serve(proc, f"http://127.0.0.1:{port}", log)
-    _wait_healthy(srv.base, proc, log)
-    return srv
+def _serve(tmp: Path, name: str, env: dict[str, str], *args: str) -> ServeProcess:
+    return ServeProcess(tmp, *args, env=env, cwd=ROOT, name=name).wait_healthy()
 
 
 @pytest.fixture(scope="module")
 def pair(
     tmp_path_factory: pytest.TempPathFactory, module_db_url: str
-) -> Iterator[tuple[Serve, Serve, Database]]:
+) -> Iterator[tuple[ServeProcess, ServeProcess, Database]]:
     """Processes A and B: one database (SQLite file, or PostgreSQL: two boxes), one stream
     secret, no Twilio token."""
     tmp = tmp_path_factory.mktemp("pair")
@@ -165,7 +113,7 @@ def _record(base: str, call_sid: str) -> dict:
 
 
 def test_a_call_answered_by_one_process_streams_in_the_other(
-    pair: tuple[Serve, Serve, Database],
+    pair: tuple[ServeProcess, ServeProcess, Database],
 ) -> None:
     a, b, db = pair
 
@@ -189,7 +137,9 @@ def test_a_call_answered_by_one_process_streams_in_the_other(
     assert len(_ended(db, "CAcross0001")) == 1
 
 
-def test_a_token_opens_one_stream_in_any_process(pair: tuple[Serve, Serve, Database]) -> None:
+def test_a_token_opens_one_stream_in_any_process(
+    pair: tuple[ServeProcess, ServeProcess, Database],
+) -> None:
     a, b, _ = pair
 
     async def go() -> None:
@@ -220,7 +170,7 @@ def test_a_token_opens_one_stream_in_any_process(pair: tuple[Serve, Serve, Datab
 
 
 def test_a_status_callback_to_the_other_process_ends_the_call_once(
-    pair: tuple[Serve, Serve, Database],
+    pair: tuple[ServeProcess, ServeProcess, Database],
 ) -> None:
     a, b, db = pair
 
@@ -251,7 +201,7 @@ def test_a_status_callback_to_the_other_process_ends_the_call_once(
 
 
 def test_a_status_callback_before_any_stream_ends_the_call_in_any_process(
-    pair: tuple[Serve, Serve, Database],
+    pair: tuple[ServeProcess, ServeProcess, Database],
 ) -> None:
     a, b, db = pair
     _answered_by(a.base, "CAnostream01")  # answered by A; the caller hangs up at once
@@ -280,7 +230,7 @@ def _alive(pid: int) -> bool:
 def test_serve_with_two_workers(tmp_path: Path) -> None:
     """Two processes on one port, the `<Gather>` fallback across them, a killed worker
     restarted, SIGTERM stopping everything."""
-    rest_port = _free_port()
+    rest_port = free_port()
     env = {
         "TWILIO_ACCOUNT_SID": "AC" + "7" * 32,
         "TWILIO_AUTH_TOKEN": "workers-token",  # signatures on; the stream key derives from it
@@ -297,12 +247,8 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
         assert sorted(first) == [1, 2] and srv.proc.pid not in first.values()
 
         out = tmp_path / "gather.json"
-        sim_env = {k: v for k, v in {**os.environ, **env}.items() if k != "VOICECTL_DATABASE"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "voicectl", "simulate", "--url", srv.media,
-             str(ROOT / "scenarios/dtmf-gather-fallback.yaml"), "--json", str(out)],
-            capture_output=True, text=True, timeout=240, cwd=ROOT, env=sim_env,
-        )  # fmt: skip
+        gather = ROOT / "scenarios/dtmf-gather-fallback.yaml"
+        proc = simulate_url(srv.media, gather, out, env, ROOT)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "gather round trip" in proc.stdout and "VERDICT PASS" in proc.stdout
 

@@ -19,7 +19,7 @@ from rich.markup import escape
 from voicectl import __version__
 from voicectl.bench.command import HELP as BENCH_HELP
 from voicectl.bench.command import bench as bench_command
-from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.cli_options import ConfigOpt, err_console, settings_or_exit
 from voicectl.doctor import doctor as doctor_command
 from voicectl.flows.cli import app as flows_app
 from voicectl.logs import setup_logging
@@ -39,19 +39,6 @@ app.command("doctor")(doctor_command)
 app.command("serve")(serve_command)
 
 console = Console()
-err_console = Console(stderr=True)
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
-]
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, overrides)
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _version(value: bool) -> None:
@@ -101,7 +88,7 @@ def simulate(
     from voicectl.sim.runner import simulate as run
     from voicectl.sim.scenario import ScenarioError, load_scenario
 
-    settings = _settings(config, database=db)
+    settings = settings_or_exit(config, database=db)
     setup_logging("WARNING")
     try:
         loaded = [load_scenario(p) for p in scenarios]

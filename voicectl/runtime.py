@@ -11,6 +11,7 @@ import json
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,6 +108,9 @@ class Runtime:
         #: This process's live calls (CallSid -> CallRunner). Which process streams a
         #: call is in the database (`store/streams.py`): any worker may take any stream.
         self.active: dict[str, Any] = {}
+        #: CallSids whose stream this process is claiming or opening (not yet `active`),
+        #: with how many starts are at it (a second start of a call is being refused).
+        self.opening: Counter[str] = Counter()
         self.instance = secrets.token_hex(4)
         self.owner = records.process_owner(self.instance)
         self.host = socket.gethostname()
@@ -115,6 +119,12 @@ class Runtime:
         self.recovered = records.recover_interrupted(self.db, self.owner)
         streams.clear_dead_owners(self.db, lambda owner: records.owner_dead(owner, self.owner))
         self.records = records.RecordWriter(self.db)
+
+    def holds(self, call_sid: str) -> bool:
+        """Whether this process still owns the live-stream row of `call_sid`: its stream
+        is opening or live here, or its record writes (which release the row last) are
+        still queued (`streams.release_orphans`)."""
+        return call_sid in self.active or call_sid in self.opening or self.records.pending(call_sid)
 
     def calls_in_flight(self) -> int:
         """This box's calls with a live stream or an unused stream token (blocking: the

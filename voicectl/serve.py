@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.cli_options import ConfigOpt, err_console, settings_or_exit
+from voicectl.config import Settings
 from voicectl.logs import setup_logging
 
-err_console = Console(stderr=True)
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
-]
-
-
-def _settings(config: Path | None, **overrides: object) -> Settings:
-    try:
-        return load_settings(config, overrides)
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+#: `serve` options that are the supervisor's own, never passed on to its workers.
+SUPERVISOR_ONLY = ("workers", "worker_fd")
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
-    db: Annotated[str | None, typer.Option(help="SQLite file (default from settings).")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLite file or database URL (default from settings).")
+    ] = None,
     config: ConfigOpt = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING.")] = None,
     accept_sim_params: Annotated[
@@ -69,7 +60,7 @@ def serve(
     One process by default (no auto-reload; seed 002 A); `--workers N` runs N on one port
     (README "serve --workers N"). Deny by default: see README "Security and production".
     """
-    settings = _settings(
+    settings = settings_or_exit(
         config,
         database=db,
         log_level=log_level,
@@ -85,9 +76,24 @@ def serve(
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if workers > 1 and worker_fd is None:
-        raise typer.Exit(_supervise(settings, workers, host, port, config, db, log_level,
-                                    bool(accept_sim_params), bool(require_signatures)))  # fmt: skip
+        raise typer.Exit(_supervise(settings, workers, host, port, worker_args(ctx)))
     _run_server(settings, host, port, worker_fd)
+
+
+def worker_args(ctx: typer.Context) -> list[str]:
+    """The options this `serve` was given, as the command-line words each worker gets:
+    every option of the command (so a new one reaches the workers with no code here),
+    except the supervisor's own (`SUPERVISOR_ONLY`); unset ones are left out."""
+    words: list[str] = []
+    for param in ctx.command.params:
+        if param.param_type_name != "option" or param.name in SUPERVISOR_ONLY:
+            continue
+        value = ctx.params.get(param.name or "")
+        if value is None or value is False:
+            continue
+        name = max(param.opts, key=len)  # the long form, e.g. --log-level
+        words += [name] if getattr(param, "is_flag", False) else [name, str(value)]
+    return words
 
 
 def _run_server(settings: Settings, host: str, port: int, worker_fd: int | None) -> None:
@@ -113,17 +119,7 @@ def _run_server(settings: Settings, host: str, port: int, worker_fd: int | None)
     server.run(sockets=[socket.socket(fileno=worker_fd)])
 
 
-def _supervise(
-    settings: Settings,
-    workers: int,
-    host: str,
-    port: int,
-    config: Path | None,
-    db: str | None,
-    log_level: str | None,
-    accept_sim_params: bool,
-    require_signatures: bool,
-) -> int:
+def _supervise(settings: Settings, workers: int, host: str, port: int, args: list[str]) -> int:
     from voicectl.supervisor import Supervisor, listen_socket, shared_stream_secret
     from voicectl.telephony.twilio.server import listen_backlog
 
@@ -132,16 +128,5 @@ def _supervise(
     except OSError as exc:
         err_console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
         return 2
-    args = ["--host", host, "--port", str(port)]
-    if config is not None:
-        args += ["--config", str(config)]
-    if db is not None:
-        args += ["--db", db]
-    if log_level is not None:
-        args += ["--log-level", log_level]
-    if accept_sim_params:
-        args.append("--accept-sim-params")
-    if require_signatures:
-        args.append("--require-signatures")
     secret = shared_stream_secret(settings.twilio_auth_token, settings.stream_secret)
     return Supervisor(workers, args, sock, stream_secret=secret).run()

@@ -164,6 +164,31 @@ def free_port(lo: int = 19000, hi: int = 19100) -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(
+    http_base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60.0
+) -> None:
+    """Return once the `voicectl serve` child `proc` answers `GET {http_base}/healthz`
+    with 200 (asked every 0.1 s, 1 s per try).
+
+    Raises:
+        RuntimeError: it exited first (the message ends with the tail of `log_path`, its
+            output), or did not answer within `timeout_s` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+            raise RuntimeError(f"voicectl serve exited with {proc.returncode}: {tail}")
+        try:
+            if httpx.get(f"{http_base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"voicectl serve did not answer /healthz within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
 class ServeProcess:
     """`voicectl serve` in a child process; a context manager.
 
@@ -204,20 +229,12 @@ class ServeProcess:
         )
         self.pid = self._proc.pid
         self.http_base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if self._proc.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-800:]
-                raise RuntimeError(f"voicectl serve exited with {self._proc.returncode}: {tail}")
-            try:
-                if httpx.get(f"{self.http_base}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError("voicectl serve did not answer /healthz within 60 s")
-            time.sleep(0.1)
+        try:
+            wait_healthy(self.http_base, self._proc, self.log_path)
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from voicectl.config import ConfigError, Settings, load_settings
+from voicectl.cli_options import ConfigOpt, settings_or_exit
+from voicectl.config import Settings
 from voicectl.store.flows import STATUSES
 
 app = typer.Typer(
@@ -36,19 +37,12 @@ err_console = Console(stderr=True)
 DbOpt = Annotated[
     str | None, typer.Option("--db", help="SQLite file or URL (default: VOICECTL_DATABASE).")
 ]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Settings file (default ./voicectl.yaml).")
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _STYLE = {"sent": "green", "done": "green", "pending": "yellow", "skipped": "dim", "failed": "red"}
 
 
 def _settings(config: Path | None, db: str | None) -> Settings:
-    try:
-        return load_settings(config, {"database": db})
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    return settings_or_exit(config, database=db)
 
 
 def _db(settings: Settings) -> Any:

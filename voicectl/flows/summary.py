@@ -44,6 +44,7 @@ ENDED_BY_HE = {
     "bot_hangup": "הבוט סיים את השיחה",
     "status_callback": "לפי עדכון מ-Twilio",
     "startup_recovery": "זוהתה בהפעלה מחדש",
+    "owner_lost": "השרת שטיפל בשיחה הפסיק לפעול",
 }
 TOOL_ERROR_HE = {
     "slot_taken": "השעה תפוסה",

@@ -10,7 +10,8 @@ cannot both commit.
 `call.ended` payload (JSON): `{call_sid, business_id, caller_number (E.164 or null),
 started_at, ended_at (ISO 8601 UTC), duration_s (float s), outcome (completed | busy |
 failed | no-answer | canceled | interrupted), ended_by (stop | disconnect | bot_hangup |
-status_callback | startup_recovery), turns (int: the call's turns, greeting included),
+status_callback | startup_recovery | owner_lost: its process's lease lapsed, found by
+another process - `store/leases.py`), turns (int: the call's turns, greeting included),
 appointment_ids ([int])}`.
 """
 
@@ -20,16 +21,23 @@ import json
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, String, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voicectl.store.booking import AppointmentRow, EventRow, begin_write
 from voicectl.store.calls import CallRow, TurnRow
 from voicectl.store.db import Base, Database
+from voicectl.store.upsert import insert_once
 
 CALL_ENDED = "call.ended"
 OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
-ENDED_BY = ("stop", "disconnect", "bot_hangup", "status_callback", "startup_recovery")
+ENDED_BY = (
+    "stop",
+    "disconnect",
+    "bot_hangup",
+    "status_callback",
+    "startup_recovery",
+    "owner_lost",
+)
 
 
 class CallEndRow(Base):
@@ -79,50 +87,52 @@ def write_call_ended(
     if outcome not in OUTCOMES or ended_by not in ENDED_BY:
         raise ValueError(f"call.ended: bad outcome {outcome!r} or ended_by {ended_by!r}")
     ended = _utc(ended_at) or datetime.now(UTC)
-    try:
-        with db.session() as s:
-            begin_write(s)
-            if s.get(CallEndRow, call_sid) is not None:
-                return False
-            row = s.get(CallRow, call_sid)
-            if row is None and not business_id:
-                return False
-            started = _utc(row.started_at) if row is not None else ended
-            bid = row.business_id if row is not None else str(business_id)
-            turns = s.scalar(select(func.count()).where(TurnRow.call_sid == call_sid)) or 0
-            appointment_ids = list(
-                s.scalars(
-                    select(AppointmentRow.id)
-                    .where(AppointmentRow.call_sid == call_sid)
-                    .order_by(AppointmentRow.id)
-                )
+    with db.session() as s:
+        begin_write(s)
+        row = s.get(CallRow, call_sid)
+        if row is None and not business_id:
+            return False
+        # The key decides, in this one statement: a racing ending (any process) that
+        # committed first makes it insert nothing; one in flight makes it wait, then that.
+        if not insert_once(
+            s,
+            CallEndRow,
+            {"call_sid": call_sid, "outcome": outcome, "ended_by": ended_by, "ended_at": ended},
+        ):
+            return False
+        started = _utc(row.started_at) if row is not None else ended
+        bid = row.business_id if row is not None else str(business_id)
+        turns = s.scalar(select(func.count()).where(TurnRow.call_sid == call_sid)) or 0
+        appointment_ids = list(
+            s.scalars(
+                select(AppointmentRow.id)
+                .where(AppointmentRow.call_sid == call_sid)
+                .order_by(AppointmentRow.id)
             )
-            payload = {
-                "call_sid": call_sid,
-                "business_id": bid,
-                "caller_number": row.caller_number if row is not None else None,
-                "started_at": (started or ended).isoformat(),
-                "ended_at": ended.isoformat(),
-                "duration_s": round(max(0.0, (ended - (started or ended)).total_seconds()), 3),
-                "outcome": outcome,
-                "ended_by": ended_by,
-                "turns": int(turns),
-                "appointment_ids": appointment_ids,
-            }
-            s.add(CallEndRow(call_sid=call_sid, outcome=outcome, ended_by=ended_by, ended_at=ended))
-            s.add(
-                EventRow(
-                    type=CALL_ENDED,
-                    payload=json.dumps(payload, ensure_ascii=False),
-                    business_id=bid,
-                    call_sid=call_sid,
-                )
+        )
+        payload = {
+            "call_sid": call_sid,
+            "business_id": bid,
+            "caller_number": row.caller_number if row is not None else None,
+            "started_at": (started or ended).isoformat(),
+            "ended_at": ended.isoformat(),
+            "duration_s": round(max(0.0, (ended - (started or ended)).total_seconds()), 3),
+            "outcome": outcome,
+            "ended_by": ended_by,
+            "turns": int(turns),
+            "appointment_ids": appointment_ids,
+        }
+        s.add(
+            EventRow(
+                type=CALL_ENDED,
+                payload=json.dumps(payload, ensure_ascii=False),
+                business_id=bid,
+                call_sid=call_sid,
             )
-            if row is not None:
-                row.status = outcome
-                row.ended_at = ended
-    except IntegrityError:  # another process ended it between our read and our commit
-        return False
+        )
+        if row is not None:
+            row.status = outcome
+            row.ended_at = ended
     return True
 
 

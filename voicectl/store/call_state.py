@@ -19,8 +19,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from voicectl.agent.base import Message, TurnInput
 from voicectl.logs import get_logger
+from voicectl.store.booking import begin_write
 from voicectl.store.calls import CallRow
 from voicectl.store.db import Base, Database
+from voicectl.store.upsert import upsert
 
 _log = get_logger("store")
 
@@ -74,18 +76,29 @@ def save_call_state(
         _log.warning("call %s: agent state not saved (%s)", call_sid, exc)
         state_json = "{}"
     with db.session() as s:
-        row = s.get(CallStateRow, call_sid) or CallStateRow(call_sid=call_sid)
-        row.history_json = json.dumps(hist, ensure_ascii=False)
-        row.agent_state_json = state_json
-        row.next_turn = next_turn
-        s.add(row)
+        # One statement, whoever else writes this call's state now (a `<Gather>` result
+        # arriving in another process before this stream's end is saved).
+        upsert(
+            s,
+            CallStateRow,
+            {
+                "call_sid": call_sid,
+                "history_json": json.dumps(hist, ensure_ascii=False),
+                "agent_state_json": state_json,
+                "next_turn": next_turn,
+                "updated_at": _utcnow(),
+            },
+            update=("history_json", "agent_state_json", "next_turn", "updated_at"),
+        )
 
 
 def take_call_state(db: Database, call_sid: str) -> SavedCall | None:
     """The saved conversation of `call_sid` (None for a new call); the pending resume is
     consumed, so a reconnect does not answer the same Gather twice."""
     with db.session() as s:
-        row = s.get(CallStateRow, call_sid)
+        begin_write(s)  # SQLite: read and consume under the write lock
+        # PostgreSQL: a Gather result committed meanwhile is not overwritten by our consume.
+        row = s.get(CallStateRow, call_sid, with_for_update=True)
         if row is None:
             return None
         call = s.get(CallRow, call_sid)
@@ -106,19 +119,30 @@ def gather_returned(db: Database, call_sid: str, digits: str, number: str | None
     """Store what a `<Gather>` returned: the number (E.164) on the call, and what the
     resumed stream answers first (`dtmf_phone`, `dtmf_invalid`, or `dtmf_skipped` for no
     input). Returns False for a call this server never streamed (nothing is written)."""
+    if number:
+        kind, text = "dtmf_phone", number
+    elif digits:
+        kind, text = "dtmf_invalid", digits[:32]
+    else:
+        kind, text = "dtmf_skipped", ""
     with db.session() as s:
-        call = s.get(CallRow, call_sid)
+        begin_write(s)
+        call = s.get(CallRow, call_sid, with_for_update=True)
         if call is None:
             return False
-        row = s.get(CallStateRow, call_sid)
-        if row is None:  # the Gather answered before the stream's end was saved
-            row = CallStateRow(call_sid=call_sid)
-            s.add(row)
         if number:
-            row.resume_kind, row.resume_text = "dtmf_phone", number
             call.caller_number = number
-        elif digits:
-            row.resume_kind, row.resume_text = "dtmf_invalid", digits[:32]
-        else:
-            row.resume_kind, row.resume_text = "dtmf_skipped", ""
+        # The Gather may answer before the stream's end is saved (in any process): one
+        # statement either way, never a read-then-insert that two writers can both pass.
+        upsert(
+            s,
+            CallStateRow,
+            {
+                "call_sid": call_sid,
+                "resume_kind": kind,
+                "resume_text": text,
+                "updated_at": _utcnow(),
+            },
+            update=("resume_kind", "resume_text", "updated_at"),
+        )
         return True

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voicectl.store.db import Base
+from voicectl.telephony.twilio.messages import MAX_STREAM_SID_CHARS
 
 
 def _utcnow() -> datetime:
@@ -28,7 +29,7 @@ class CallRow(Base):
     __tablename__ = "calls"
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    stream_sid: Mapped[str | None] = mapped_column(String(64))
+    stream_sid: Mapped[str | None] = mapped_column(String(MAX_STREAM_SID_CHARS))
     business_id: Mapped[str] = mapped_column(String(64))
     from_number: Mapped[str | None] = mapped_column(String(64))
     caller_number: Mapped[str | None] = mapped_column(String(32))
@@ -50,7 +51,7 @@ class TurnRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
     #: The stream the turn belongs to (a call may reconnect after a `<Gather>`).
-    stream_sid: Mapped[str | None] = mapped_column(String(64))
+    stream_sid: Mapped[str | None] = mapped_column(String(MAX_STREAM_SID_CHARS))
     index: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     user_text: Mapped[str] = mapped_column(Text, default="")
@@ -67,7 +68,7 @@ class CallLogRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
-    stream_sid: Mapped[str | None] = mapped_column(String(64))
+    stream_sid: Mapped[str | None] = mapped_column(String(MAX_STREAM_SID_CHARS))
     level: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)

@@ -196,7 +196,15 @@ class Database:
             why = str(exc.orig or exc).strip().splitlines()[0][:200]
             raise DatabaseConfigError(f"database: cannot open {self.display_url}: {why}") from None
         # Import the table modules so every table is registered before create_all.
-        from voicectl.store import booking, call_end, call_state, calls, flows, streams  # noqa: F401
+        from voicectl.store import (  # noqa: F401
+            booking,
+            call_end,
+            call_state,
+            calls,
+            flows,
+            leases,
+            streams,
+        )
 
         if self.dialect == "postgresql":
             with self.engine.begin() as conn:
@@ -326,7 +334,8 @@ def _schema_lock(path: Path | None) -> Iterator[None]:
 
 
 def _add_missing_columns(conn: Connection) -> None:
-    """`ALTER TABLE ... ADD COLUMN` for nullable model columns an existing table lacks.
+    """`ALTER TABLE ... ADD COLUMN` for nullable model columns an existing table lacks,
+    and (PostgreSQL) `ALTER COLUMN ... TYPE VARCHAR(n)` for a column declared wider.
 
     `create_all` creates missing tables only; a database made by an older build would
     otherwise fail on the first query that names a new column. Runs on `conn`, inside the
@@ -336,12 +345,25 @@ def _add_missing_columns(conn: Connection) -> None:
     for table in Base.metadata.sorted_tables:
         if not insp.has_table(table.name):
             continue
-        have = {c["name"] for c in insp.get_columns(table.name)}
+        have = {c["name"]: c["type"] for c in insp.get_columns(table.name)}
         for col in table.columns:
-            if col.name in have or not col.nullable or col.primary_key:
+            if col.name in have:
+                _widen(conn, table.name, col, have[col.name])
+                continue
+            if not col.nullable or col.primary_key:
                 continue
             kind = col.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}'))
+
+
+def _widen(conn: Connection, table: str, col: Any, stored: Any) -> None:
+    """PostgreSQL: widen a `VARCHAR(n)` column the model now declares longer (a metadata
+    change, no table rewrite). SQLite does not enforce lengths: nothing to do."""
+    want = getattr(col.type, "length", None)
+    have = getattr(stored, "length", None)
+    if conn.dialect.name != "postgresql" or not want or not have or have >= want:
+        return
+    conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{col.name}" TYPE VARCHAR({want})'))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

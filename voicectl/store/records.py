@@ -13,7 +13,9 @@ cannot grow memory. A failed write is retried with back-off and, if it still fai
 logged as an ERROR naming the call - never dropped silently.
 
 At start-up, `recover_interrupted` closes calls a dead process left "in-progress" as
-"interrupted", keeping the turns and log lines saved so far (issue 6 item 6).
+"interrupted", keeping the turns and log lines saved so far (issue 6 item 6); while
+serving, `close_lost_owners` does the same for processes on any box whose lease lapsed
+(`store/leases.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from voicectl.logs import get_logger, scrub_surrogates
 from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow, begin_write
 from voicectl.store.calls import CallLogRow, CallRow, TurnRow
 from voicectl.store.db import Database, clip_to
+from voicectl.store.upsert import insert_once
 
 _log = get_logger("records")
 
@@ -134,10 +137,12 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
     """
     stream_sid = clip_to(CallRow.stream_sid, _clean(snap.stream_sid))
     with db.session() as s:
-        row = s.get(CallRow, snap.call_sid)
-        if row is None:
-            row = CallRow(call_sid=snap.call_sid, business_id=snap.business_id)
-            s.add(row)
+        begin_write(s)  # SQLite: the read-modify-write below under the write lock
+        # Create the row if missing in one statement (the start of a call resumed in
+        # another process can race its last stream's end), then lock it for the merge.
+        insert_once(s, CallRow, {"call_sid": snap.call_sid, "business_id": snap.business_id})
+        row = s.get(CallRow, snap.call_sid, with_for_update=True)
+        assert row is not None
         row.stream_sid = stream_sid
         row.business_id = snap.business_id
         row.caller_number = clip_to(CallRow.caller_number, _clean(snap.caller_number))
@@ -303,6 +308,12 @@ class RecordWriter:
         self._thread.join(timeout=1.0)
         return ok
 
+    def pending(self, call_sid: str) -> bool:
+        """True while a snapshot (and its follow-ups) of `call_sid` is queued or being
+        written; False once stored or given up."""
+        with self._cond:
+            return call_sid in self._pending
+
     @property
     def backlog(self) -> int:
         """Calls with a snapshot not yet written."""
@@ -401,7 +412,8 @@ def owner_dead(owner: str | None, me: str) -> bool:
 
 
 def recover_interrupted(db: Database, me: str) -> list[str]:
-    """Close calls left "in-progress" by a dead process as "interrupted".
+    """Start-up: close calls left "in-progress" by a dead process of this box, or by any
+    process whose lease lapsed (`store/leases.py`), as "interrupted".
 
     Each gets a log line saying so and its `call.ended` event (`outcome="interrupted"`,
     `ended_by="startup_recovery"`) through the one `call.ended` writer.
@@ -413,6 +425,42 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
     Returns:
         The CallSids closed (their turns and log lines stay as saved).
     """
+    from voicectl.store import leases
+
+    lapsed = leases.lapsed(db) - {me}
+    closed = _close_calls(
+        db, lambda owner: owner_dead(owner, me) or owner in lapsed, "startup_recovery"
+    )
+    _forget(db, lapsed)
+    return closed
+
+
+def close_lost_owners(db: Database, me: str) -> list[str]:
+    """While serving: close the calls of processes whose lease lapsed (a box that died
+    and never came back) as "interrupted" (`ended_by="owner_lost"`), clear their
+    live-stream rows and forget their leases. Returns the CallSids closed."""
+    from voicectl.store import leases
+
+    lapsed = leases.lapsed(db) - {me}
+    if not lapsed:
+        return []
+    closed = _close_calls(db, lambda owner: owner in lapsed, "owner_lost")
+    _forget(db, lapsed)
+    return closed
+
+
+def _forget(db: Database, owners: set[str]) -> None:
+    from voicectl.store import leases, streams
+
+    if owners:
+        streams.clear_dead_owners(db, lambda owner: owner in owners)
+        leases.forget(db, owners)
+
+
+def _close_calls(
+    db: Database, dead_owner: Callable[[str | None], bool], ended_by: str
+) -> list[str]:
+    """Close the "in-progress" calls whose owner `dead_owner` names; see the callers."""
     from voicectl.store.call_end import write_call_ended
 
     closed: list[str] = []
@@ -420,7 +468,7 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
         rows = s.execute(
             select(CallRow.call_sid, CallRow.owner).where(CallRow.status == "in-progress")
         ).all()
-    dead = [sid for sid, owner in rows if owner_dead(owner, me)]
+    dead = [sid for sid, owner in rows if dead_owner(owner)]
     with db.session() as s:
         begin_write(s)
         for call_sid in dead:
@@ -438,14 +486,18 @@ def recover_interrupted(db: Database, me: str) -> list[str]:
                     call_sid=call_sid,
                     level="WARNING",
                     message="call interrupted: the serving process ended without closing it "
-                    "(closed at the next start-up with what was saved)",
+                    + (
+                        "(closed at the next start-up with what was saved)"
+                        if ended_by == "startup_recovery"
+                        else "(its lease lapsed; closed by another process with what was saved)"
+                    ),
                 )
             )
             closed.append(call_sid)
     for call_sid in closed:
-        write_call_ended(db, call_sid, outcome="interrupted", ended_by="startup_recovery")
+        write_call_ended(db, call_sid, outcome="interrupted", ended_by=ended_by)
     if closed:
-        _log.warning("start-up: %d call(s) left in progress closed as interrupted", len(closed))
+        _log.warning("%s: %d call(s) left in progress closed as interrupted", ended_by, len(closed))
     return closed
 
 

@@ -16,7 +16,8 @@ several processes must agree on:
   It is released only after the stream's record, conversation and ending are saved,
   so a stream resumed after a `<Gather>` waits for the row to go and then sees what the
   previous stream saved. Rows of a process that died are taken over (and cleared at
-  start-up).
+  start-up); a row its own live process no longer holds (the record writer gave up the
+  stream's last write) is released by that process's periodic `release_orphans`.
 
 All functions here block: run them off the event loop.
 """
@@ -27,11 +28,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, Index, String, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.store.booking import begin_write
 from voicectl.store.db import Base, Database, lock_transaction
+from voicectl.store.upsert import insert_once
+from voicectl.telephony.twilio.messages import MAX_STREAM_SID_CHARS
 
 #: Why `claim_stream` refused a start.
 UNKNOWN_TOKEN = "unknown stream token"
@@ -69,7 +71,7 @@ class LiveStreamRow(Base):
     __tablename__ = "live_streams"
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    stream_sid: Mapped[str] = mapped_column(String(64))
+    stream_sid: Mapped[str] = mapped_column(String(MAX_STREAM_SID_CHARS))
     #: `records.process_owner`: `host:pid:instance`.
     owner: Mapped[str] = mapped_column(String(200))
     host: Mapped[str] = mapped_column(String(200), index=True)
@@ -161,34 +163,42 @@ def claim_stream(
         a `LIVE` start may retry once the earlier stream is released).
     """
     now = _now()
-    try:
-        with db.session() as s:
-            begin_write(s)
-            tok = s.get(StreamTokenRow, nonce)
-            if tok is None or tok.call_sid != call_sid or _utc(tok.expires_at) <= now:
-                return UNKNOWN_TOKEN
-            if tok.used_at is not None:
-                return USED_TOKEN
-            live = s.get(LiveStreamRow, call_sid)
-            if live is not None:
-                if owner_dead is None or not owner_dead(live.owner):
-                    return LIVE
-                s.delete(live)
-                s.flush()
-            used = s.execute(
-                update(StreamTokenRow)
-                .where(StreamTokenRow.nonce == nonce, StreamTokenRow.used_at.is_(None))
-                .values(used_at=now)
-            )
-            if used.rowcount != 1:  # type: ignore[attr-defined]
-                return USED_TOKEN  # another process used it since our read
-            s.add(
-                LiveStreamRow(
-                    call_sid=call_sid, stream_sid=stream_sid, owner=owner, host=host, started_at=now
-                )
-            )
-    except IntegrityError:  # another process claimed the call between our read and commit
-        return LIVE
+    with db.session() as s:
+        begin_write(s)
+        tok = s.get(StreamTokenRow, nonce)
+        if tok is None or tok.call_sid != call_sid or _utc(tok.expires_at) <= now:
+            return UNKNOWN_TOKEN
+        if tok.used_at is not None:
+            return USED_TOKEN
+        live = s.get(LiveStreamRow, call_sid)
+        if live is not None:
+            if owner_dead is None or not owner_dead(live.owner):
+                return LIVE
+            s.delete(live)
+            s.flush()
+        # The call's key decides, in one statement: another process that claimed the
+        # call since our read (committed or in flight) makes this insert nothing.
+        if not insert_once(
+            s,
+            LiveStreamRow,
+            {
+                "call_sid": call_sid,
+                "stream_sid": stream_sid,
+                "owner": owner,
+                "host": host,
+                "started_at": now,
+            },
+        ):
+            s.rollback()
+            return LIVE
+        used = s.execute(
+            update(StreamTokenRow)
+            .where(StreamTokenRow.nonce == nonce, StreamTokenRow.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            s.rollback()  # another process used it since our read: our live row goes too
+            return USED_TOKEN
     return None
 
 
@@ -206,6 +216,42 @@ def release_stream(db: Database, call_sid: str, stream_sid: str) -> None:
                 LiveStreamRow.call_sid == call_sid, LiveStreamRow.stream_sid == stream_sid
             )
         )
+
+
+def release_orphans(db: Database, owner: str, held: Callable[[str], bool]) -> list[str]:
+    """Delete the live rows of process `owner` whose call it no longer holds.
+
+    A live row is normally released by the stream's last write, after its record; if the
+    record writer gave that write up (the database failed for longer than its retries),
+    the row would stay until a restart and the call would count towards the box's
+    `max_concurrent_calls` for good. The process calls this now and then.
+
+    Args:
+        db: the database.
+        owner: this process's `records.process_owner`.
+        held: `held(call_sid)` is True while the process still serves the call, is still
+            opening its stream, or still has its record writes queued (their last step
+            releases the row, so a resumed stream sees the saved conversation first).
+
+    Returns:
+        The CallSids whose row was deleted.
+    """
+    with db.session() as s:
+        rows = s.execute(
+            select(LiveStreamRow.call_sid, LiveStreamRow.stream_sid).where(
+                LiveStreamRow.owner == owner
+            )
+        ).all()
+        gone = [(call_sid, sid) for call_sid, sid in rows if not held(call_sid)]
+        for call_sid, sid in gone:  # by stream too: a new stream of the call is left alone
+            s.execute(
+                delete(LiveStreamRow).where(
+                    LiveStreamRow.call_sid == call_sid,
+                    LiveStreamRow.stream_sid == sid,
+                    LiveStreamRow.owner == owner,
+                )
+            )
+    return [call_sid for call_sid, _ in gone]
 
 
 def token_business(db: Database, call_sid: str) -> str | None:

@@ -19,7 +19,10 @@ and hangs up.
 Any process may serve any request of a call (`voicectl serve --workers N`, N boxes on one
 database): `/voice` hands what it learned to the stream in signed `<Parameter>`s, and
 the `<Gather>` action and status callbacks find the call in the database
-(`store/streams.py`, `store/call_state.py`, `store/call_end.py`).
+(`store/streams.py`, `store/call_state.py`, `store/call_end.py`). Every
+`HOUSEKEEPING_S` each process renews its lease (`store/leases.py`), closes the calls of
+processes on any box whose lease lapsed, and releases live-stream rows it no longer
+holds.
 
 `create_app` is the only place the app is built, and it logs `APP_START {build, ts}`
 exactly once per process (seed 002 H.1).
@@ -46,7 +49,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voicectl import __version__, executors
+from voicectl import __version__, executors, memory
 from voicectl.booking.phone import normalize_phone, usable_phone
 from voicectl.config import Settings
 from voicectl.flows.dispatcher import Dispatcher, FlowWorker
@@ -55,7 +58,7 @@ from voicectl.logs import clip, get_logger, mask_phone
 from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import Runtime
-from voicectl.store import call_state, records, streams
+from voicectl.store import call_state, leases, records, streams
 from voicectl.store.call_end import ended_calls, write_call_ended
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.bridge import media_stream
@@ -86,6 +89,11 @@ _SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENDING_POLL_S = 2.0
 #: Live calls asked about per poll (one `IN (...)` list).
 ENDING_POLL_MAX = 500
+#: How often a process does its database housekeeping (s): it renews its lease
+#: (`store/leases.py`; this is its renewal period), closes the calls of processes whose
+#: lease lapsed, and releases live-stream rows it no longer holds (a record write given
+#: up), which then stop counting as live calls.
+HOUSEKEEPING_S = leases.LEASE_RENEW_S
 
 
 class WebhookError(Exception):
@@ -249,13 +257,21 @@ def create_app(
         media = public_url(str(request.url_for("media")), settings.public_url, websocket=True)
         return twiml.connect_stream(media, grant.parameters(rt.stream_key), say=say)
 
-    async def voice(request: Request) -> Response:
+    async def call_webhook(request: Request) -> tuple[dict[str, str], str, Response | None]:
+        """A Twilio webhook about one call: its form, its CallSid and None, or a refusal
+        (`forbidden_unless_signed`'s, or 400 without a CallSid)."""
         form, denied = await forbidden_unless_signed(request)
         if denied:
-            return denied
+            return {}, "", denied
         call_sid = form.get("CallSid", "")
         if not call_sid:
-            return PlainTextResponse("CallSid is required", status_code=400)
+            return {}, "", PlainTextResponse("CallSid is required", status_code=400)
+        return form, call_sid, None
+
+    async def voice(request: Request) -> Response:
+        form, call_sid, denied = await call_webhook(request)
+        if denied:
+            return denied
         to = form.get("To")
         business = await _business_for(to)
         caller = usable_phone(form.get("From"))
@@ -276,12 +292,9 @@ def create_app(
         """`<Gather>` action: store the typed number on the call (in the database, keyed
         by CallSid) and send the caller back to a fresh stream of the same conversation
         (a new token; whichever process takes it waits for the old stream's save)."""
-        form, denied = await forbidden_unless_signed(request)
+        form, call_sid, denied = await call_webhook(request)
         if denied:
             return denied
-        call_sid = form.get("CallSid", "")
-        if not call_sid:
-            return PlainTextResponse("CallSid is required", status_code=400)
         digits = "".join(ch for ch in form.get("Digits", "") if ch.isdigit())[:32]
         number = normalize_phone(digits) if digits else None
         known = await executors.run(
@@ -316,12 +329,10 @@ def create_app(
         """Call status callback: a final status ends the call once. A stream live in this
         process is closed here; one live in another process (or box) learns of the
         ending from the database (`watch_endings`) and closes within a poll."""
-        form, denied = await forbidden_unless_signed(request)
+        form, call_sid, denied = await call_webhook(request)
         if denied:
             return denied
-        call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
-        if not call_sid:
-            return PlainTextResponse("CallSid is required", status_code=400)
+        call_status = form.get("CallStatus", "")
         if not await known_call(call_sid):
             return PlainTextResponse(f"no call {call_sid}", status_code=404)
         if call_status in FINAL_STATUSES:
@@ -368,6 +379,28 @@ def create_app(
                         ended_by="status_callback",
                         outcome=outcome,
                     )
+
+    async def housekeeping() -> None:
+        """Every `HOUSEKEEPING_S`: renew this process's lease; close the calls of
+        processes (any box) whose lease lapsed; release this process's live-stream rows
+        of calls it no longer holds (their record writer gave up the last write)."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                await executors.run("db", leases.renew, rt.db, rt.owner, rt.host)
+                await executors.run("db", records.close_lost_owners, rt.db, rt.owner)
+                freed = await executors.run(
+                    "db", streams.release_orphans, rt.db, rt.owner, rt.holds
+                )
+            except Exception as exc:  # noqa: BLE001 - a failed sweep is retried next time
+                _log.warning("housekeeping failed (retried in %.0f s): %r", HOUSEKEEPING_S, exc)
+                continue
+            for call_sid in freed:
+                _log.warning(
+                    "call %s: live-stream row released by the sweep (its last record write "
+                    "was given up)",
+                    call_sid,
+                )
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "build": __version__, "active_calls": len(rt.active)})
@@ -420,16 +453,25 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        memory.limit_arenas()  # before the role pools start their threads
         rt.log_providers()
         await executors.run("tts", rt.warmup)
         lag_task = asyncio.create_task(loop_lag.run())
         endings_task = asyncio.create_task(watch_endings())
+        try:  # the lease exists while this process serves (renewed by housekeeping)
+            await executors.run("db", leases.renew, rt.db, rt.owner, rt.host)
+        except Exception as exc:  # noqa: BLE001 - retried by housekeeping
+            _log.warning("lease not taken (retried in %.0f s): %r", HOUSEKEEPING_S, exc)
+        housekeeping_task = asyncio.create_task(housekeeping())
+        trim_task = asyncio.create_task(memory.Trimmer().run())
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
         yield
         lag_task.cancel()
         endings_task.cancel()
+        housekeeping_task.cancel()
+        trim_task.cancel()
         for runner in list(rt.active.values()):
             await runner.finish(
                 "server shutting down", ended_by="disconnect", outcome="interrupted"
@@ -437,6 +479,8 @@ def create_app(
         if flows is not None:
             await flows.stop()
         await executors.run("db", rt.records.close, settings.record_wait_sec)
+        with contextlib.suppress(Exception):  # a clean stop: nothing left to judge
+            await executors.run("db", leases.release, rt.db, rt.owner)
 
     app = Starlette(
         routes=[

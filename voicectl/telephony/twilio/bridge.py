@@ -254,11 +254,21 @@ class TwilioCallControl:
 
 
 async def _start_call(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
-    settings = rt.settings
     if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000:
         _log.warning(
             "media stream: unsupported format %s/%s", clip(start.encoding, 40), start.sample_rate
         )
+    rt.opening[start.call_sid] += 1  # from the claim until `open_call` makes it active
+    try:
+        return await _open(ws, rt, start)
+    finally:
+        rt.opening[start.call_sid] -= 1
+        if rt.opening[start.call_sid] <= 0:
+            del rt.opening[start.call_sid]
+
+
+async def _open(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None:
+    settings = rt.settings
     grant, refused = await _refuse(rt, start)
     if grant is None:
         _log.warning("media stream refused for %s: %s", clip(start.call_sid, 64), refused)

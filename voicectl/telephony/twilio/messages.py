@@ -33,6 +33,11 @@ MAX_DEPTH = 8
 MAX_INT_DIGITS = 15
 #: Longest id / name / key string kept from a message.
 MAX_FIELD_CHARS = 256
+#: Longest `streamSid` accepted (Twilio's are 34: "MZ" + 32 hex). The store's
+#: `stream_sid` columns are declared this wide (`store/calls.py`, `store/streams.py`),
+#: so any streamSid the parser lets through can be stored - PostgreSQL refuses a longer
+#: `VARCHAR(n)` value, and that would fail the call's stream claim and record.
+MAX_STREAM_SID_CHARS = 256
 #: Largest `customParameters` value kept (the simulator's script can be a few KB).
 MAX_PARAM_CHARS = 16 * 1024
 
@@ -145,6 +150,11 @@ def _str(value: Any, where: str, limit: int = MAX_FIELD_CHARS) -> str:
     return scrub_surrogates(value)
 
 
+def _sid(value: Any, where: str) -> str:
+    """A `streamSid`: a string of at most `MAX_STREAM_SID_CHARS` characters."""
+    return _str(value, where, MAX_STREAM_SID_CHARS)
+
+
 def _int(value: Any, where: str, lo: int = 0, hi: int = 2**53) -> int:
     """A count or time: a JSON integer or a decimal string (Twilio sends strings),
     within `lo..hi`."""
@@ -221,7 +231,7 @@ def _event(msg: dict[str, Any]) -> InboundEvent:
         except (binascii.Error, ValueError):
             raise ProtocolError("media.payload: bad base64", "base64") from None
         return Media(
-            stream_sid=_str(_get(msg, "streamSid", "media"), "media.streamSid"),
+            stream_sid=_sid(_get(msg, "streamSid", "media"), "media.streamSid"),
             track=_str(media.get("track", "inbound"), "media.track"),
             chunk=_int(media.get("chunk", 0), "media.chunk"),
             timestamp_ms=_int(_get(media, "timestamp", "media"), "media.timestamp"),
@@ -232,15 +242,15 @@ def _event(msg: dict[str, Any]) -> InboundEvent:
         digit = _str(_get(body, "digit", "dtmf"), "dtmf.digit")
         if digit not in DTMF_KEYS:
             raise ProtocolError(f"dtmf.digit: not a keypad key: {clip(digit, 20)}", "dtmf")
-        return Dtmf(_str(_get(msg, "streamSid", "dtmf"), "dtmf.streamSid"), digit)
+        return Dtmf(_sid(_get(msg, "streamSid", "dtmf"), "dtmf.streamSid"), digit)
     if event == "mark":
         body = _obj(_get(msg, "mark", "mark"), "mark.mark")
         name = _str(_get(body, "name", "mark"), "mark.name")
-        return Mark(_str(_get(msg, "streamSid", "mark"), "mark.streamSid"), name)
+        return Mark(_sid(_get(msg, "streamSid", "mark"), "mark.streamSid"), name)
     if event == "stop":
         stop = _obj(msg.get("stop"), "stop.stop")
         return Stop(
-            _str(msg.get("streamSid", ""), "stop.streamSid"),
+            _sid(msg.get("streamSid", ""), "stop.streamSid"),
             _str(stop.get("callSid", ""), "stop.callSid"),
         )
     raise ProtocolError(f"unknown event {clip(event, 40)}", "event")
@@ -265,7 +275,7 @@ def _start(msg: dict[str, Any]) -> Start:
     if not call_sid:
         raise ProtocolError("start.callSid: empty", "field")
     return Start(
-        stream_sid=_str(sid, "start.streamSid"),
+        stream_sid=_sid(sid, "start.streamSid"),
         call_sid=call_sid,
         account_sid=_str(st.get("accountSid", ""), "start.accountSid"),
         tracks=tuple(_str(t, "start.tracks") for t in tracks) or ("inbound",),
