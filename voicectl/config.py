@@ -49,17 +49,19 @@ class Settings(BaseModel):
     vad_aggressiveness: int = Field(2, ge=0, le=3)
 
     # Endpointing and STT knobs, seed 002 D.1 ("try" values as defaults). The hangover is
-    # silence after the end of speech (energy-refined, `audio/endpointing.py`) after which
-    # the utterance ends *tentatively* and its reply starts; the seed's 120 is the floor.
-    # Clause pauses of 120-250 ms inside one utterance are kept whole by the resume
-    # window below, not by the hangover - split figures per value in docs/vad.md.
-    vad_hangover_ms: int = Field(120, ge=20, le=3000)
+    # silence after the end of speech (energy-refined, `audio/endpointing.py`); 260 keeps
+    # clause pauses of 200-250 ms in one utterance. With speculative endpointing
+    # (`VAD_HANGOVER_MS=120`: the reply starts at the seed's floor) the resume window
+    # below keeps them whole instead; not the default yet: it costs an extra agent turn
+    # per take-back, and at 100 calls it measured worse (docs/vad.md).
+    vad_hangover_ms: int = Field(260, ge=20, le=3000)
     min_utt_sec: float = Field(0.20, ge=0.0, le=5.0)
     # Speculative endpointing (docs/vad.md): the reply starts at the hangover; speech
     # that starts again within this many ms of the end of speech continues the utterance
     # (Deepgram Flux's "TurnResumed" after an "EagerEndOfTurn"), and the early reply is
-    # taken back. 260 = the silence that kept today's split rate as a hangover (0 of 39
-    # corpus phrases, 1 of 18 fixtures). At or below the hangover: off.
+    # taken back. 260 = the silence that keeps today's split rate as a hangover (0 of 39
+    # corpus phrases, 1 of 18 fixtures). At or below the hangover (the default 260):
+    # off; on with e.g. VAD_HANGOVER_MS=120.
     turn_resume_window_ms: int = Field(260, ge=0, le=3000)
     stt_partial_debounce_ms: int = Field(40, ge=0, le=2000)
     stt_timeout_ms: int = Field(240, ge=10, le=10000)

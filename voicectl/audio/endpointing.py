@@ -26,8 +26,8 @@ keep an utterance open once the floor has risen to that noise.
 :meth:`Endpointer.push_decision` has no audio: there every voiced frame is a speech
 frame, to its end.
 
-Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160; the call's default is 120 with
-a 260 ms resume window, see below; this class's own default is 260, no resumption) and
+Knobs (SEEDS.md D.1): ``VAD_HANGOVER_MS`` (seed 120-160, project default 260; 120 with
+the 260 ms resume window turns speculative endpointing on, see below) and
 ``MIN_UTT_SEC`` 0.20-0.25; the split figures per hangover are in ``docs/vad.md``. The
 knobs are configurable per call state (e.g. longer while a caller dictates), hence
 :attr:`Endpointer.hangover_ms` / :attr:`Endpointer.min_utt_ms` can be changed between
@@ -166,10 +166,9 @@ class Endpointer:
     Args:
         vad: Frame-level VAD (one instance per stream).
         hangover_ms: Silence after the end of speech that ends an utterance, ms (>= 0).
-            SEEDS.md: ``VAD_HANGOVER_MS`` 120-160; this default, 260, is the silence that
-            keeps clause pauses in one utterance without a resume window (the call uses
-            120 plus ``turn_resume_window_ms`` 260: :class:`voicectl.config.Settings`;
-            splits per value in ``docs/vad.md``).
+            SEEDS.md: ``VAD_HANGOVER_MS`` 120-160; the default is the project's 260, the
+            silence that keeps clause pauses in one utterance without a resume window
+            (:class:`voicectl.config.Settings`; splits per value in ``docs/vad.md``).
         min_utt_ms: Minimum total voiced time of an utterance, ms (>= 0); shorter ones
             end with ``discarded=True``. SEEDS.md: ``MIN_UTT_SEC`` 0.20-0.25.
         start_frames: Consecutive voiced frames needed to start an utterance (>= 1).
