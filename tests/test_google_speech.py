@@ -237,6 +237,12 @@ def test_a_resumed_utterance_gets_one_final_of_both_parts(final_first: bool) -> 
         rng = np.random.default_rng(3)
         pcm = (rng.standard_normal(8000) * 3000).astype(np.int16)  # 1 s per part
         end = _part(stream, pcm, 0, resume=False)
+        # The fake hands its texts out in the order streams half-close at the server; let
+        # the first part's stream take the first text before the second part opens (under
+        # load the server could see the second stream's half-close first).
+        deadline = time.monotonic() + 5
+        while not any(s.texts for s in fake.streams) and time.monotonic() < deadline:
+            time.sleep(0.01)
         if final_first:
             assert got.final.wait(5)
             got.final.clear()
