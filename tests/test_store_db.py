@@ -82,3 +82,12 @@ def test_a_varchar_column_declared_wider_is_widened_on_an_existing_postgresql_da
     cols = {c["name"]: c["type"] for c in inspect(db.engine).get_columns("live_streams")}
     assert cols["stream_sid"].length == MAX_STREAM_SID_CHARS
     db.dispose()
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_refused_at_start_up() -> None:
+    # The store's upserts are written per dialect; another database must fail here, with
+    # a clear error, not mid-call.
+    from voicectl.store.db import DatabaseConfigError, create_db_engine
+
+    with pytest.raises(DatabaseConfigError, match="only SQLite and PostgreSQL"):
+        create_db_engine("mysql+pymysql://u:p@127.0.0.1/x")

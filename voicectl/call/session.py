@@ -511,6 +511,8 @@ class CallSession:
             self._tentative = _TentativeEnd(ev.speech_end_ms, t_end, window)
 
     def _drain_stt(self, now: float) -> list[Action]:
+        if not self._stt_results:  # the common case, twice per frame: allocate nothing
+            return []
         actions: list[Action] = []
         results, self._stt_results[:] = list(self._stt_results), []
         for r in results:

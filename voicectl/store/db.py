@@ -123,14 +123,23 @@ def create_db_engine(url: str) -> Engine:
     connection costs a reconnect, not a failed call write), each session's time zone UTC.
 
     Raises:
-        DatabaseConfigError: the URL does not parse, or its driver is not installed (e.g.
-            PostgreSQL without the `postgres` extra).
+        DatabaseConfigError: the URL does not parse, names a database other than SQLite
+            or PostgreSQL, or its driver is not installed (e.g. PostgreSQL without the
+            `postgres` extra).
     """
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises ArgumentError/ValueError
         raise DatabaseConfigError(f"database: not a database URL or path: {url!r}") from exc
     backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        # The store's insert-if-missing and locking are written per dialect
+        # (`store/upsert.py`): any other database would fail mid-call, not here.
+        raise DatabaseConfigError(
+            f"database: unknown kind of database {parsed.drivername!r}: only SQLite and "
+            "PostgreSQL are supported (use a file path, sqlite:///path or "
+            "postgresql+psycopg://...)"
+        )
     try:
         if backend == "sqlite":
             engine = create_engine(
@@ -149,7 +158,6 @@ def create_db_engine(url: str) -> Engine:
                 connect_args={"options": "-c timezone=UTC"},
                 json_serializer=json_dumps,
             )
-        return create_engine(url, json_serializer=json_dumps)
     except NoSuchModuleError:
         raise DatabaseConfigError(
             f"database: unknown kind of database {parsed.drivername!r} "
