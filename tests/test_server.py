@@ -19,17 +19,32 @@ from twilio.request_validator import RequestValidator
 
 from voicectl.config import Settings
 from voicectl.sim.runner import InProcessServer
+from voicectl.telephony.twilio import server as server_config
+from voicectl.telephony.twilio.media_socket import MediaSocketProtocol
 from voicectl.telephony.twilio.security import MAX_PARAM_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-auth-token"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+#: Which WebSocket protocol each `server` fixture instance runs.
+LANES: dict[InProcessServer, str] = {}
+
+
+@pytest.fixture(scope="module", params=["direct", "asgi"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
+    """The server as `serve` runs it ("direct": the Media Streams direct lane), and the
+    same app on uvicorn's stock WebSocket protocol ("asgi": what any other ASGI server
+    gives it), so both ways of feeding a stream meet the same tests."""
     db = tmp_path_factory.mktemp("srv") / "server.db"
-    with InProcessServer(Settings(database=str(db))) as srv:
-        yield srv
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "asgi":
+            mp.setattr(server_config, "MediaSocketProtocol", "websockets-sansio")
+        with InProcessServer(Settings(database=str(db))) as srv:
+            LANES[srv] = request.param
+            yield srv
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +178,18 @@ async def _call_with_garbage(base: str) -> tuple[list[dict], dict]:
     return received, rec
 
 
-def test_bad_messages_are_ignored_and_the_call_goes_on(server: InProcessServer) -> None:
+def test_bad_messages_are_ignored_and_the_call_goes_on(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lanes: list[object] = []
+    attach = MediaSocketProtocol.attach
+    monkeypatch.setattr(
+        MediaSocketProtocol, "attach", lambda self, sink: lanes.append(self) or attach(self, sink)
+    )
     received, rec = asyncio.run(_call_with_garbage(server.http_base))
+    # The stream ran on the lane the server was built with (the messages sent before the
+    # start, and between the start and the call's opening, were still handled in order).
+    assert len(lanes) == (1 if LANES[server] == "direct" else 0)
     media = [m for m in received if m["event"] == "media"]
     assert media, "the greeting was never sent"
     assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)

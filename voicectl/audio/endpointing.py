@@ -58,7 +58,6 @@ SUB_SAMPLES = 40
 """Samples per energy sub-block (5 ms at 8 kHz): the resolution of the end of speech."""
 SUB_MS = SUB_SAMPLES * 1000 // SAMPLE_RATE
 _DIGITAL_SILENCE = bytes(2 * 160)
-_SUB_STARTS = np.arange(0, 160, SUB_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -305,10 +304,16 @@ class Endpointer:
         if frame.tobytes() == _DIGITAL_SILENCE:  # a cheap test; common between turns
             self.noise_floor.update(0.0)
         elif not voiced:  # only the floor needs this frame's power
-            x = frame.astype(np.float32)
-            self.noise_floor.update(float(np.dot(x, x)) / n)
+            self.noise_floor.update(float(np.square(frame, dtype=np.float32).sum()) / n)
         else:
-            sub = np.add.reduceat(np.square(frame, dtype=np.float32), _SUB_STARTS).tolist()
+            # Small ufuncs and reductions hold the GIL; `np.dot` and `reduceat` release it,
+            # and on the event loop each release can cost a worker thread's whole switch
+            # interval (docs/benchmarks.md "Issue 12: the GIL on the frame path").
+            sq = np.square(frame, dtype=np.float32)
+            if n % SUB_SAMPLES == 0:
+                sub = sq.reshape(-1, SUB_SAMPLES).sum(axis=1).tolist()
+            else:
+                sub = np.add.reduceat(sq, np.arange(0, n, SUB_SAMPLES)).tolist()
             threshold = self.noise_floor.update(sum(sub) / n) * self._loud_gain
             for i in range(len(sub) - 1, -1, -1):
                 if sub[i] > threshold:

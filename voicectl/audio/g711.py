@@ -67,6 +67,10 @@ _DECODE: npt.NDArray[np.int16] = _build_decode_table()
 _ENCODE: npt.NDArray[np.uint8] = _build_encode_table()
 _DECODE.setflags(write=False)
 _ENCODE.setflags(write=False)
+# The decode table as two byte maps (each code's first and second byte of its int16, in
+# native order) for `bytes.translate`: see `ulaw_decode`.
+_DECODE_BYTE0 = _DECODE.view(np.uint8)[0::2].tobytes()
+_DECODE_BYTE1 = _DECODE.view(np.uint8)[1::2].tobytes()
 
 
 def ulaw_encode(pcm: npt.NDArray[np.int16]) -> bytes:
@@ -106,11 +110,18 @@ def ulaw_decode(data: bytes | bytearray | memoryview) -> npt.NDArray[np.int16]:
     Raises:
         TypeError: If ``data`` is not bytes-like.
     """
-    try:
-        codes = np.frombuffer(data, dtype=np.uint8)
-    except TypeError as exc:
-        raise TypeError(f"ulaw_decode expects bytes, got {type(data).__name__}") from exc
-    return _DECODE[codes]
+    # Not `_DECODE[codes]`: numpy's fancy indexing releases the GIL, and this runs on the
+    # event loop for every inbound frame - each release let a busy worker thread keep the
+    # GIL for up to a switch interval (5 ms), stalling every call on the loop
+    # (docs/benchmarks.md "Issue 12: the GIL on the frame path, and the direct lane").
+    # `bytes.translate` and slice assignment hold the GIL (about 1 µs more a frame).
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"ulaw_decode expects bytes, got {type(data).__name__}")
+    codes = data if isinstance(data, bytes) else bytes(data)
+    out = bytearray(2 * len(codes))
+    out[0::2] = codes.translate(_DECODE_BYTE0)
+    out[1::2] = codes.translate(_DECODE_BYTE1)
+    return np.frombuffer(out, dtype=np.int16)
 
 
 def _describe(obj: object) -> str:

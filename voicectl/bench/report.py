@@ -32,9 +32,12 @@ STYLE = {"GO": "green", "WARN": "yellow", "NO-GO": "bold red", "info": "dim"}
 
 
 def num(value: float | None) -> str:
-    """A figure for a table cell: ``-`` for none/NaN, 0.1 resolution below 10, else whole."""
+    """A figure for a table cell: ``-`` for none/NaN, 0.01 resolution below 1 (e.g. CPU s
+    per call-minute, where 0.55 against 0.62 matters), 0.1 below 10, else whole."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
+    if abs(value) < 1 and value != 0:
+        return f"{value:.2f}"
     return f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"
 
 

@@ -70,6 +70,22 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+class DirectTransport(Transport, Protocol):
+    """A transport that can write synchronously, on the loop thread, in the pacer's own
+    tick: no send queue and no sender task between the session and the socket (the
+    Twilio bridge's direct lane, `telephony/twilio/media_socket.py`).
+
+    `room()` is how many messages it takes now (0 while the socket's write buffer is
+    above its high-water mark: frames then wait in the session, none is dropped);
+    `write_now(items)` writes `("media", bytes) | ("mark", name) | ("clear", None)`
+    items in order, in one socket write, or raises once the connection is gone.
+    """
+
+    def room(self) -> int: ...
+
+    def write_now(self, items: list[tuple[str, Any]]) -> None: ...
+
+
 class CallControl(Protocol):
     """What a telephony provider can do to the call itself (Twilio: REST `Calls`).
 
@@ -116,7 +132,8 @@ class CallRunner:
         tools: this call's `BookingTools`.
         conversation: this call's memory.
         business_now: the business clock.
-        send_queue_max_frames: bound of the outbound queue (messages).
+        send_queue_max_frames: bound of the outbound queue (messages). A
+            `DirectTransport` has no queue: it is written in the tick instead.
         control: hang-up / Gather through the provider (None: closing the stream is all).
         on_end: awaited once when the stream is over, with the `Ending`.
         on_turn: called on the loop thread when a turn's reply is done (spoken, or text
@@ -154,6 +171,8 @@ class CallRunner:
         self._on_end = on_end
         self._on_turn = on_turn
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=send_queue_max_frames)
+        direct = callable(getattr(transport, "write_now", None))
+        self._direct: DirectTransport | None = transport if direct else None  # type: ignore[assignment]
         self._turn_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speaking: dict[int, asyncio.Task[Any]] = {}
@@ -178,7 +197,8 @@ class CallRunner:
         session's `begin()` actions."""
         self._ticker = FrameTicker.of(asyncio.get_running_loop())
         self._ticker.add(self._tick)
-        self._spawn(self._sender())
+        if self._direct is None:
+            self._spawn(self._sender())
         self.dispatch(actions)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -254,17 +274,21 @@ class CallRunner:
 
     # ------------------------------------------------------------------ actions
     def dispatch(self, actions: list[Action]) -> None:
-        """Carry out the session's actions (call on the loop thread)."""
+        """Carry out the session's actions (call on the loop thread). With a
+        `DirectTransport` the messages among them are written before this returns, in
+        one write."""
+        out: list[tuple[str, Any]] = []
         for action in actions:
             if isinstance(action, SendMedia):
-                self._enqueue(("media", action.payload))
+                out.append(("media", action.payload))
             elif isinstance(action, SendMark):
-                self._enqueue(("mark", action.name))
+                out.append(("mark", action.name))
             elif isinstance(action, SendClear):
                 # Drop every frame not yet written to the socket, in this same tick.
+                out.clear()
                 while not self._queue.empty():
                     self._queue.get_nowait()
-                self._enqueue(("clear", None))
+                out.append(("clear", None))
             elif isinstance(action, RunTurn):
                 self._spawn(self._run_turn(action))
             elif isinstance(action, Speak):
@@ -283,6 +307,8 @@ class CallRunner:
                 self._spawn(self._hangup(action))
             elif isinstance(action, AskPhoneByGather):
                 self._spawn(self._gather(action))
+        if out:
+            self._send(out)
 
     def _cancel(self, action: CancelReply) -> None:
         self._cancelled[action.turn_index] = action.heard
@@ -314,6 +340,33 @@ class CallRunner:
         conv.state.update(before.state)
         self._replies.pop(index, None)
 
+    def _send(self, items: list[tuple[str, Any]]) -> None:
+        """Write `items` now (a `DirectTransport`) or queue them for the sender."""
+        if self._direct is None:
+            for item in items:
+                self._enqueue(item)
+            return
+        if self._finishing:
+            return  # the stream is over: nothing more goes out (as the sender is cancelled)
+        try:
+            self._direct.write_now(items)
+        except Exception as exc:  # the socket went away: the call is over
+            self._transport_lost(exc)
+            return
+        self.dispatch(self.session.queue_depth(len(items)))
+
+    def _transport_lost(self, exc: BaseException) -> None:
+        if self._finishing:
+            return
+        self.session.log("INFO", f"transport closed while sending: {exc.__class__.__name__}")
+        self._spawn(self.finish("connection lost", ended_by="disconnect"))
+
+    def _room(self) -> int:
+        """How many messages can go out now."""
+        if self._direct is not None:
+            return self._direct.room()
+        return self._queue.maxsize - self._queue.qsize()
+
     def _enqueue(self, item: tuple[str, Any]) -> None:
         try:
             self._queue.put_nowait(item)
@@ -334,10 +387,7 @@ class CallRunner:
                 else:
                     await self.transport.send_clear()
             except Exception as exc:  # the socket went away: the call is over
-                self.session.log(
-                    "INFO", f"transport closed while sending: {exc.__class__.__name__}"
-                )
-                self._spawn(self.finish("connection lost", ended_by="disconnect"))
+                self._transport_lost(exc)
                 return
 
     def _tick(self) -> None:
@@ -348,8 +398,7 @@ class CallRunner:
             self._ticker.remove(self._tick)
             return
         try:
-            room = self._queue.maxsize - self._queue.qsize()
-            self.dispatch(self.session.tick(room))
+            self.dispatch(self.session.tick(self._room()))
         except Exception as exc:
             self._ticker.remove(self._tick)
             self.session.log("ERROR", f"internal task failed: pacing: {exc!r}")

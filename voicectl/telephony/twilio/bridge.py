@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +32,7 @@ from voicectl.runtime import Runtime, split_params
 from voicectl.store import records, streams
 from voicectl.telephony.twilio import messages as m
 from voicectl.telephony.twilio import twiml
+from voicectl.telephony.twilio.media_socket import EXTENSION, MediaSocketProtocol
 from voicectl.telephony.twilio.rest import TwilioRest
 from voicectl.telephony.twilio.security import (
     StreamGrant,
@@ -43,7 +45,8 @@ _log = get_logger("twilio")
 
 
 class TwilioTransport:
-    """Serialises the session's output as Media Streams JSON text frames."""
+    """Serialises the session's output as Media Streams JSON text frames (plain ASGI:
+    the runner's send queue and sender task await each `send`)."""
 
     def __init__(self, ws: WebSocket, stream_sid: str) -> None:
         self._ws = ws
@@ -61,6 +64,41 @@ class TwilioTransport:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._ws.close()
+
+
+class DirectTwilioTransport(TwilioTransport):
+    """`TwilioTransport` on a connection with the direct lane
+    (`media_socket.MediaSocketProtocol`): a `DirectTransport`, so the runner writes each
+    tick's messages in one socket write, with no queue or task between.
+
+    Args:
+        room: the most messages taken at once while the socket is writable.
+    """
+
+    def __init__(
+        self, ws: WebSocket, stream_sid: str, lane: MediaSocketProtocol, room: int
+    ) -> None:
+        super().__init__(ws, stream_sid)
+        self._lane = lane
+        self._room = room
+
+    def room(self) -> int:
+        """Messages the socket takes now: none while its write buffer is full."""
+        return self._room if self._lane.can_write else 0
+
+    def write_now(self, items: list[tuple[str, Any]]) -> None:
+        """Write `items` (`("media", bytes) | ("mark", str) | ("clear", None)`) in one
+        socket write. Raises ConnectionError once the socket is closing."""
+        sid = self._sid
+        texts = [
+            m.media_message(sid, value)
+            if kind == "media"
+            else m.mark_message(sid, value)
+            if kind == "mark"
+            else m.clear_message(sid)
+            for kind, value in items
+        ]
+        self._lane.write_texts(texts)
 
 
 class _ConnectionLog:
@@ -93,7 +131,12 @@ class _ConnectionLog:
 
 
 async def media_stream(ws: WebSocket, rt: Runtime) -> None:
-    """Serve one Twilio Media Streams connection until `stop` or disconnect."""
+    """Serve one Twilio Media Streams connection until `stop` or disconnect.
+
+    Until the stream's `start` the messages come through ASGI `receive`; after it, on a
+    connection with the direct lane (`media_socket`), each message is handled inside the
+    socket's `data_received` (`_Stream.on_message`), else through `receive` as before.
+    """
     settings = rt.settings
     if settings.twilio_auth_token:
         url = public_url(str(ws.url), settings.public_url, websocket=True)
@@ -106,77 +149,15 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
     await ws.accept()
     conn_log = _ConnectionLog()
     runner: CallRunner | None = None
-    stream_sid: str | None = None
-    stamps: m.StreamTimestamps | None = None
-    loop = asyncio.get_running_loop()
-    start_deadline = loop.time() + settings.stream_start_timeout_sec
     try:
-        while True:
-            try:
-                if runner is None:
-                    left = start_deadline - loop.time()
-                    if left <= 0:
-                        raise TimeoutError
-                    msg = await asyncio.wait_for(ws.receive(), left)
-                else:
-                    msg = await ws.receive()
-            except TimeoutError:
-                _log.warning(
-                    "media stream closed: no start within %.0f s", settings.stream_start_timeout_sec
-                )
-                with contextlib.suppress(Exception):
-                    await ws.close(code=1008)
-                return
-            except (WebSocketDisconnect, RuntimeError):
-                break
-            if msg["type"] == "websocket.disconnect":
-                break
-            try:
-                ev = m.parse_inbound(msg["text"] if msg.get("text") is not None else b"")
-            except m.ProtocolError as exc:
-                conn_log.warn(exc.kind, str(exc))
-                continue
-            if isinstance(ev, m.Connected):
-                continue
-            if isinstance(ev, m.Start):
-                if runner is not None:
-                    conn_log.warn("second-start", "second start on one stream")
-                    continue
-                runner = await _start_call(ws, rt, ev)
-                if runner is None:
-                    return
-                stream_sid = ev.stream_sid
-                stamps = m.StreamTimestamps(runner.session.clock.now_ms)
-                continue
-            if runner is None:
-                conn_log.warn("early", f"{type(ev).__name__} before start")
-                continue
-            if getattr(ev, "stream_sid", stream_sid) not in (stream_sid, ""):
-                conn_log.warn("sid", "message for another streamSid")
-                continue
-            if isinstance(ev, m.Stop):
-                await runner.finish("caller hung up (stop)", ended_by="stop")
-                break
-            session = runner.session
-            try:
-                if isinstance(ev, m.Media):
-                    assert stamps is not None
-                    ts, ok = stamps.place(ev.timestamp_ms)
-                    if not ok:
-                        conn_log.warn(
-                            "timestamp",
-                            f"media timestamp {ev.timestamp_ms} ms out of line with the "
-                            "stream's progress; placed after the previous frame",
-                        )
-                    runner.dispatch(session.media(ev.payload, ts))
-                elif isinstance(ev, m.Dtmf):
-                    runner.dispatch(session.dtmf(ev.digit))
-                elif isinstance(ev, m.Mark):
-                    runner.dispatch(session.mark(ev.name))
-            except ValueError as exc:  # e.g. a frame that is not 20 ms: skip it
-                conn_log.warn(f"bad-{type(ev).__name__}", str(exc))
-            if runner.finished:
-                break
+        stream = await _await_start(ws, rt, conn_log)
+        if stream is None:
+            return
+        runner = stream.runner
+        lane: MediaSocketProtocol | None = ws.scope.get("extensions", {}).get(EXTENSION)
+        outcome = await (_run_direct(ws, lane, stream) if lane else _run_asgi(ws, stream))
+        if outcome == "stop":
+            await runner.finish("caller hung up (stop)", ended_by="stop")
     finally:
         conn_log.summary()
         if runner is not None:
@@ -184,6 +165,145 @@ async def media_stream(ws: WebSocket, rt: Runtime) -> None:
             await runner.finish("connection lost", ended_by="disconnect")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2.0)  # never hang on the peer
+
+
+def _text_of(msg: Any) -> str | bytes:
+    """The data of an ASGI `websocket.receive` event (bytes for a binary frame)."""
+    text = msg.get("text")
+    return text if text is not None else (msg.get("bytes") or b"")
+
+
+async def _receive(ws: WebSocket, timeout_s: float | None = None) -> Any | None:
+    """The next ASGI event, or None once the socket is gone. Raises TimeoutError."""
+    try:
+        if timeout_s is None:
+            msg = await ws.receive()
+        else:
+            msg = await asyncio.wait_for(ws.receive(), timeout_s)
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    return None if msg["type"] == "websocket.disconnect" else msg
+
+
+async def _await_start(ws: WebSocket, rt: Runtime, conn_log: _ConnectionLog) -> _Stream | None:
+    """Read until a `start` opens the call; None if the socket closed or was refused
+    (the socket is then closed) or no `start` came within `stream_start_timeout_sec`."""
+    settings = rt.settings
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.stream_start_timeout_sec
+    while True:
+        left = deadline - loop.time()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            msg = await _receive(ws, left)
+        except TimeoutError:
+            _log.warning(
+                "media stream closed: no start within %.0f s", settings.stream_start_timeout_sec
+            )
+            with contextlib.suppress(Exception):
+                await ws.close(code=1008)
+            return None
+        if msg is None:
+            return None
+        try:
+            ev = m.parse_inbound(_text_of(msg))
+        except m.ProtocolError as exc:
+            conn_log.warn(exc.kind, str(exc))
+            continue
+        if isinstance(ev, m.Connected):
+            continue
+        if not isinstance(ev, m.Start):
+            conn_log.warn("early", f"{type(ev).__name__} before start")
+            continue
+        runner = await _start_call(ws, rt, ev)
+        return None if runner is None else _Stream(runner, ev.stream_sid, conn_log)
+
+
+async def _run_asgi(ws: WebSocket, stream: _Stream) -> str:
+    """Feed the stream from ASGI `receive` until it ends; returns its outcome."""
+    while True:
+        msg = await _receive(ws)
+        if msg is None:
+            return "disconnect"
+        outcome = stream.on_message(_text_of(msg))
+        if outcome is not None:
+            return outcome
+
+
+async def _run_direct(ws: WebSocket, lane: MediaSocketProtocol, stream: _Stream) -> str:
+    """Feed the stream from the socket's own callbacks until it ends; returns its outcome.
+
+    Only a disconnect is left for ASGI `receive` to deliver meanwhile.
+    """
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def sink(data: str | bytes) -> None:
+        if done.done():
+            return
+        outcome = stream.on_message(data)
+        if outcome is not None:
+            done.set_result(outcome)
+
+    for msg in lane.attach(sink):  # what arrived while the call was opening, in order
+        sink(_text_of(msg))
+    gone = asyncio.ensure_future(_receive(ws))
+    try:
+        await asyncio.wait({done, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        lane.detach()
+        gone.cancel()
+    return done.result() if done.done() else "disconnect"
+
+
+class _Stream:
+    """One started stream's inbound side: a message in, the session's actions carried
+    out (sans-I/O apart from the runner's dispatch). `on_message` never raises."""
+
+    def __init__(self, runner: CallRunner, stream_sid: str, conn_log: _ConnectionLog) -> None:
+        self.runner = runner
+        self.stream_sid = stream_sid
+        self.log = conn_log
+        self.stamps = m.StreamTimestamps(runner.session.clock.now_ms)
+
+    def on_message(self, data: str | bytes) -> str | None:
+        """Handle one message; returns "stop" (Twilio's `stop`), "ended" (the call ended
+        on our side) or None (go on)."""
+        log = self.log
+        try:
+            ev = m.parse_inbound(data)
+        except m.ProtocolError as exc:
+            log.warn(exc.kind, str(exc))
+            return None
+        if isinstance(ev, m.Connected):
+            return None
+        if isinstance(ev, m.Start):
+            log.warn("second-start", "second start on one stream")
+            return None
+        if ev.stream_sid not in (self.stream_sid, ""):
+            log.warn("sid", "message for another streamSid")
+            return None
+        if isinstance(ev, m.Stop):
+            return "stop"
+        runner = self.runner
+        session = runner.session
+        try:
+            if isinstance(ev, m.Media):
+                ts, ok = self.stamps.place(ev.timestamp_ms)
+                if not ok:
+                    log.warn(
+                        "timestamp",
+                        f"media timestamp {ev.timestamp_ms} ms out of line with the "
+                        "stream's progress; placed after the previous frame",
+                    )
+                runner.dispatch(session.media(ev.payload, ts))
+            elif isinstance(ev, m.Dtmf):
+                runner.dispatch(session.dtmf(ev.digit))
+            elif isinstance(ev, m.Mark):
+                runner.dispatch(session.mark(ev.name))
+        except ValueError as exc:  # e.g. a frame that is not 20 ms: skip it
+            log.warn(f"bad-{type(ev).__name__}", str(exc))
+        return "ended" if runner.finished else None
 
 
 #: How often a resumed stream asks whether the call's previous stream is saved (s).
@@ -292,8 +412,14 @@ async def _open(ws: WebSocket, rt: Runtime, start: m.Start) -> CallRunner | None
     )
     action = http_url_of(str(ws.url), "/webhook/dtmf_done", settings.public_url)
     control = TwilioCallControl(rt.rest, start.call_sid, action)
+    lane: MediaSocketProtocol | None = ws.scope.get("extensions", {}).get(EXTENSION)
+    transport = (
+        DirectTwilioTransport(ws, start.stream_sid, lane, settings.send_queue_max_frames)
+        if lane is not None
+        else TwilioTransport(ws, start.stream_sid)
+    )
     try:
-        return await open_call(rt, spec, TwilioTransport(ws, start.stream_sid), control)
+        return await open_call(rt, spec, transport, control)
     except BaseException:
         # The stream never ran: free the call for a reconnect.
         await executors.run("db", streams.release_stream, rt.db, start.call_sid, start.stream_sid)

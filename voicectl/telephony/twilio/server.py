@@ -12,6 +12,8 @@ inherited socket, `voicectl/supervisor.py`) and the in-process simulator's serve
   closes the connection (1009). Below it, frames over 64 KB are ignored by the parser;
 - at most `limit_concurrency` connections and tasks (503 beyond), kept under the
   process's open-files limit, which is raised to its hard maximum at start-up;
+- WebSockets run on `media_socket.MediaSocketProtocol` (uvicorn's sans-I/O protocol with
+  the Media Streams direct lane);
 - asyncio's "socket.accept() out of system resource" error is logged at most once per
   `_RateLimit.PERIOD_S` instead of a traceback per attempt.
 """
@@ -27,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from voicectl.config import Settings
 from voicectl.logs import get_logger
+from voicectl.telephony.twilio.media_socket import MediaSocketProtocol
 
 _log = get_logger("server")
 
@@ -137,7 +140,8 @@ def uvicorn_config(
         log_level=log_level,
         log_config=None,  # logs.setup_logging routes uvicorn's loggers (non-blocking)
         http=protocol,
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio protocol with the Media Streams direct lane.
+        ws=MediaSocketProtocol,
         ws_max_size=WS_MAX_BYTES,
         # Twilio does not compress Media Streams; a client that offers permessage-deflate
         # would cost ~300 KB of zlib state per call and a compression per frame.
