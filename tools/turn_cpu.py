@@ -19,7 +19,7 @@ Parts (each printed as CPU µs per item, `time.process_time`; median and min ove
 
 Results computed from the caller's text are never reused across turns here (the same
 utterances repeat every round; a real caller's do not): any cache of
-`voicectl.hebrew.text.clear_caches` is emptied before each turn. Run it under the shared
+`voicectl.hebrew.cache` is emptied before each turn. Run it under the shared
 lock (`flock /work/wt/heavy.lock python tools/turn_cpu.py`); compare two trees by running
 each one's copy of this file in turn (ratios, not absolute numbers, on a shared box).
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import shutil
 import statistics
 import sys
@@ -46,7 +47,6 @@ from voicectl.agent.offline import OfflineAgent  # noqa: E402
 from voicectl.booking.phone import normalize_phone  # noqa: E402
 from voicectl.booking.policy import get_business_policy, seed_policies  # noqa: E402
 from voicectl.booking.tools import BookingTools  # noqa: E402
-from voicectl.hebrew import text as hebrew_text  # noqa: E402
 from voicectl.sim.scenario import DtmfStep, SayStep, Scenario, load_scenario  # noqa: E402
 from voicectl.store import records  # noqa: E402
 from voicectl.store.db import Database  # noqa: E402
@@ -60,9 +60,11 @@ outputs: list[str] = []
 
 def _forget_caller_text() -> None:
     """Empty the caches keyed by caller text, if this tree has any (a cold turn)."""
-    clear = getattr(hebrew_text, "clear_caches", None)
-    if clear is not None:
-        clear()
+    try:
+        cache = importlib.import_module("voicectl.hebrew.cache")
+    except ImportError:  # a tree from before the caches
+        return
+    cache.clear_caches()
 
 
 def _scenarios(pattern: str) -> list[Scenario]:
@@ -86,10 +88,10 @@ def _rounds(rounds: int, one_round: Callable[[], tuple[float, int]]) -> dict[str
     per_item: list[float] = []
     items = 0
     for _ in range(rounds):
+        outputs.clear()  # the digest is of the last round
         cpu_s, items = one_round()
         per_item.append(cpu_s * 1e6 / max(items, 1))
     digest = hashlib.sha256("\n".join(outputs).encode()).hexdigest()[:12]
-    outputs.clear()
     return {
         "median_us": statistics.median(per_item),
         "min_us": min(per_item),
