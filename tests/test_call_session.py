@@ -703,8 +703,9 @@ def test_a_stop_inside_the_window_commits_the_speculative_turn() -> None:
 
 
 # -- speculative endpointing through the real runner, offline agent, `BookingTools` and
-# SQLite: a turn the caller's resumption takes back never books, and the conversation
-# forgets it. The waits below only bound how long the test waits for worker threads.
+# SQLite: a turn the caller's resumption takes back never books (its hold is released),
+# and the conversation forgets it (more on holds: tests/test_call_holds.py). The waits
+# below only bound how long the test waits for worker threads.
 
 FIRST_HALF = "אפשר שוודי ביום ראשון בעשר בבוקר, השם דני"
 REST = "לא, ביום שני"
@@ -794,7 +795,7 @@ def test_a_resumed_utterance_never_books_from_its_first_half(tmp_path: Path) -> 
     )
     gate = CommitGate()
     tools = BookingTools(
-        db, "demo-spa", lambda: NOW, call_sid="CA1", session=session, write_gate=gate.may_write
+        db, "demo-spa", lambda: NOW, call_sid="CA1", session=session, commit_gate=gate
     )
     conv = Conversation("CA1", "demo-spa", NOW, caller=session)
     ts = 0
@@ -824,14 +825,13 @@ def test_a_resumed_utterance_never_books_from_its_first_half(tmp_path: Path) -> 
         frames(TONE, 30)
         frames(QUIET, 7)  # 140 ms: the tentative end; the first half's turn runs
         assert len(session.turns) == 2 and session.turns[1].speculative
-        # It finds the slot at once (reading may run early), then waits to book.
-        await _until(lambda: any(t.tool == "find_slots" for t in tools.traces), "find_slots")
-        await asyncio.sleep(0.05)
-        assert not [t for t in tools.traces if t.tool == "create_appointment"]
+        # It finds the slot and holds it at once (a hold is not a booking).
+        await _until(lambda: any(t.tool == "create_appointment" for t in tools.traces), "hold")
+        assert [a["status"] for a in list_appointments(db, "demo-spa", "CA1")] == ["held"]
         frames(TONE, 15)  # the caller goes on 140 ms after the end: taken back
-        await _until(lambda: any(t.tool == "create_appointment" for t in tools.traces), "refusal")
         frames(QUIET, 20)  # the real end; the window passes: the whole turn commits
         await _until(lambda: len(session.turns) == 3 and bool(session.turns[2].bot_text), "reply")
+        await _until(lambda: gate.pending() == 0, "the holds settled")
         await runner.finish("test", ended_by="stop")
 
     asyncio.run(go())
@@ -839,7 +839,7 @@ def test_a_resumed_utterance_never_books_from_its_first_half(tmp_path: Path) -> 
     # One booking, from the whole utterance (Monday), none from its first half (Sunday).
     assert [a["start_iso"] for a in booked] == ["2026-11-23T10:00:00+02:00"], booked
     creates = [(t.ok, t.error) for t in tools.traces if t.tool == "create_appointment"]
-    assert creates == [(False, "taken_back"), (True, None)]
+    assert creates == [(True, None), (True, None)]  # the first half's hold, released
     # The conversation is as if the first half's turn never happened.
     users = [m.content for m in conv.history if m.role == "user"]
     assert users == [f"{FIRST_HALF}, {REST}"], conv.history

@@ -29,6 +29,14 @@ failure) runs the transaction again (`store.db.retry_locked`).
 On success the appointment, its lead (one per phone; a phone-less lead flagged
 `needs_follow_up`), its cells and an `appointment.created` outbox event are written in one
 transaction.
+
+A *hold* (`hold=True`: a speculative turn's booking, `store/holds.py`) is the same checks
+and the same race-safe write of the appointment and its cells, with `status = "held"` and
+an expiry, but no lead and no event: `confirm_hold` adds those when its turn commits, and
+`store.holds.release` deletes it when the turn is taken back. A live hold takes its cells
+like a booking (`find_slots` does not offer them, a racing booking gets `slot_taken`); an
+expired one is deleted by the first booking that wants its cells, in that booking's
+transaction.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voicectl.booking.phone import (
@@ -67,7 +75,10 @@ from voicectl.booking.slots import (
     resolve_service,
     validation_error,
 )
+from voicectl.store import holds
 from voicectl.store.booking import (
+    BOOKED,
+    HELD,
     AppointmentRow,
     AppointmentSlotRow,
     EventRow,
@@ -161,8 +172,9 @@ def create_appointment(
     session: object | None = None,
     *,
     call_sid: str | None = None,
+    hold: bool = False,
 ) -> dict[str, Any]:
-    """Book one appointment (seed 002 C.2). Never raises.
+    """Book one appointment (seed 002 C.2), or hold it (`hold`). Never raises.
 
     Args:
         db: the database.
@@ -176,12 +188,16 @@ def create_appointment(
         session: the call session, object or dict; its `caller_number` is the third choice.
         call_sid: the Twilio call id recorded on the appointment and event (else
             `context["call_sid"]`).
+        hold: write a hold (`status = "held"`, expiring after `store.holds.HOLD_TTL_S`;
+            no lead, no event) for `confirm_hold` or `store.holds.release` to settle.
 
     Returns:
         Success: `{ok: true, appointment_id, start_iso, end_iso, service, service_name,
         duration_min, customer_name, customer_phone (E.164 or None), needs_follow_up,
-        lead_id}`. Failure: `{ok: false, error, message (<= 120 chars), suggestions?}` with
-        `error` in `ERROR_CODES` (see the module docstring).
+        lead_id}` (a hold: `lead_id` None - the lead is written by `confirm_hold` - and
+        `hold_token`, its key for `confirm_hold` / `store.holds.release`).
+        Failure: `{ok: false, error, message (<= 120 chars), suggestions?}` with `error`
+        in `ERROR_CODES` (see the module docstring).
     """
     try:
         return retry_locked(
@@ -196,6 +212,7 @@ def create_appointment(
                 context,
                 session,
                 call_sid,
+                hold,
             )
         )
     except BookingInputError as exc:
@@ -215,6 +232,7 @@ def _create(
     context: object,
     session: object,
     call_sid: str | None,
+    hold: bool = False,
 ) -> dict[str, Any]:
     tz = policy.tz
     now_dt = resolve_now(now, tz)
@@ -273,12 +291,14 @@ def _create(
         try:
             with db.session() as s:
                 begin_write(s)
+                # An expired hold on these cells gives them up here, in this transaction.
+                holds.drop_expired(s, policy.business_id, cells)
                 if occupied_cells(s, policy.business_id, start, end):
                     raise _SlotTaken
                 if phone is None and policy.require_phone_before_booking:
                     # checked after the slot so a taken slot is reported first
                     raise _NeedPhone
-                lead = _lead_for(s, policy.business_id, phone, name)
+                lead = None if hold else _lead_for(s, policy.business_id, phone, name)
                 row = AppointmentRow(
                     business_id=policy.business_id,
                     service_id=svc.id,
@@ -288,8 +308,11 @@ def _create(
                     end_iso=iso(end),
                     customer_name=name,
                     customer_phone=phone,
-                    lead_id=lead.id,
+                    lead_id=lead.id if lead is not None else None,
                     call_sid=sid,
+                    status=HELD if hold else BOOKED,
+                    hold_until=holds.expiry(s) if hold else None,
+                    hold_token=holds.new_token() if hold else None,
                 )
                 s.add(row)
                 s.flush()
@@ -303,14 +326,8 @@ def _create(
                         ]
                     )
                 )
-                s.add(
-                    EventRow(
-                        type=EVENT_CREATED,
-                        payload=json.dumps(_payload(row, policy), ensure_ascii=False),
-                        business_id=policy.business_id,
-                        call_sid=sid,
-                    )
-                )
+                if not hold:
+                    s.add(_created_event(row, policy))
                 result = {
                     "ok": True,
                     "appointment_id": row.id,
@@ -322,8 +339,10 @@ def _create(
                     "customer_name": name,
                     "customer_phone": phone,
                     "needs_follow_up": phone is None,
-                    "lead_id": lead.id,
+                    "lead_id": lead.id if lead is not None else None,
                 }
+                if hold:
+                    result["hold_token"] = row.hold_token
             return result
         except _SlotTaken:
             return _slot_taken(db, policy, now_dt, start, duration)
@@ -346,6 +365,80 @@ def _create(
 
 class _SlotTaken(Exception):
     pass
+
+
+def _created_event(row: AppointmentRow, policy: BusinessPolicy) -> EventRow:
+    """The `appointment.created` outbox row of booking `row` (payload: `_payload`)."""
+    return EventRow(
+        type=EVENT_CREATED,
+        payload=json.dumps(_payload(row, policy), ensure_ascii=False),
+        business_id=policy.business_id,
+        call_sid=row.call_sid,
+    )
+
+
+def confirm_hold(
+    db: Database, policy: BusinessPolicy, appointment_id: int, token: str
+) -> dict[str, Any]:
+    """Make hold `appointment_id` the booking its turn promised: `status = "booked"`, its
+    lead (as `create_appointment` would: one per phone, or a phone-less lead flagged
+    `needs_follow_up`) and its `appointment.created` event, in one transaction. Never
+    raises. `token` is the hold's `hold_token` (from `create_appointment(..., hold=True)`):
+    an id alone could name another appointment (SQLite reuses a deleted row's id).
+
+    Exactly once, by the database: the transition is `UPDATE ... WHERE status = 'held'`,
+    checked by row count, so a second confirmation (any thread, process or box; on
+    PostgreSQL it waits for the first and re-checks the row) writes nothing. A hold past
+    its expiry that is still there is confirmed (its cells were never given up).
+
+    Returns:
+        `{ok: true, appointment_id, lead_id, already: bool}` (`already`: it was booked
+        before this call), or `{ok: false, error: "hold_lost", message}`: the hold is gone
+        (released, or expired and taken by another booking) - nothing was written.
+    """
+    try:
+        return retry_locked(lambda: _confirm(db, policy, appointment_id, token))
+    except Exception as exc:  # noqa: BLE001 - the caller logs; never raises
+        return validation_error(str(exc) or type(exc).__name__)
+
+
+def _confirm(
+    db: Database, policy: BusinessPolicy, appointment_id: int, token: str
+) -> dict[str, Any]:
+    for attempt in range(2):
+        try:
+            with db.session() as s:
+                begin_write(s)
+                claimed = s.execute(
+                    update(AppointmentRow)
+                    .where(
+                        AppointmentRow.id == appointment_id,
+                        AppointmentRow.business_id == policy.business_id,
+                        AppointmentRow.hold_token == token,
+                        AppointmentRow.status == HELD,
+                    )
+                    .values(status=BOOKED, hold_until=None)
+                ).rowcount
+                row = s.get(AppointmentRow, appointment_id)
+                if not claimed:
+                    if row is not None and row.hold_token == token and row.status == BOOKED:
+                        return {
+                            "ok": True,
+                            "appointment_id": row.id,
+                            "lead_id": row.lead_id,
+                            "already": True,
+                        }
+                    return _fail("hold_lost", f"hold {appointment_id} is gone; nothing booked")
+                assert row is not None
+                lead = _lead_for(s, row.business_id, row.customer_phone, row.customer_name)
+                row.lead_id = lead.id
+                s.add(_created_event(row, policy))
+                return {"ok": True, "appointment_id": row.id, "lead_id": lead.id, "already": False}
+        except IntegrityError:
+            # Another transaction created this phone's lead first: all rolled back, again.
+            if attempt:
+                raise
+    raise RuntimeError("unreachable")  # pragma: no cover
 
 
 class _NeedPhone(Exception):
@@ -397,6 +490,9 @@ def attach_phone(
     as `appointment.created`) is written in the same transaction, so the confirmation that
     could not be sent at booking time can go out now (seed 002 G).
 
+    A hold (`status = "held"`) is `not_found`: it is not a booking until its turn commits,
+    and its phone is added then (the call's `CommitGate` orders the two).
+
     Returns:
         `{ok: true, appointment_id, customer_phone, start_iso, service}`, or
         `{ok: false, error: "validation_error" | "not_found", message}`.
@@ -435,7 +531,8 @@ def _attach(
     with db.session() as s:
         begin_write(s)
         row = s.get(AppointmentRow, key)
-        if row is None or row.business_id != policy.business_id:
+        if row is None or row.business_id != policy.business_id or row.status != BOOKED:
+            # A hold is not a booking yet: its event would announce what may not happen.
             return _fail("not_found", f"no appointment {key} for this business")
         old_lead = s.get(LeadRow, row.lead_id) if row.lead_id is not None else None
         lead = s.scalar(

@@ -8,7 +8,8 @@ A start is offered when it is
   duration ending by the range's close;
 - at least `min_notice_min` after the call's "now";
 - on a local date no later than today + `booking_window_days`;
-- free: none of the `CELL_MIN`-minute cells its interval intersects is occupied.
+- free: none of the `CELL_MIN`-minute cells its interval intersects is occupied (by a
+  booking or a live hold: `store/holds.py`; an expired hold's cells are free).
 
 Daylight saving: candidates are local wall-clock times; a wall time that does not exist
 (the spring-forward gap) is skipped, one that happens twice (the autumn fold) is offered
@@ -27,7 +28,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from voicectl.booking.policy import END_OF_DAY, BusinessPolicy, Service
-from voicectl.store.booking import CELL_MIN, AppointmentSlotRow
+from voicectl.store import holds
+from voicectl.store.booking import CELL_MIN, AppointmentRow, AppointmentSlotRow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -223,12 +225,18 @@ def _candidates(
 
 
 def occupied_cells(session: Session, business_id: str, start: datetime, end: datetime) -> set[int]:
-    """The occupied cells of a business intersecting [start, end)."""
+    """The occupied cells of a business intersecting [start, end): those of bookings and
+    of holds not yet expired (`store.holds.live`)."""
     r = cells_for(start, end)
-    q = select(AppointmentSlotRow.cell).where(
-        AppointmentSlotRow.business_id == business_id,
-        AppointmentSlotRow.cell >= r.start,
-        AppointmentSlotRow.cell < r.stop,
+    q = (
+        select(AppointmentSlotRow.cell)
+        .join(AppointmentRow, AppointmentRow.id == AppointmentSlotRow.appointment_id)
+        .where(
+            AppointmentSlotRow.business_id == business_id,
+            AppointmentSlotRow.cell >= r.start,
+            AppointmentSlotRow.cell < r.stop,
+            holds.live(session),
+        )
     )
     return set(session.connection().execute(q).scalars())
 

@@ -8,6 +8,11 @@ once as a `ToolTrace` - tool name, argument snapshot with phone numbers masked
 (`+97250****567`), ok, error, latency in ms (`time.perf_counter`) and its latency mark
 (`TOOL_FIND_SLOTS_MS`, `TOOL_CREATE_APPOINTMENT_MS`, `TOOL_ATTACH_PHONE_MS`) - in the
 `tool_traces` table and through the `on_trace` callback.
+
+With a `CommitGate` (speculative endpointing, docs/vad.md) `create_appointment` of a
+speculative turn writes a *hold* at once (`store/holds.py`) and answers as a booking, so
+the reply with the booked time is spoken at the floor; the runner has the hold confirmed
+(`confirm_holds`) or released (`release_holds`) when the session decides the turn.
 """
 
 from __future__ import annotations
@@ -23,13 +28,20 @@ from voicectl.booking import appointments as _appointments
 from voicectl.booking import slots as _slots
 from voicectl.booking.phone import normalize_phone
 from voicectl.booking.policy import BusinessPolicy, get_business_policy
+from voicectl.call import commit as _commit
 from voicectl.logs import get_logger, mask_phone, mask_phones_in
+from voicectl.store import holds as _holds
 from voicectl.store.booking import ToolTraceRow
 from voicectl.store.db import Database
 
 log = get_logger("booking")
 
 _MAX_STR = 200
+_REFUSED = {
+    "ok": False,
+    "error": "taken_back",
+    "message": "the caller went on speaking; nothing was written",
+}
 _TIME_KEYS = frozenset({"after", "date", "start", "end", "time", "now"})
 
 
@@ -111,6 +123,10 @@ class BookingTools:
             turn waits for its commit point: `voicectl.call.commit.CommitGate.may_write`)
             and returns False to refuse the write, which then answers
             `{ok: false, error: "taken_back"}` and changes nothing. None = always write.
+            Ignored when `commit_gate` is given.
+        commit_gate: the call's `CommitGate`: `create_appointment` of a speculative turn
+            holds (`CommitGate.open_write(..., may_hold=True)`), `attach_phone` waits for
+            the commit point (`CommitGate.may_write`).
 
     Raises:
         UnknownBusinessError: the business does not exist (construction only).
@@ -131,9 +147,11 @@ class BookingTools:
         policy: BusinessPolicy | None = None,
         confirms_bookings: bool = True,
         write_gate: Callable[[str], bool] | None = None,
+        commit_gate: _commit.CommitGate | None = None,
     ) -> None:
         self.db = db
-        self.write_gate = write_gate
+        self.commit_gate = commit_gate
+        self.write_gate = commit_gate.may_write if commit_gate is not None else write_gate
         self.confirmation = "whatsapp" if confirms_bookings else None
         self.business_id = business_id
         self.now = now
@@ -144,14 +162,20 @@ class BookingTools:
             business_id, business_prompt, db=db, overrides=policy_overrides
         )
         self.traces: list[ToolTrace] = []
+        self._hold_tokens: dict[int, str] = {}  # hold id -> its hold_token, until settled
 
     # -- tools ---------------------------------------------------------------------------
 
     def find_slots(
         self, date_iso: str, service: str | None = None, after: str | None = None
     ) -> dict:
-        """Free slots of a local day; see `voicectl.booking.slots.find_slots`."""
+        """Free slots of a local day; see `voicectl.booking.slots.find_slots`.
+
+        With a `commit_gate` it first waits for the holds of earlier turns to be settled
+        (`CommitGate.wait_settled`): a re-run must not see its taken-back turn's hold."""
         args = {"date_iso": date_iso, "service": service, "after": after}
+        if self.commit_gate is not None:
+            self.commit_gate.wait_settled()
         return self._run(
             "find_slots",
             args,
@@ -170,6 +194,11 @@ class BookingTools:
 
         The third phone choice is `self.session`'s caller number; the call's `call_sid`
         is recorded on the appointment and its `appointment.created` event.
+
+        In a speculative turn (`commit_gate`) the booking is written as a hold and the
+        answer is the booking's; the `appointment.created` event and the lead follow when
+        the turn commits (`confirm_holds`). If the turn was taken back while the hold was
+        written, the hold is released here and the answer is `taken_back`.
         """
         args = {
             "start_iso": start_iso,
@@ -178,10 +207,9 @@ class BookingTools:
             "customer_phone": customer_phone,
             "context": context,
         }
-        return self._write(
-            "create_appointment",
-            args,
-            lambda: _appointments.create_appointment(
+
+        def book(hold: bool = False) -> dict:
+            return _appointments.create_appointment(
                 self.db,
                 self.policy,
                 self.now,
@@ -192,11 +220,45 @@ class BookingTools:
                 context,
                 self.session,
                 call_sid=self.call_sid,
-            ),
-        )
+                hold=hold,
+            )
+
+        gate = self.commit_gate
+        if gate is None:
+            return self._write("create_appointment", args, book)
+        ticket = gate.open_write("create_appointment", may_hold=True)
+        if ticket.mode == _commit.REFUSE:
+            return self._run("create_appointment", args, lambda: dict(_REFUSED))
+        if ticket.mode == _commit.WRITE:
+            return self._run("create_appointment", args, book)
+        result: dict = {}
+        hold_id = None
+        try:
+            result = self._run("create_appointment", args, lambda: book(hold=True))
+            token = result.pop("hold_token", None)  # the agent never sees it
+            if result.get("ok") and isinstance(token, str):
+                hold_id = result["appointment_id"]
+                self._hold_tokens[hold_id] = token
+        finally:
+            then = gate.held(ticket, hold_id)
+        if then == _commit.CONFIRM:
+            self.confirm_holds([hold_id])
+        elif then == _commit.RELEASE:
+            self.release_holds([hold_id])
+            return dict(_REFUSED)
+        return result
 
     def attach_phone(self, appointment_id: int | str, customer_phone: str) -> dict:
-        """Add a phone to a booking; see `voicectl.booking.appointments.attach_phone`."""
+        """Add a phone to a booking; see `voicectl.booking.appointments.attach_phone`.
+
+        It does not hold: in a speculative turn it waits for the commit point (and for the
+        turn's own holds to be confirmed: the phone goes on a booking, never on a hold).
+        Nothing is gained by holding it: the phone comes by DTMF (`dtmf_phone` turns are
+        never speculative: a `#` is final) or right after a booking in the same reply,
+        where the reply's time is already spent on the booking; and a phone written early
+        would be an outbox event (`appointment.phone_attached`, a WhatsApp confirmation)
+        that a take-back could not unsend.
+        """
         args = {"appointment_id": appointment_id, "customer_phone": customer_phone}
         return self._write(
             "attach_phone",
@@ -205,6 +267,40 @@ class BookingTools:
                 self.db, self.policy, appointment_id, customer_phone, call_sid=self.call_sid
             ),
         )
+
+    # -- holds (not traced: the hold's write was) -----------------------------------------
+
+    def confirm_holds(self, hold_ids: list[int]) -> list[dict]:
+        """Confirm holds of a committed turn (`appointments.confirm_hold`); blocking, and
+        it tells the `commit_gate` they are settled. Never raises; one result per id."""
+        out = []
+        try:
+            for hold_id in hold_ids:
+                token = self._hold_tokens.pop(hold_id, "")
+                res = _appointments.confirm_hold(self.db, self.policy, hold_id, token)
+                if not res.get("ok"):
+                    log.error("call %s: hold %s not confirmed: %s", self.call_sid, hold_id, res)
+                out.append(res)
+        finally:
+            if self.commit_gate is not None:
+                self.commit_gate.settled(hold_ids)
+        return out
+
+    def release_holds(self, hold_ids: list[int]) -> None:
+        """Release holds of a taken-back turn (`store.holds.release`); blocking, and it
+        tells the `commit_gate` they are settled. Never raises: a release that fails is
+        logged and left to the hold's expiry (`store.holds.HOLD_TTL_S`)."""
+        try:
+            for hold_id in hold_ids:
+                try:
+                    _holds.release(self.db, hold_id, self._hold_tokens.pop(hold_id, ""))
+                except Exception:  # noqa: BLE001 - the expiry frees it
+                    log.warning(
+                        "call %s: hold %s not released", self.call_sid, hold_id, exc_info=True
+                    )
+        finally:
+            if self.commit_gate is not None:
+                self.commit_gate.settled(hold_ids)
 
     # -- records (not traced) ------------------------------------------------------------
 
@@ -230,12 +326,7 @@ class BookingTools:
         """`_run` for a side-effecting tool: first the `write_gate` (its wait is not the
         tool's latency)."""
         if self.write_gate is not None and not self.write_gate(tool):
-            refused = {
-                "ok": False,
-                "error": "taken_back",
-                "message": "the caller went on speaking; nothing was written",
-            }
-            return self._run(tool, args, lambda: refused)
+            return self._run(tool, args, lambda: dict(_REFUSED))
         return self._run(tool, args, fn)
 
     def _run(self, tool: str, args: dict, fn: Callable[[], dict]) -> dict:

@@ -133,7 +133,7 @@ async def open_call(
         policy=policy,
         session=session,
         confirms_bookings=rt.flows.rules.confirms_bookings(spec.business_id),
-        write_gate=gate.may_write,
+        commit_gate=gate,
     )
     conversation = Conversation(
         call_sid=spec.call_sid,

@@ -123,8 +123,9 @@ class CallRunner:
             only), with the turn index - e.g. to save the call so far. Must not block.
         commit_gate: the gate this call's side-effecting tools ask before writing (the
             same one given to its `BookingTools`); the runner tells it which turns are
-            speculative, committed or taken back. None = a gate of its own (unused by
-            tools that were not given it).
+            speculative, committed or taken back, and has the holds it returns confirmed
+            (`tools.confirm_holds`) or released (`tools.release_holds`) in the `db` pool.
+            None = a gate of its own (unused by tools that were not given it).
     """
 
     def __init__(
@@ -165,6 +166,8 @@ class CallRunner:
         # speculative turn -> the conversation before it, for a `TakeBack`
         self._before: dict[int, _Before] = {}
         self._taken_back: set[int] = set()
+        # confirmations / releases of holds in flight: never cancelled, awaited at the end
+        self._settling: set[asyncio.Task[Any]] = set()
         self._handoff = False  # a <Gather> hand-off is under way: the stop it causes
         self._hanging_up = False
         self._finishing = False
@@ -229,6 +232,12 @@ class CallRunner:
             if self._ticker is not None:
                 self._ticker.remove(self._tick)
             self.dispatch(self.session.stop(ending.reason))
+            # A `stop` commits the last speculative turn: its holds become bookings
+            # before the record and `call.ended` are written (bounded, as below).
+            if self._settling:
+                await asyncio.wait(set(self._settling), timeout=5.0)
+            if self.gate.pending():  # a hold being written as the call stopped
+                await executors.run("db", self.gate.wait_idle, 5.0)
             current = asyncio.current_task()
             tasks = [t for t in list(self._tasks) if t is not current]
             for task in tasks:
@@ -272,8 +281,7 @@ class CallRunner:
             elif isinstance(action, CancelReply):
                 self._cancel(action)
             elif isinstance(action, CommitTurn):
-                self.gate.commit(action.turn_index)
-                self._before.pop(action.turn_index, None)  # it can no longer be undone
+                self._commit(action.turn_index)
             elif isinstance(action, TakeBack):
                 self._take_back(action.turn_index)
             elif isinstance(action, Hangup):
@@ -294,15 +302,47 @@ class CallRunner:
         if msg is not None and action.heard is not None:
             self.conversation.cut_reply(msg, action.heard)
 
+    def _commit(self, index: int) -> None:
+        """Speculative turn `index` is real: it can no longer be undone, and its holds
+        become bookings (off the loop)."""
+        self._before.pop(index, None)
+        self._settle(self.gate.commit(index), confirm=True)
+
     def _take_back(self, index: int) -> None:
-        """Undo speculative turn `index`: its reply stops, its writes are refused, and
-        once its agent has returned, the conversation is as it was before it."""
-        self.gate.take_back(index)
+        """Undo speculative turn `index`: its reply stops, its writes are refused, its
+        holds are released (off the loop; the next turn's writes wait for that in the
+        gate), and once its agent has returned, the conversation is as it was before it."""
+        self._settle(self.gate.take_back(index), confirm=False)
         self._taken_back.add(index)
         self._cancel(CancelReply(index))
         before = self._before.get(index)
         if before is not None and before.agent_done:
             self._roll_back(index)
+
+    def _settle(self, holds: list[int], *, confirm: bool) -> None:
+        """Confirm or release `holds` in the `db` pool; the tools tell the gate when done."""
+        if not holds:
+            return
+        name = "confirm_holds" if confirm else "release_holds"
+        fn = getattr(self.tools, name, None)
+        if fn is None:  # tools that never hold cannot have holds: nothing to do
+            self.gate.settled(holds)
+            return
+
+        async def settle() -> None:
+            try:
+                results = await executors.run("db", fn, holds)
+            except Exception as exc:  # the tools never raise; a dead pool might
+                self.gate.settled(holds)
+                self.session.log("ERROR", f"holds {holds} not settled: {exc!r}")
+                return
+            for res in results or []:
+                if not res.get("ok"):
+                    self.session.log("ERROR", f"held booking not confirmed: {res}")
+
+        task = asyncio.ensure_future(settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _roll_back(self, index: int) -> None:
         before = self._before.pop(index, None)

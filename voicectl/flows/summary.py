@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from voicectl.agent.phrases import date_words
 from voicectl.logs import get_logger
-from voicectl.store.booking import AppointmentRow, BusinessRow, ServiceRow, ToolTraceRow
+from voicectl.store.booking import BOOKED, AppointmentRow, BusinessRow, ServiceRow, ToolTraceRow
 from voicectl.store.calls import CallRow, TurnRow
 
 if TYPE_CHECKING:
@@ -106,7 +106,10 @@ def call_facts(s: Session, payload: dict[str, Any]) -> CallFacts:
         select(ToolTraceRow).where(ToolTraceRow.call_sid == sid).order_by(ToolTraceRow.id)
     ).all()
     ids = [i for i in payload.get("appointment_ids") or [] if isinstance(i, int)]
-    query = select(AppointmentRow).order_by(AppointmentRow.id)
+    # Bookings only: a hold not confirmed (`store/holds.py`) was never promised.
+    query = (
+        select(AppointmentRow).where(AppointmentRow.status == BOOKED).order_by(AppointmentRow.id)
+    )
     query = (
         query.where(AppointmentRow.id.in_(ids))
         if ids

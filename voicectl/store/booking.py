@@ -11,6 +11,9 @@ Rules carried by the schema:
   `appointment_slots` row each, and `(business_id, cell)` is the primary key - so two
   transactions racing for one slot cannot both commit, across threads, processes and
   (on PostgreSQL) boxes.
+- An appointment is `booked` (final) or `held`: a speculative turn's reservation
+  (`store/holds.py`), whose cells are taken like a booking's but which has no lead and no
+  outbox event until it is confirmed, and which lapses at `hold_until`.
 - `events` is the durable outbox the flows engine drains (seed 002 G): `processed_at` is
   NULL until handled.
 - `tool_traces` holds one row per agent tool call, arguments already masked (seed 002 H.3).
@@ -37,6 +40,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.store.db import Base
+
+BOOKED, HELD = "booked", "held"
+"""`appointments.status` values: a booking, and a speculative turn's hold (`store/holds.py`)."""
 
 CELL_MIN = 5
 """Granularity of occupied cells in minutes. Any two overlapping intervals share at least
@@ -102,7 +108,8 @@ class LeadRow(Base):
 
 
 class AppointmentRow(Base):
-    """A booked appointment. `customer_phone` is E.164 or NULL (never "UNKNOWN")."""
+    """An appointment: `status` `booked`, or `held` until its speculative turn commits
+    (`store/holds.py`). `customer_phone` is E.164 or NULL (never "UNKNOWN")."""
 
     __tablename__ = "appointments"
     __table_args__ = (Index("ix_appointments_business_start", "business_id", "start_utc"),)
@@ -118,8 +125,13 @@ class AppointmentRow(Base):
     customer_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), nullable=True)
     call_sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
+    status: Mapped[str] = mapped_column(String(16), default=BOOKED)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    hold_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    """A hold's expiry, naive UTC by the database's clock; NULL for a booking."""
+    hold_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """A hold's random key, kept once confirmed: the hold is settled by id AND token, since
+    SQLite may give a deleted row's id to the next appointment."""
 
 
 class AppointmentSlotRow(Base):

@@ -12,7 +12,7 @@ started_at, ended_at (ISO 8601 UTC), duration_s (float s), outcome (completed | 
 failed | no-answer | canceled | interrupted), ended_by (stop | disconnect | bot_hangup |
 status_callback | startup_recovery | owner_lost: its process's lease lapsed, found by
 another process - `store/leases.py`), turns (int: the call's turns, greeting included),
-appointment_ids ([int])}`.
+appointment_ids ([int]: its bookings; a hold not confirmed is not one, `store/holds.py`)}`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from voicectl.store.booking import AppointmentRow, EventRow, begin_write
+from voicectl.store.booking import BOOKED, AppointmentRow, EventRow, begin_write
 from voicectl.store.calls import CallRow, TurnRow
 from voicectl.store.db import Base, Database
 from voicectl.store.upsert import insert_once
@@ -106,7 +106,7 @@ def write_call_ended(
         appointment_ids = list(
             s.scalars(
                 select(AppointmentRow.id)
-                .where(AppointmentRow.call_sid == call_sid)
+                .where(AppointmentRow.call_sid == call_sid, AppointmentRow.status == BOOKED)
                 .order_by(AppointmentRow.id)
             )
         )

@@ -21,8 +21,8 @@ database): `/voice` hands what it learned to the stream in signed `<Parameter>`s
 the `<Gather>` action and status callbacks find the call in the database
 (`store/streams.py`, `store/call_state.py`, `store/call_end.py`). Every
 `HOUSEKEEPING_S` each process renews its lease (`store/leases.py`), closes the calls of
-processes on any box whose lease lapsed, and releases live-stream rows it no longer
-holds.
+processes on any box whose lease lapsed, releases live-stream rows it no longer
+holds, and deletes expired booking holds (`store/holds.py`).
 
 `create_app` is the only place the app is built, and it logs `APP_START {build, ts}`
 exactly once per process (seed 002 H.1).
@@ -59,6 +59,7 @@ from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import Runtime
 from voicectl.store import call_state, leases, records, streams
+from voicectl.store import holds as booking_holds
 from voicectl.store.call_end import ended_calls, write_call_ended
 from voicectl.telephony.twilio import twiml
 from voicectl.telephony.twilio.bridge import media_stream
@@ -92,7 +93,7 @@ ENDING_POLL_MAX = 500
 #: How often a process does its database housekeeping (s): it renews its lease
 #: (`store/leases.py`; this is its renewal period), closes the calls of processes whose
 #: lease lapsed, and releases live-stream rows it no longer holds (a record write given
-#: up), which then stop counting as live calls.
+#: up), which then stop counting as live calls, and expired booking holds (`store/holds.py`).
 HOUSEKEEPING_S = leases.LEASE_RENEW_S
 
 
@@ -383,7 +384,8 @@ def create_app(
     async def housekeeping() -> None:
         """Every `HOUSEKEEPING_S`: renew this process's lease; close the calls of
         processes (any box) whose lease lapsed; release this process's live-stream rows
-        of calls it no longer holds (their record writer gave up the last write)."""
+        of calls it no longer holds (their record writer gave up the last write); delete
+        expired booking holds (any process's: `store/holds.py`)."""
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
             try:
@@ -392,6 +394,7 @@ def create_app(
                 freed = await executors.run(
                     "db", streams.release_orphans, rt.db, rt.owner, rt.holds
                 )
+                await executors.run("db", booking_holds.sweep_expired, rt.db)
             except Exception as exc:  # noqa: BLE001 - a failed sweep is retried next time
                 _log.warning("housekeeping failed (retried in %.0f s): %r", HOUSEKEEPING_S, exc)
                 continue
