@@ -437,3 +437,25 @@ def test_name_is_taken_out_where_it_was_given() -> None:
 
 def test_month_words_are_not_names() -> None:
     assert trailing_name("שוודי ב-30 לחודש", SERVICES) is None
+
+
+# -- caches of caller text -------------------------------------------------------------
+
+
+def test_caches_of_caller_text_stay_bounded_and_answer_as_uncached() -> None:
+    from voicectl.hebrew.cache import clear_caches
+
+    clear_caches()
+    for i in range(3000):  # more distinct utterances than the cache keeps
+        assert normalize(f"תקבע לי מחר ב-{i}") == f"תקבע לי מחר ב{i}"
+    assert normalize.cache_info().currsize <= normalize.cache_info().maxsize  # type: ignore[attr-defined]
+    before = normalize.cache_info().currsize  # type: ignore[attr-defined]
+    long_text = "שלום, " * 2000  # a hostile transcript: computed, never kept
+    assert normalize(long_text) == " ".join(["שלום"] * 2000)
+    assert normalize.cache_info().currsize == before  # type: ignore[attr-defined]
+    long_word = "ו" + "ש" * 500
+    assert variants(long_word)[:2] == (long_word, long_word[1:])
+    assert variants.cache_info().currsize == 0  # type: ignore[attr-defined]
+    # A cached answer is the uncached one, whatever was asked before.
+    assert normalize("תקבע לי מחר ב-12:30, השם דָּנִי!") == "תקבע לי מחר ב12:30 השם דני"
+    assert normalize("תקבע לי מחר ב-12:30, השם דָּנִי!") == "תקבע לי מחר ב12:30 השם דני"

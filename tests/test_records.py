@@ -76,6 +76,25 @@ def test_snapshots_are_upserts_and_log_lines_are_appended_once(db_url: str) -> N
     assert records.load_record(db, "CA1")["status"] == "completed"  # type: ignore[index]
 
 
+def test_turns_changed_or_taken_back_after_a_save_are_stored_as_last_said(db_url: str) -> None:
+    db = Database(db_url)
+    s = FakeSession("CA2", turns=3)
+    records.save_call(db, records.snapshot(s, [("INFO", "call started")], started=True))
+    s.turns[1] = {**s.turns[1], "barged_in": True, "marks": {"TURN_LATENCY_MS": 410.0}}
+    del s.turns[2]  # taken back: the caller went on
+    s.turns.append({**s.turns[0], "index": 3, "user_text": "מחרתיים"})
+    records.save_call(db, records.snapshot(s, [("INFO", "call started")]))
+    rec = records.load_record(db, "CA2")
+    assert rec is not None
+    got = [(t["index"], t["barged_in"], t["marks"], t["user_text"]) for t in rec["turns"]]
+    assert got == [
+        (0, False, {"TURN_LATENCY_MS": 300.0}, "שלום"),
+        (1, True, {"TURN_LATENCY_MS": 410.0}, "שלום"),
+        (3, False, {"TURN_LATENCY_MS": 300.0}, "מחרתיים"),
+    ]
+    assert rec["log"] == ["INFO call started"]
+
+
 def test_a_lone_surrogate_in_a_transcript_does_not_lose_the_record(db_url: str) -> None:
     db = Database(db_url)
     s = FakeSession("CA2", text="שלום \ud800 עולם")

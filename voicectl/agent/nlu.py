@@ -21,7 +21,7 @@ from voicectl.hebrew.numbers import CARDINALS, TENS_WORDS
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service, mentions_generic_service
 from voicectl.hebrew.text import normalize, tokens
-from voicectl.hebrew.vocab import fset, has_phrase
+from voicectl.hebrew.vocab import fset, has_phrase, words
 
 __all__ = [
     "Understanding",
@@ -507,7 +507,7 @@ class Understanding:
 
 def detect_intents(text: str) -> set[str]:
     """Intent names (see `Understanding.intents`) found in `text`."""
-    toks = tokens(text)
+    toks = words(text)
     found = {name for name, phrases in _INTENT_PHRASES.items() if has_phrase(toks, *phrases)}
     if "any_time" in found and has_phrase(toks, "לא משנה לי היום", "לא משנה היום"):
         found.discard("any_time")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from voicectl.hebrew.letters import fold
 from voicectl.hebrew.text import tokens
-from voicectl.hebrew.vocab import find_phrase, fset, has_phrase, in_vocab, phrase_tokens
+from voicectl.hebrew.vocab import Words, fset, has_phrase, in_vocab, phrase_tokens
 
 
 def _phrases(text: str) -> tuple[str, ...]:
@@ -210,6 +210,10 @@ def strip_fillers(toks: Sequence[str]) -> list[str]:
     return out
 
 
+# "קבע"/"תקבע" lead a request too ("תקבע לי מחר"): a yes only when nothing follows.
+_BOOK_VERBS = fset(["תקבע", "תקבעי", "קבע", "קבעי"])
+
+
 def is_yes(text: str) -> bool:
     """True for an affirmative answer: כן, בסדר, מאשר, נכון, יאללה, סגור, מתאים לי, ...
 
@@ -226,7 +230,7 @@ def is_yes(text: str) -> bool:
     first = fold(toks[0])
     if first in YES_STRONG:
         # "קבע"/"תקבע" lead a request too ("תקבע לי מחר") - a yes only when nothing follows.
-        if first in fset(["תקבע", "תקבעי", "קבע", "קבעי"]) and len(toks) > 2:
+        if first in _BOOK_VERBS and len(toks) > 2:
             return False
         return True
     if len(toks) <= 2 and first in _YES_WEAK:
@@ -263,8 +267,9 @@ def is_goodbye(text: str) -> bool:
     if any(in_vocab(t, BYE_WORDS) for t in toks):
         return True
     only_polite = all(fold(t) in THANKS for t in toks)
+    said = Words.of(toks)
     for p in _BYE_PHRASES:
-        i = find_phrase(toks, p)
+        i = said.find(p)
         if i < 0:
             continue
         if p in _BYE_END_ONLY:
@@ -280,14 +285,20 @@ def is_goodbye(text: str) -> bool:
     return False
 
 
+_THANKS_WORDS = fset(["תודה", "תודות", "תנקס", "thanks"])
+
+
 def is_thanks_only(text: str) -> bool:
     """True when the utterance is only thanks/politeness ("תודה רבה", "סבבה תודה")."""
     toks = tokens(text)
     return (
         bool(toks)
-        and any(fold(t) in fset(["תודה", "תודות", "תנקס", "thanks"]) for t in toks)
+        and any(fold(t) in _THANKS_WORDS for t in toks)
         and all(fold(t) in THANKS for t in toks)
     )
+
+
+_GREETINGS = fset(["שלום", "היי", "הי", "הלו", "אהלן", "hello", "hi", "בוקר", "ערב"])
 
 
 def is_greeting_only(text: str) -> bool:
@@ -296,8 +307,5 @@ def is_greeting_only(text: str) -> bool:
     return (
         bool(toks)
         and all(fold(t) in GREETING_WORDS for t in toks)
-        and any(
-            fold(t) in fset(["שלום", "היי", "הי", "הלו", "אהלן", "hello", "hi", "בוקר", "ערב"])
-            for t in toks
-        )
+        and any(fold(t) in _GREETINGS for t in toks)
     )

@@ -20,7 +20,7 @@ from voicectl.hebrew.numbers import CARDINALS, TENS_WORDS
 from voicectl.hebrew.prefixes import variants
 from voicectl.hebrew.services import match_service
 from voicectl.hebrew.text import normalize, tokens
-from voicectl.hebrew.vocab import find_phrase, fset, phrase_tokens
+from voicectl.hebrew.vocab import Words, fset, phrase_tokens
 
 if TYPE_CHECKING:
     from voicectl.booking.policy import Service
@@ -472,6 +472,28 @@ def restore_geresh(name: str, raw: str) -> str:
     return " ".join(originals.get(w, w) for w in name.split())
 
 
+# Words before a bare name answer ("כן, דני", "זה דני", "על שם דני"): skipped.
+_BARE_NAME_LEADS = fset(
+    [
+        "כן",
+        "אוקיי",
+        "בסדר",
+        "טוב",
+        "זה",
+        "זאת",
+        "זו",
+        "אני",
+        "תרשמי",
+        "תרשום",
+        "רשמי",
+        "על",
+        "שם",
+        "בשם",
+        "השם",
+    ]
+)
+
+
 def extract_name(text: str, services: Sequence[Service] = (), bare: bool = False) -> str | None:
     """The caller's name as given (see `_extract_name`), geresh kept ("ג'ני")."""
     name = _extract_name(text, services, bare)
@@ -496,8 +518,9 @@ def _extract_name(text: str, services: Sequence[Service] = (), bare: bool = Fals
     chunks = [c for c in re.split(r"[,.;!?\u05C3\n]+", raw) if c.strip()]
     for chunk in chunks:
         toks = tokens(chunk)
+        said = Words.of(toks)
         for marker in _NAME_MARKERS:
-            i = find_phrase(toks, marker)
+            i = said.find(marker)
             if i < 0:
                 continue
             # "שם" alone is a weak marker: only "שם X" at the start of a chunk.
@@ -521,28 +544,7 @@ def _extract_name(text: str, services: Sequence[Service] = (), bare: bool = Fals
     if bare:
         for chunk in chunks:
             toks = strip_fillers(tokens(chunk))
-            while toks and (
-                fold(toks[0])
-                in fset(
-                    [
-                        "כן",
-                        "אוקיי",
-                        "בסדר",
-                        "טוב",
-                        "זה",
-                        "זאת",
-                        "זו",
-                        "אני",
-                        "תרשמי",
-                        "תרשום",
-                        "רשמי",
-                        "על",
-                        "שם",
-                        "בשם",
-                        "השם",
-                    ]
-                )
-            ):
+            while toks and fold(toks[0]) in _BARE_NAME_LEADS:
                 toks = toks[1:]
             if not toks or len(toks) > 3:
                 continue
@@ -627,6 +629,8 @@ def without_name(text: str, name: str) -> str:
     if len(plain) != len(text):
         text = plain  # offsets below are in the niqqud-free text
     for marker in _NAME_MARKERS + _PRONOUN_MARKERS:
+        if marker not in text:  # the pattern below needs the marker as written
+            continue
         m = re.search(edge + re.escape(marker) + gap + body + tail, text)
         if m:
             return text[: m.start()] + " " + text[m.end() :]

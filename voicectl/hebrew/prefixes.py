@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from voicectl.hebrew.cache import text_cache
 from voicectl.hebrew.letters import PREFIX_LETTERS, fold
 
 __all__ = ["Prefix", "split_prefix", "variants"]
@@ -66,11 +67,13 @@ def split_prefix(raw: str) -> Prefix | None:
     return Prefix(raw, bool(m.group(1)), bool(m.group(2)), m.group(3) or "", bool(m.group(4)))
 
 
-def variants(word: str, max_prefixes: int = 3) -> list[str]:
+@text_cache(maxsize=4096, max_chars=32)
+def variants(word: str, max_prefixes: int = 3) -> tuple[str, ...]:
     """`word` folded, then with up to `max_prefixes` one-letter prefixes stripped.
 
-    Only strips while at least two letters remain. "ובשוודי" -> ["ובשוודי", "בשוודי", "שוודי",
-    "וודי"]; callers compare against known vocabularies, so spurious forms are harmless.
+    Only strips while at least two letters remain. "ובשוודי" -> ("ובשוודי", "בשוודי", "שוודי",
+    "וודי"); callers compare against known vocabularies, so spurious forms are harmless.
+    Cached (every matcher of a turn asks it of the same words).
     """
     w = fold(word)
     out = [w]
@@ -85,4 +88,4 @@ def variants(word: str, max_prefixes: int = 3) -> list[str]:
             break
         else:
             break
-    return out
+    return tuple(out)

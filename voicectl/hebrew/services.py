@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from voicectl.hebrew.letters import fold
@@ -55,23 +56,33 @@ def _service_names(service: Service) -> list[str]:
     return [n for n in names if n]
 
 
-def _alias_token_lists(service: Service) -> list[list[str]]:
-    out: list[list[str]] = []
+@lru_cache(maxsize=256)
+def _alias_token_lists(service: Service) -> tuple[tuple[str, ...], ...]:
+    """The words of each of `service`'s names, with and without the generic word (cached:
+    a policy's services are few and immutable)."""
+    out: list[tuple[str, ...]] = []
     for name in _service_names(service):
-        toks = [_canon(t) for t in normalize(name).split()]
+        toks = tuple(_canon(t) for t in normalize(name).split())
         if not toks:
             continue
         out.append(toks)
-        core = [t for t in toks if t not in GENERIC_SERVICE_WORDS]
+        core = tuple(t for t in toks if t not in GENERIC_SERVICE_WORDS)
         if core and core != toks:
             out.append(core)
-    return out
+    return tuple(out)
 
 
-def _word_match(text_word: str, alias_word: str, allow_prefix: bool) -> bool:
-    cands = variants(text_word) if allow_prefix else [fold(text_word)]
-    for c in cands:
-        c = _SPELLING.get(c, c)
+def _forms(text_word: str, allow_prefix: bool) -> tuple[str, ...]:
+    """The forms of a transcript word an alias word is compared with: the word (or, with
+    `allow_prefix`, each of its prefix-stripped `variants`), common spellings mapped."""
+    cands = variants(text_word) if allow_prefix else (fold(text_word),)
+    return tuple(_SPELLING.get(c, c) for c in cands)
+
+
+def _word_match(forms: tuple[str, ...], alias_word: str) -> bool:
+    """True when one of a transcript word's `_forms` is `alias_word`, or - for an alias
+    word of 4+ letters - starts with it and has at most two letters more."""
+    for c in forms:
         if c == alias_word:
             return True
         if len(alias_word) >= 4 and c.startswith(alias_word) and len(c) - len(alias_word) <= 2:
@@ -106,12 +117,17 @@ def service_mentions(text: str, services: Sequence[Service]) -> list[ServiceMent
     toks, _ = phrase_breaks(text)
     if not toks or not services:
         return []
+    # A prefix is allowed on an alias's first word only ("לשוודי", not "עיסוי לשוודי").
+    first = [_forms(t, True) for t in toks]
+    rest = [_forms(t, False) for t in toks]
     found: list[ServiceMention] = []
     for svc in services:
         for alias in _alias_token_lists(svc):
             n = len(alias)
             for i in range(len(toks) - n + 1):
-                if all(_word_match(toks[i + k], alias[k], k == 0) for k in range(n)):
+                if _word_match(first[i], alias[0]) and all(
+                    _word_match(rest[i + k], alias[k]) for k in range(1, n)
+                ):
                     found.append(ServiceMention(svc, i, i + n))
     if not found:
         owners: dict[str, set[int]] = {}
@@ -122,9 +138,9 @@ def service_mentions(text: str, services: Sequence[Service]) -> list[ServiceMent
                 for w in alias:
                     if len(w) >= 4 and w not in GENERIC_SERVICE_WORDS:
                         owners.setdefault(w, set()).add(idx)
-        for i, t in enumerate(toks):
+        for i in range(len(toks)):
             for w, idxs in owners.items():
-                if len(idxs) == 1 and _word_match(t, w, True):
+                if len(idxs) == 1 and _word_match(first[i], w):
                     found.append(ServiceMention(services[next(iter(idxs))], i, i + 1))
     # At each place keep the longest match; drop a match inside a longer one.
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))

@@ -22,6 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from voicectl.hebrew.cache import text_cache
 from voicectl.hebrew.letters import PREFIX_LETTERS, fold
 
 __all__ = [
@@ -147,10 +148,12 @@ _HYPHEN_PREFIX_RE = re.compile(
 _LONE_PREFIX_RE = re.compile(rf"(?:(?<=\s)|^)([{PREFIX_LETTERS}])\s+(?=\S)")
 
 
+@text_cache(maxsize=1024, max_chars=512)
 def normalize(text: str) -> str:
     """Return `text` normalised for matching (see the module docstring).
 
     Example: "תקבע לי מחר ב-12:30, השם דָּנִי!" -> "תקבע לי מחר ב12:30 השם דני".
+    Cached (every matcher of a turn normalises the same utterance).
     """
     if not text:
         return ""

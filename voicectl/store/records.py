@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from voicectl.logs import get_logger, scrub_surrogates
 from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow, begin_write
@@ -124,77 +124,146 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_CALLS, _TURNS, _LOG = CallRow.__table__, TurnRow.__table__, CallLogRow.__table__
+#: The columns of a turn row a snapshot sets (all but its id and keys).
+_TURN_FIELDS = ("index", "kind", "user_text", "bot_text", "marks", "barged_in", "tools")
+#: The call row's columns a snapshot may set.
+_CALL_FIELDS = (
+    "stream_sid",
+    "business_id",
+    "caller_number",
+    "from_number",
+    "owner",
+    "status",
+    "ended_at",
+    "metrics",
+    "errors",
+)
+
+
+def _of_stream(table: Any) -> Any:
+    """WHERE: one stream's rows of `table` (turns, log lines); binds `sid` and `stream`
+    (a stream id of None matches NULL, as `== None` would)."""
+    return (table.c.call_sid == bindparam("sid")) & table.c.stream_sid.is_not_distinct_from(
+        bindparam("stream")
+    )
+
+
+# The statements of a save, built once (SQLAlchemy then compiles each once per engine).
+_SELECT_CALL = (
+    select(*(_CALLS.c[f] for f in _CALL_FIELDS))
+    .where(_CALLS.c.call_sid == bindparam("sid"))
+    .with_for_update()
+)
+_SELECT_TURNS = (
+    select(_TURNS.c.id, *(_TURNS.c[f] for f in _TURN_FIELDS))
+    .where(_of_stream(_TURNS))
+    .order_by(_TURNS.c.id)
+)
+_DELETE_TURNS = delete(_TURNS).where(_of_stream(_TURNS))
+_INSERT_TURN = insert(_TURNS)
+_UPDATE_TURN = update(_TURNS).where(_TURNS.c.id == bindparam("row_id"))
+_DELETE_TURN = delete(_TURNS).where(_TURNS.c.id == bindparam("row_id"))
+_COUNT_LOG = select(func.count()).select_from(_LOG).where(_of_stream(_LOG))
+_INSERT_LOG = insert(_LOG)
+
+
 def save_call(db: Database, snap: CallSnapshot) -> None:
     """Upsert one snapshot (idempotent: writing it twice stores it once).
 
-    The call row is created or updated; this stream's turns are replaced by the
-    snapshot's and this stream's log lines beyond those already stored are appended (a
-    call resumed after a `<Gather>` adds its streams' turns and lines to one record); its
-    metrics are the worst over its streams.
+    The call row is created or updated; this stream's turns become the snapshot's and this
+    stream's log lines beyond those already stored are appended (a call resumed after a
+    `<Gather>` adds its streams' turns and lines to one record); its metrics are the worst
+    over its streams.
+
+    Only what differs from what is stored is written: the call row's changed columns, the
+    turns that are new or changed (a turn's marks and barge-in may change after it was
+    first saved; a turn taken back disappears), the new log lines - so a save after turn N
+    writes about one turn, not N (Core statements; no ORM objects).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the write failed (e.g. the database is locked).
     """
+    sid = snap.call_sid
     stream_sid = clip_to(CallRow.stream_sid, _clean(snap.stream_sid))
     with db.session() as s:
         begin_write(s)  # SQLite: the read-modify-write below under the write lock
-        # Create the row if missing in one statement (the start of a call resumed in
-        # another process can race its last stream's end), then lock it for the merge.
-        insert_once(s, CallRow, {"call_sid": snap.call_sid, "business_id": snap.business_id})
-        row = s.get(CallRow, snap.call_sid, with_for_update=True)
-        assert row is not None
-        row.stream_sid = stream_sid
-        row.business_id = snap.business_id
-        row.caller_number = clip_to(CallRow.caller_number, _clean(snap.caller_number))
+        conn = s.connection()
+        found = conn.execute(_SELECT_CALL, {"sid": sid}).first()
+        if found is None:
+            # Create the row if missing in one statement (the start of a call resumed in
+            # another process can race its last stream's end), then lock it for the merge.
+            insert_once(s, CallRow, {"call_sid": sid, "business_id": snap.business_id})
+            found = conn.execute(_SELECT_CALL, {"sid": sid}).one()
+        row = found._asdict()
+        new: dict[str, Any] = {
+            "stream_sid": stream_sid,
+            "business_id": snap.business_id,
+            "caller_number": clip_to(CallRow.caller_number, _clean(snap.caller_number)),
+        }
         if snap.from_number is not None:
-            row.from_number = clip_to(CallRow.from_number, _clean(snap.from_number))
+            new["from_number"] = clip_to(CallRow.from_number, _clean(snap.from_number))
         if snap.owner is not None:
-            row.owner = snap.owner
+            new["owner"] = snap.owner
         if snap.started:
-            row.status = "in-progress"
-            row.ended_at = None
+            new["status"] = "in-progress"
+            new["ended_at"] = None
         if snap.ended:
-            if row.status not in FINAL_STATUSES:
-                row.status = snap.end_status
-            row.ended_at = datetime.now(UTC)
-        old = dict(row.metrics or {})
-        row.metrics = {k: max(v, old.get(k) or 0) for k, v in snap.metrics.items()}
-        errors = list(row.errors or [])
-        row.errors = errors + [e for e in _clean(list(snap.errors)) if e not in errors]
-        s.flush()
-        s.execute(
-            delete(TurnRow).where(
-                TurnRow.call_sid == snap.call_sid, TurnRow.stream_sid == stream_sid
-            )
-        )
-        for t in snap.turns:
-            s.add(
-                TurnRow(
-                    call_sid=snap.call_sid,
-                    stream_sid=stream_sid,
-                    index=t["index"],
-                    kind=t["kind"],
-                    user_text=_clean(t["user_text"]),
-                    bot_text=_clean(t["bot_text"]),
-                    marks=t["marks"],
-                    barged_in=t["barged_in"],
-                    tools=_clean(t["tools"]),
-                )
-            )
-        stored = s.scalar(
-            select(func.count())
-            .select_from(CallLogRow)
-            .where(CallLogRow.call_sid == snap.call_sid, CallLogRow.stream_sid == stream_sid)
-        )
-        for level, message in snap.log_lines[stored or 0 :]:
-            s.add(
-                CallLogRow(
-                    call_sid=snap.call_sid,
-                    stream_sid=stream_sid,
-                    level=level,
-                    message=_clean(message),
-                )
-            )
+            if (new.get("status") or row["status"]) not in FINAL_STATUSES:
+                new["status"] = snap.end_status
+            new["ended_at"] = datetime.now(UTC)
+        old = dict(row["metrics"] or {})
+        new["metrics"] = {k: max(v, old.get(k) or 0) for k, v in snap.metrics.items()}
+        errors = list(row["errors"] or [])
+        new["errors"] = errors + [e for e in _clean(list(snap.errors)) if e not in errors]
+        changed = {k: v for k, v in new.items() if row[k] != v}
+        if changed:
+            conn.execute(update(_CALLS).where(_CALLS.c.call_sid == sid).values(**changed))
+        _save_turns(conn, sid, stream_sid, snap.turns)
+        stored = conn.execute(_COUNT_LOG, {"sid": sid, "stream": stream_sid}).scalar()
+        lines = [
+            {"call_sid": sid, "stream_sid": stream_sid, "level": level, "message": _clean(msg)}
+            for level, msg in snap.log_lines[stored or 0 :]
+        ]
+        if lines:
+            conn.execute(_INSERT_LOG, lines)
+
+
+def _save_turns(conn: Any, sid: str, stream_sid: str | None, turns: list[dict]) -> None:
+    """Make this stream's stored turns the snapshot's `turns`, writing only the difference.
+
+    A turn is known by its index (unique within a call); a stored turn whose index the
+    snapshot no longer has is deleted. Should either side repeat an index (rows of an
+    older build), every row of the stream is replaced.
+    """
+    want = [
+        {
+            "index": t["index"],
+            "kind": t["kind"],
+            "user_text": _clean(t["user_text"]),
+            "bot_text": _clean(t["bot_text"]),
+            "marks": t["marks"],
+            "barged_in": t["barged_in"],
+            "tools": _clean(t["tools"]),
+        }
+        for t in turns
+    ]
+    stream = {"sid": sid, "stream": stream_sid}
+    stored = conn.execute(_SELECT_TURNS, stream).mappings().all()
+    by_index = {r["index"]: r for r in stored}
+    wanted = {t["index"] for t in want}
+    if len(by_index) != len(stored) or len(wanted) != len(want):
+        conn.execute(_DELETE_TURNS, stream)
+        by_index = {}
+    gone = [{"row_id": r["id"]} for i, r in by_index.items() if i not in wanted]
+    if gone:
+        conn.execute(_DELETE_TURN, gone)
+    for t in want:
+        r = by_index.get(t["index"])
+        if r is None:
+            conn.execute(_INSERT_TURN, {"call_sid": sid, "stream_sid": stream_sid, **t})
+        elif any(r[f] != t[f] for f in _TURN_FIELDS):
+            conn.execute(_UPDATE_TURN, {"row_id": r["id"], **t})
 
 
 @dataclass
