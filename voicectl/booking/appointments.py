@@ -412,10 +412,8 @@ def _confirm(
                 claimed = s.execute(
                     update(AppointmentRow)
                     .where(
-                        AppointmentRow.id == appointment_id,
+                        *holds.this_hold(appointment_id, token),
                         AppointmentRow.business_id == policy.business_id,
-                        AppointmentRow.hold_token == token,
-                        AppointmentRow.status == HELD,
                     )
                     .values(status=BOOKED, hold_until=None)
                 ).rowcount

@@ -99,6 +99,17 @@ def drop_expired(s: Session, business_id: str | None = None, cells: range | None
     return len(ids)
 
 
+def this_hold(appointment_id: int, token: str) -> list[Any]:
+    """SQL conditions on `AppointmentRow`: the row is still hold `appointment_id` with
+    `hold_token` `token`. The token matters: an id alone could name another appointment
+    (SQLite reuses a deleted row's id)."""
+    return [
+        AppointmentRow.id == appointment_id,
+        AppointmentRow.hold_token == token,
+        AppointmentRow.status == HELD,
+    ]
+
+
 def new_token() -> str:
     """A hold's `hold_token`: 16 random hex digits."""
     return secrets.token_hex(8)
@@ -112,11 +123,7 @@ def release(db: Database, appointment_id: int, token: str) -> bool:
         begin_write(s)
         gone = s.scalars(
             delete(AppointmentRow)
-            .where(
-                AppointmentRow.id == appointment_id,
-                AppointmentRow.hold_token == token,
-                AppointmentRow.status == HELD,
-            )
+            .where(*this_hold(appointment_id, token))
             .returning(AppointmentRow.id)
         ).all()
         if gone:
