@@ -170,6 +170,40 @@ def test_seed_is_idempotent_and_db_wins(db: Database) -> None:
         assert s.scalar(select(func.count()).select_from(ServiceRow)) == 4 * len(load_policies())
 
 
+def test_another_processes_seed_reaches_new_calls_within_the_cache_time(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Policies read from the database are reused for `POLICY_CACHE_S`: a change seeded by
+    another process (here: another `Database` on the same file) is seen once that has
+    passed, and this process's own seeding is seen at once."""
+    from voicectl.booking import policy as policy_mod
+
+    clock = [1000.0]
+    monkeypatch.setattr(policy_mod._time, "monotonic", lambda: clock[0])
+    seed_policies(db)
+    assert get_business_policy("demo-spa", db=db).slot_size_min == 30
+    doc = Path(policy_mod.DEFAULT_POLICY_PATH)
+    alt_yaml = tmp_path / "other.yaml"
+    alt_yaml.write_text(
+        doc.read_text(encoding="utf-8")
+        .replace("slot_size_min: 30", "slot_size_min: 20")
+        .replace("+97233720100", "+97233720199"),
+        encoding="utf-8",
+    )
+    other = Database(db.url)
+    try:
+        seed_policies(other, alt_yaml)  # "another process"
+    finally:
+        other.dispose()
+    clock[0] += policy_mod.POLICY_CACHE_S / 2
+    assert get_business_policy("demo-spa", db=db).slot_size_min == 30  # still the copy
+    clock[0] += policy_mod.POLICY_CACHE_S
+    assert get_business_policy("demo-spa", db=db).slot_size_min == 20
+    assert business_for_number("+97233720199", db=db) == "demo-spa"
+    seed_policies(db)  # this process: at once
+    assert get_business_policy("demo-spa", db=db).slot_size_min == 30
+
+
 def test_unseeded_db_falls_back_to_yaml(db: Database) -> None:
     assert get_business_policy("demo-spa", db=db) == load_policies()["demo-spa"]
     with pytest.raises(UnknownBusinessError):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time as _time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, time
@@ -277,7 +279,7 @@ _OVERRIDABLE = {f.name for f in fields(BusinessPolicy)} - {"business_id", "appli
 # -- loading -------------------------------------------------------------------------------
 
 _cache_lock = threading.Lock()
-_cache: dict[Path, tuple[int, dict[str, BusinessPolicy]]] = {}
+_cache: dict[Path, tuple[int, dict[str, BusinessPolicy], dict[str, str]]] = {}
 
 
 def load_policies(path: str | Path | None = None) -> dict[str, BusinessPolicy]:
@@ -292,12 +294,17 @@ def load_policies(path: str | Path | None = None) -> dict[str, BusinessPolicy]:
     Raises:
         PolicyError: the file is malformed. OSError: it cannot be read.
     """
+    return dict(_load_file(path)[0])
+
+
+def _load_file(path: str | Path | None) -> tuple[dict[str, BusinessPolicy], dict[str, str]]:
+    """`load_policies`' cached parse: the policies and their `_numbers` index."""
     p = Path(path) if path is not None else DEFAULT_POLICY_PATH
     mtime = p.stat().st_mtime_ns
     with _cache_lock:
         hit = _cache.get(p)
         if hit is not None and hit[0] == mtime:
-            return dict(hit[1])
+            return hit[1], hit[2]
     with p.open(encoding="utf-8") as fh:
         doc = yaml.safe_load(fh) or {}
     if not isinstance(doc, Mapping) or not isinstance(doc.get("businesses"), Mapping):
@@ -305,9 +312,10 @@ def load_policies(path: str | Path | None = None) -> dict[str, BusinessPolicy]:
     policies = {
         str(bid): BusinessPolicy.from_dict(str(bid), d) for bid, d in doc["businesses"].items()
     }
+    numbers = _numbers(policies)
     with _cache_lock:
-        _cache[p] = (mtime, policies)
-    return dict(policies)
+        _cache[p] = (mtime, policies, numbers)
+    return policies, numbers
 
 
 def seed_policies(db: Database, path: str | Path | None = None) -> int:
@@ -321,12 +329,21 @@ def seed_policies(db: Database, path: str | Path | None = None) -> int:
     Returns:
         The number of businesses written.
     """
+    policies = load_policies(path)
+    try:
+        _write_policies(db, policies)
+    finally:
+        with _cache_lock:  # this process sees the new rows at once (POLICY_CACHE_S)
+            _db_cache.pop(db, None)
+    return len(policies)
+
+
+def _write_policies(db: Database, policies: dict[str, BusinessPolicy]) -> None:
     from sqlalchemy import delete
 
     from voicectl.store.booking import BusinessRow, ServiceRow, begin_write
     from voicectl.store.db import lock_transaction
 
-    policies = load_policies(path)
     with db.session() as s:
         begin_write(s)
         lock_transaction(s, "voicectl.seed_policies")  # N servers start at once
@@ -355,25 +372,73 @@ def seed_policies(db: Database, path: str | Path | None = None) -> int:
                         position=pos,
                     )
                 )
-    return len(policies)
+
+
+#: How long policies read from the database are reused, seconds. Every call start needs
+#: its business's policy (and `/voice` the number -> business map); reading and parsing
+#: the tables each time was ~6% of a 100-call server's CPU (docs/benchmarks.md, "Issue
+#: 12: per call start"). Policies change only by `seed_policies`, which clears this
+#: process's copy at once; a change seeded by another process or box reaches calls that
+#: start at most this long after it.
+POLICY_CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class _DbPolicies:
+    read_at: float  # time.monotonic() when read
+    policies: dict[str, BusinessPolicy]
+    numbers: dict[str, str]  # normalised phone number -> business id
+
+
+_db_cache: weakref.WeakKeyDictionary[Database, _DbPolicies] = weakref.WeakKeyDictionary()
+
+
+def _numbers(policies: Mapping[str, BusinessPolicy]) -> dict[str, str]:
+    """`{normalised phone number: business id}`; the first business listing a number wins."""
+    out: dict[str, str] = {}
+    for bid, pol in policies.items():
+        for number in pol.phone_numbers:
+            key = normalize_phone(number)
+            if key is not None:
+                out.setdefault(key, bid)
+    return out
+
+
+def _cached_db_policies(db: Database) -> _DbPolicies:
+    """Every business in the database, read at most `POLICY_CACHE_S` ago (blocking)."""
+    now = _time.monotonic()
+    with _cache_lock:
+        hit = _db_cache.get(db)
+    if hit is not None and now - hit.read_at < POLICY_CACHE_S:
+        return hit
+    policies = _read_policies_from_db(db)
+    entry = _DbPolicies(now, policies, _numbers(policies))
+    with _cache_lock:
+        _db_cache[db] = entry
+    return entry
 
 
 def _policies_from_db(db: Database, business_id: str | None = None) -> dict[str, BusinessPolicy]:
+    """`{business_id: policy}` from the database (one business, or all): a fresh dict of
+    immutable policies, at most `POLICY_CACHE_S` old."""
+    policies = _cached_db_policies(db).policies
+    if business_id is None:
+        return dict(policies)
+    found = policies.get(business_id)
+    return {business_id: found} if found is not None else {}
+
+
+def _read_policies_from_db(db: Database) -> dict[str, BusinessPolicy]:
     from sqlalchemy import select
 
     from voicectl.store.booking import BusinessRow, ServiceRow
 
     out: dict[str, BusinessPolicy] = {}
     with db.session() as s:
-        q = select(BusinessRow)
-        if business_id is not None:
-            q = q.where(BusinessRow.id == business_id)
-        rows = list(s.scalars(q))
+        rows = list(s.scalars(select(BusinessRow)))
         if not rows:
             return out
         sq = select(ServiceRow).order_by(ServiceRow.business_id, ServiceRow.position)
-        if business_id is not None:
-            sq = sq.where(ServiceRow.business_id == business_id)
         services: dict[str, list[dict[str, Any]]] = {}
         for srow in s.scalars(sq):
             services.setdefault(srow.business_id, []).append(
@@ -454,15 +519,11 @@ def business_for_number(
     wanted = normalize_phone(e164) if isinstance(e164, str) else None
     if wanted is None:
         return None
-    sources: list[dict[str, BusinessPolicy]] = []
     if db is not None:
-        sources.append(_policies_from_db(db))
-    sources.append(load_policies(path))
-    for policies in sources:
-        for bid, pol in policies.items():
-            if any(normalize_phone(n) == wanted for n in pol.phone_numbers):
-                return bid
-    return None
+        found = _cached_db_policies(db).numbers.get(wanted)
+        if found is not None:
+            return found
+    return _load_file(path)[1].get(wanted)
 
 
 # -- free-text prompt ----------------------------------------------------------------------
