@@ -27,6 +27,7 @@ import numpy as np
 from voicectl import executors
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
 from voicectl.audio.resample import resample
+from voicectl.booking.appointments import CONFIRM_RETRY_S
 from voicectl.call.actions import (
     Action,
     AskPhoneByGather,
@@ -56,6 +57,10 @@ FALLBACK_REPLY_HE = "סליחה, הייתה לי תקלה קטנה. אפשר ל�
 ENDED_BY = ("stop", "disconnect", "bot_hangup", "status_callback", "startup_recovery")
 #: `call.ended` outcomes.
 OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
+
+#: The longest the end of a call waits for its holds to be settled, seconds: a failing
+#: confirmation is tried again for up to `CONFIRM_RETRY_S`, plus its last attempt's time.
+SETTLE_WAIT_S = CONFIRM_RETRY_S + 5.0
 
 
 class Transport(Protocol):
@@ -255,9 +260,9 @@ class CallRunner:
             # A `stop` commits the last speculative turn: its holds become bookings
             # before the record and `call.ended` are written (bounded, as below).
             if self._settling:
-                await asyncio.wait(set(self._settling), timeout=5.0)
+                await asyncio.wait(set(self._settling), timeout=SETTLE_WAIT_S)
             if self.gate.pending():  # a hold being written as the call stopped
-                await executors.run("db", self.gate.wait_idle, 5.0)
+                await executors.run("db", self.gate.wait_idle, SETTLE_WAIT_S)
             current = asyncio.current_task()
             tasks = [t for t in list(self._tasks) if t is not current]
             for task in tasks:
@@ -346,7 +351,9 @@ class CallRunner:
             self._roll_back(index)
 
     def _settle(self, holds: list[int], *, confirm: bool) -> None:
-        """Confirm or release `holds` in the `db` pool; the tools tell the gate when done."""
+        """Confirm or release `holds` in the `db` pool; the tools tell the gate when done.
+        A confirmation that fails is tried again and then recorded on the call by the
+        tools (`BookingTools.confirm_holds`); here it is also logged on the call."""
         if not holds:
             return
         name = "confirm_holds" if confirm else "release_holds"
