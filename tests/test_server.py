@@ -17,8 +17,10 @@ import websockets
 from helpers import ServeProcess
 from twilio.request_validator import RequestValidator
 
+from voicectl.call.session import CallSession
 from voicectl.config import Settings
 from voicectl.sim.runner import InProcessServer
+from voicectl.telephony.twilio import bridge, media_socket
 from voicectl.telephony.twilio import server as server_config
 from voicectl.telephony.twilio.media_socket import MediaSocketProtocol
 from voicectl.telephony.twilio.security import MAX_PARAM_CHARS
@@ -197,6 +199,60 @@ def test_bad_messages_are_ignored_and_the_call_goes_on(
     assert received[-1]["event"] == "mark"
     assert rec["status"] == "completed"  # stop ended the call and the record was saved
     assert rec["turns"][0]["kind"] == "greeting" and rec["turns"][0]["bot_text"]
+
+
+async def _call_with_failing_dtmf(base: str, call_sid: str, presses: int) -> dict:
+    """A call whose `presses` DTMF messages each fail inside the session; then the
+    greeting's mark is echoed and Twilio's `stop` ends it. Returns the saved record."""
+    url, params = _stream(_voice(base, call_sid).text)
+    sid = "MZ" + call_sid
+    async with websockets.connect(url) as ws:
+        start = {"streamSid": sid, "callSid": call_sid, "customParameters": params}
+        await ws.send(json.dumps({"event": "start", "streamSid": sid, "start": start}))
+        for _ in range(presses):
+            dtmf = {
+                "event": "dtmf",
+                "streamSid": sid,
+                "dtmf": {"track": "inbound_track", "digit": "5"},
+            }
+            await ws.send(json.dumps(dtmf))
+        while (msg := json.loads(await asyncio.wait_for(ws.recv(), 10)))["event"] != "mark":
+            pass  # the greeting's audio, until its mark: the call went on after the failures
+        await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": msg["mark"]}))
+        await ws.send(
+            json.dumps({"event": "stop", "streamSid": sid, "stop": {"callSid": call_sid}})
+        )
+    for _ in range(50):
+        rec = httpx.get(f"{base}/calls/{call_sid}").json()
+        if rec.get("status") == "completed":
+            break
+        await asyncio.sleep(0.1)
+    return rec
+
+
+def test_a_message_that_fails_in_the_call_is_logged_once_and_the_call_goes_on(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_dtmf(self: CallSession, digit: str) -> list:
+        raise RuntimeError("boom")
+
+    warned: list[str] = []
+    warn = bridge._ConnectionLog.warn
+    monkeypatch.setattr(CallSession, "dtmf", failing_dtmf)
+    monkeypatch.setattr(
+        bridge._ConnectionLog,
+        "warn",
+        lambda self, kind, detail: warned.append(kind) or warn(self, kind, detail),
+    )
+    tracebacks: list[str] = []
+    monkeypatch.setattr(media_socket._log, "exception", lambda msg, *a, **k: tracebacks.append(msg))
+    call_sid = f"CAfail{LANES[server]}"
+    rec = asyncio.run(_call_with_failing_dtmf(server.http_base, call_sid, presses=5))
+    # Every failure went to the connection's rate-limited log (one line, the rest counted),
+    # none to a traceback per message, and none ended the call: Twilio's stop did.
+    assert warned == ["failed"] * 5 and tracebacks == []
+    assert rec["status"] == "completed"
+    assert "INFO stream ended: caller hung up (stop)" in rec["log"], rec["log"]
 
 
 def test_a_stream_without_the_calls_token_is_refused(server: InProcessServer) -> None:
