@@ -83,10 +83,14 @@ class DirectTransport(Transport, Protocol):
     `room()` is how many messages it takes now (0 while the socket's write buffer is
     above its high-water mark: frames then wait in the session, none is dropped);
     `write_now(items)` writes `("media", bytes) | ("mark", name) | ("clear", None)`
-    items in order, in one socket write, or raises once the connection is gone.
+    items in order, in one socket write, or raises once the connection is gone;
+    `backlog()` is how many messages already written are still waiting in the socket's
+    write buffer (messages, estimated from its bytes) - the direct lane's send queue.
     """
 
     def room(self) -> int: ...
+
+    def backlog(self) -> int: ...
 
     def write_now(self, items: list[tuple[str, Any]]) -> None: ...
 
@@ -395,12 +399,15 @@ class CallRunner:
             return
         if self._finishing:
             return  # the stream is over: nothing more goes out (as the sender is cancelled)
+        # The backlog as a send queue would hold it after this enqueue: what earlier
+        # writes left unsent in the socket's buffer, plus this tick's messages.
         try:
+            depth = self._direct.backlog() + len(items)
             self._direct.write_now(items)
         except Exception as exc:  # the socket went away: the call is over
             self._transport_lost(exc)
             return
-        self.dispatch(self.session.queue_depth(len(items)))
+        self.dispatch(self.session.queue_depth(depth))
 
     def _transport_lost(self, exc: BaseException) -> None:
         if self._finishing:

@@ -86,6 +86,11 @@ class DirectTwilioTransport(TwilioTransport):
         """Messages the socket takes now: none while its write buffer is full."""
         return self._room if self._lane.can_write else 0
 
+    def backlog(self) -> int:
+        """Messages written but not yet taken by the kernel (the socket's write buffer,
+        in messages: `MediaSocketProtocol.backlog`)."""
+        return self._lane.backlog()
+
     def write_now(self, items: list[tuple[str, Any]]) -> None:
         """Write `items` (`("media", bytes) | ("mark", str) | ("clear", None)`) in one
         socket write. Raises ConnectionError once the socket is closing."""
