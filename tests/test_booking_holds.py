@@ -7,15 +7,20 @@ into the past (what a dead process's hold looks like 30 s later), so nothing sle
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import race
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import OperationalError
 
+from voicectl.booking import appointments
 from voicectl.booking.appointments import (
+    CONFIRM_BACKOFF_S,
+    CONFIRM_RETRY_S,
     attach_phone,
     confirm_hold,
     create_appointment,
@@ -23,10 +28,11 @@ from voicectl.booking.appointments import (
 )
 from voicectl.booking.policy import get_business_policy, seed_policies
 from voicectl.booking.slots import find_slots
+from voicectl.booking.tools import BookingTools
 from voicectl.call.commit import CONFIRM, HOLD, KEEP, REFUSE, RELEASE, WRITE, CommitGate
 from voicectl.flows.dispatcher import Dispatcher
 from voicectl.flows.engine import FlowEngine
-from voicectl.flows.summary import call_facts
+from voicectl.flows.summary import UNSAVED_HE, OfflineSummarizer, call_facts
 from voicectl.store import holds
 from voicectl.store.booking import (
     AppointmentRow,
@@ -306,3 +312,105 @@ def test_a_write_that_does_not_hold_waits_for_its_turns_holds_to_be_confirmed() 
     assert not done.wait(0.2) and answers == []  # the booking is not confirmed yet
     gate.settled(to_confirm)
     assert done.wait(30) and answers == [True]
+
+
+# -- a confirmation that fails --------------------------------------------------------------
+
+
+class _FailingUpdates:
+    """Makes the next `times` confirmation claims (`UPDATE appointments SET status ...`)
+    fail on `db`, as a dropped connection would (an `OperationalError` before the
+    statement runs, so its transaction rolls back); counts every claim in `seen`."""
+
+    def __init__(self, db: Database, times: int) -> None:
+        self.times, self.seen = times, 0
+        event.listen(db.engine, "before_cursor_execute", self._before)
+
+    def _before(self, _conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
+        if not re.match(r"\s*UPDATE appointments SET status\b", statement, re.IGNORECASE):
+            return  # not the confirmation's claim
+        self.seen += 1
+        if self.seen <= self.times:
+            raise OperationalError(statement, {}, Exception("server closed the connection"))
+
+
+def test_a_confirmation_that_fails_for_a_passing_reason_is_tried_again(db: Database) -> None:
+    res = _hold(db)
+    faults = _FailingUpdates(db, times=2)
+    pauses: list[float] = []
+    got = confirm_hold(db, _spa(db), res["appointment_id"], res["hold_token"], sleep=pauses.append)
+    assert got["ok"] and not got["already"], got
+    assert faults.seen == 3 and pauses == list(CONFIRM_BACKOFF_S[:2])
+    assert list_appointments(db, "demo-spa")[0]["status"] == "booked"
+    assert _counts(db)["events"] == 1
+
+
+def test_a_confirmation_that_keeps_failing_gives_up_inside_the_holds_life(db: Database) -> None:
+    res = _hold(db)
+    faults = _FailingUpdates(db, times=100)
+    pauses: list[float] = []
+    got = confirm_hold(db, _spa(db), res["appointment_id"], res["hold_token"], sleep=pauses.append)
+    assert (got["ok"], got["error"]) == (False, "confirm_failed")
+    assert faults.seen == len(CONFIRM_BACKOFF_S) + 1 and pauses == list(CONFIRM_BACKOFF_S)
+    assert sum(CONFIRM_BACKOFF_S) < CONFIRM_RETRY_S < holds.HOLD_TTL_S / 2
+    assert list_appointments(db, "demo-spa")[0]["status"] == "held"
+    assert _counts(db)["events"] == 0
+
+
+def test_a_lost_hold_is_not_tried_again(db: Database) -> None:
+    res = _hold(db)
+    assert holds.release(db, res["appointment_id"], res["hold_token"])
+    faults = _FailingUpdates(db, times=0)
+    pauses: list[float] = []
+    got = confirm_hold(db, _spa(db), res["appointment_id"], res["hold_token"], sleep=pauses.append)
+    assert got["error"] == "hold_lost" and faults.seen == 1 and pauses == []
+
+
+def _summary(db: Database, sid: str = "CA1") -> tuple[list, str]:
+    with db.session() as s:
+        facts = call_facts(s, {"call_sid": sid, "business_id": "demo-spa"})
+    return facts.tool_results, OfflineSummarizer().summarize(facts)
+
+
+def test_a_lost_hold_of_a_committed_turn_is_on_the_calls_summary(db: Database) -> None:
+    gate = CommitGate(max_wait_s=5.0)
+    tools = BookingTools(db, "demo-spa", lambda: NOW, call_sid="CA1", commit_gate=gate)
+    gate.begin(1, speculative=True)
+    told = tools.create_appointment(SLOT, "swedish", "דני", "0501234567")
+    assert told["ok"]  # what the caller hears
+    [hold_id] = gate.commit(1)
+    # The hold is gone before its confirmation runs (e.g. expired and swept).
+    assert holds.release(db, hold_id, tools._hold_tokens[hold_id])
+    [res] = tools.confirm_holds([hold_id])
+    assert res["error"] == "hold_lost" and gate.pending() == 0
+    results, text = _summary(db)
+    assert results == [
+        ("create_appointment", True, None),
+        ("create_appointment", False, "hold_lost"),
+    ]
+    assert UNSAVED_HE in text and "לא נקבע תור" in text
+    # Not one of the current turn's tool calls: those are the agent's own.
+    assert [(t.ok, t.error) for t in tools.traces] == [(True, None)]
+
+
+def test_a_failed_confirmation_inside_the_tool_is_not_answered_as_a_booking(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appointments, "CONFIRM_BACKOFF_S", (0.0, 0.0, 0.0, 0.0))
+    gate = CommitGate(max_wait_s=5.0)
+    tools = BookingTools(db, "demo-spa", lambda: NOW, call_sid="CA1", commit_gate=gate)
+    gate.begin(1, speculative=True)
+
+    def commit_while_the_hold_is_written(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT INTO APPOINTMENTS "):
+            assert gate.commit(1) == []  # decided before `held`: the tool confirms it
+
+    event.listen(db.engine, "before_cursor_execute", commit_while_the_hold_is_written)
+    faults = _FailingUpdates(db, times=100)
+    res = tools.create_appointment(SLOT, "swedish", "דני", "0501234567")
+    assert (res["ok"], res["error"]) == (False, "confirm_failed"), res
+    assert faults.seen == len(CONFIRM_BACKOFF_S) + 1 and gate.pending() == 0
+    assert [(t.ok, t.error) for t in tools.traces] == [(True, None), (False, "confirm_failed")]
+    results, text = _summary(db)
+    assert results[-1] == ("create_appointment", False, "confirm_failed")
+    assert UNSAVED_HE in text

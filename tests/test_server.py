@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import websockets
-from helpers import ServeProcess
+from helpers import ServeProcess, eventually
 from twilio.request_validator import RequestValidator
 
+from voicectl.call.session import CallSession
 from voicectl.config import Settings
 from voicectl.sim.runner import InProcessServer
+from voicectl.telephony.twilio import bridge, media_socket
 from voicectl.telephony.twilio import server as server_config
 from voicectl.telephony.twilio.media_socket import MediaSocketProtocol
 from voicectl.telephony.twilio.security import MAX_PARAM_CHARS
@@ -197,6 +202,116 @@ def test_bad_messages_are_ignored_and_the_call_goes_on(
     assert received[-1]["event"] == "mark"
     assert rec["status"] == "completed"  # stop ended the call and the record was saved
     assert rec["turns"][0]["kind"] == "greeting" and rec["turns"][0]["bot_text"]
+
+
+async def _saved_record(base: str, call_sid: str) -> dict:
+    """The call's record once it is saved as completed (or as it is after 5 s)."""
+    for _ in range(50):
+        rec = httpx.get(f"{base}/calls/{call_sid}").json()
+        if rec.get("status") == "completed":
+            break
+        await asyncio.sleep(0.1)
+    return rec
+
+
+async def _call_with_failing_dtmf(base: str, call_sid: str, presses: int) -> dict:
+    """A call whose `presses` DTMF messages each fail inside the session; then the
+    greeting's mark is echoed and Twilio's `stop` ends it. Returns the saved record."""
+    url, params = _stream(_voice(base, call_sid).text)
+    sid = "MZ" + call_sid
+    async with websockets.connect(url) as ws:
+        start = {"streamSid": sid, "callSid": call_sid, "customParameters": params}
+        await ws.send(json.dumps({"event": "start", "streamSid": sid, "start": start}))
+        for _ in range(presses):
+            dtmf = {
+                "event": "dtmf",
+                "streamSid": sid,
+                "dtmf": {"track": "inbound_track", "digit": "5"},
+            }
+            await ws.send(json.dumps(dtmf))
+        while (msg := json.loads(await asyncio.wait_for(ws.recv(), 10)))["event"] != "mark":
+            pass  # the greeting's audio, until its mark: the call went on after the failures
+        await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": msg["mark"]}))
+        await ws.send(
+            json.dumps({"event": "stop", "streamSid": sid, "stop": {"callSid": call_sid}})
+        )
+    return await _saved_record(base, call_sid)
+
+
+def test_a_message_that_fails_in_the_call_is_logged_once_and_the_call_goes_on(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_dtmf(self: CallSession, digit: str) -> list:
+        raise RuntimeError("boom")
+
+    warned: list[str] = []
+    warn = bridge._ConnectionLog.warn
+    monkeypatch.setattr(CallSession, "dtmf", failing_dtmf)
+    monkeypatch.setattr(
+        bridge._ConnectionLog,
+        "warn",
+        lambda self, kind, detail: warned.append(kind) or warn(self, kind, detail),
+    )
+    tracebacks: list[str] = []
+    monkeypatch.setattr(media_socket._log, "exception", lambda msg, *a, **k: tracebacks.append(msg))
+    call_sid = f"CAfail{LANES[server]}"
+    rec = asyncio.run(_call_with_failing_dtmf(server.http_base, call_sid, presses=5))
+    # Every failure went to the connection's rate-limited log (one line, the rest counted),
+    # none to a traceback per message, and none ended the call: Twilio's stop did.
+    assert warned == ["failed"] * 5 and tracebacks == []
+    assert rec["status"] == "completed"
+    assert "INFO stream ended: caller hung up (stop)" in rec["log"], rec["log"]
+
+
+async def _call_that_stops_reading(base: str, call_sid: str, depths: list[int]) -> dict:
+    """A call whose peer reads nothing after the `start` (small socket buffers on both
+    ends, so the server's own write buffer is what fills), until the server reports a
+    send-queue depth above 50; then `stop`, reading everything to the end. Returns the
+    saved record."""
+    url, params = _stream(_voice(base, call_sid).text)
+    sid = "MZ" + call_sid
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.setblocking(False)
+    async with websockets.connect(url, sock=sock, max_queue=1) as ws:
+        start = {"streamSid": sid, "callSid": call_sid, "customParameters": params}
+        await ws.send(json.dumps({"event": "start", "streamSid": sid, "start": start}))
+        # Not a timed assertion: the bound only keeps a wrong server from hanging the test.
+        assert await asyncio.to_thread(eventually, lambda: max(depths, default=0) > 50, 30)
+        await ws.send(
+            json.dumps({"event": "stop", "streamSid": sid, "stop": {"callSid": call_sid}})
+        )
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+    return await _saved_record(base, call_sid)
+
+
+def test_a_peer_that_stops_reading_makes_the_send_queue_depth_grow(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the direct lane QUEUE_MAX_DEPTH is the outbound backlog - the socket's write
+    buffer, in messages - not how many messages went out in one write (at most the
+    50 of `send_queue_max_frames`)."""
+    if LANES[server] != "direct":
+        pytest.skip("the ASGI lane's depth is its send queue's, bounded at 50 messages")
+    made = MediaSocketProtocol.connection_made
+
+    def small_send_buffer(self: MediaSocketProtocol, transport: asyncio.Transport) -> None:
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        made(self, transport)
+
+    depths: list[int] = []
+    queue_depth = CallSession.queue_depth
+    monkeypatch.setattr(MediaSocketProtocol, "connection_made", small_send_buffer)
+    monkeypatch.setattr(
+        CallSession, "queue_depth", lambda self, n: depths.append(n) or queue_depth(self, n)
+    )
+    rec = asyncio.run(_call_that_stops_reading(server.http_base, f"CAslow{LANES[server]}", depths))
+    assert rec["status"] == "completed"
+    assert rec["metrics"]["QUEUE_MAX_DEPTH"] > 50, rec["metrics"]
 
 
 def test_a_stream_without_the_calls_token_is_refused(server: InProcessServer) -> None:

@@ -91,3 +91,23 @@ def test_a_database_other_than_sqlite_or_postgresql_is_refused_at_start_up() -> 
 
     with pytest.raises(DatabaseConfigError, match="only SQLite and PostgreSQL"):
         create_db_engine("mysql+pymysql://u:p@127.0.0.1/x")
+
+
+def test_an_index_missing_from_an_older_database_is_created_at_start_up(db_url: str) -> None:
+    """A database made before `appointments.hold_until` (and its index) existed gets the
+    column and the index at the next start-up, and the start-up after that is a no-op."""
+    from sqlalchemy import inspect, text
+
+    def indexes(db: Database) -> set[str]:
+        return {ix["name"] for ix in inspect(db.engine).get_indexes("appointments")}
+
+    old = Database(db_url)
+    assert "ix_appointments_hold_until" in indexes(old)
+    with old.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_appointments_hold_until"))
+    assert "ix_appointments_hold_until" not in indexes(old)
+    old.dispose()
+    for _ in range(2):  # the next start-up, and one more (idempotent)
+        db = Database(db_url)
+        assert "ix_appointments_hold_until" in indexes(db)
+        db.dispose()

@@ -42,7 +42,8 @@ transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,20 @@ ERROR_CODES = (
     "need_phone",
 )
 """Every `error` value `create_appointment` can answer."""
+
+#: `confirm_hold`'s `error` values: the hold is gone (nothing to retry), or the
+#: confirmation kept failing for another reason (the database was unreachable or locked
+#: through every attempt). Either way the booking the caller was told about was not saved.
+CONFIRM_ERRORS = ("hold_lost", "confirm_failed")
+
+#: Pauses, seconds, between the attempts of a hold's confirmation that failed for a reason
+#: other than `hold_lost` (a lock held past `retry_locked`'s attempts, a dropped PostgreSQL
+#: connection): 5 attempts, 3.75 s of pauses in all.
+CONFIRM_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
+#: No confirmation attempt starts later than this after the first, seconds. With one
+#: attempt's own worst case (SQLite: 3 x the 5 s busy timeout) the last one ends inside
+#: `store.holds.HOLD_TTL_S` (30 s), after which another booking may take the hold's cells.
+CONFIRM_RETRY_S = 10.0
 
 EVENT_CREATED = "appointment.created"
 EVENT_PHONE_ATTACHED = "appointment.phone_attached"
@@ -378,7 +393,13 @@ def _created_event(row: AppointmentRow, policy: BusinessPolicy) -> EventRow:
 
 
 def confirm_hold(
-    db: Database, policy: BusinessPolicy, appointment_id: int, token: str
+    db: Database,
+    policy: BusinessPolicy,
+    appointment_id: int,
+    token: str,
+    *,
+    backoff_s: Sequence[float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Make hold `appointment_id` the booking its turn promised: `status = "booked"`, its
     lead (as `create_appointment` would: one per phone, or a phone-less lead flagged
@@ -391,15 +412,32 @@ def confirm_hold(
     PostgreSQL it waits for the first and re-checks the row) writes nothing. A hold past
     its expiry that is still there is confirmed (its cells were never given up).
 
+    A failure other than `hold_lost` (any exception: the database locked past
+    `retry_locked`'s attempts, a dropped connection) is tried again after each pause of
+    `backoff_s` (seconds; None = `CONFIRM_BACKOFF_S`), but no attempt starts more than
+    `CONFIRM_RETRY_S` after the first. Safe to repeat: an attempt that failed wrote
+    nothing (its transaction rolled back), and one whose commit went through unreported is
+    found `already` booked by the next. Blocking (`sleep`, None = `time.sleep`, between
+    attempts): run it off the event loop.
+
     Returns:
         `{ok: true, appointment_id, lead_id, already: bool}` (`already`: it was booked
-        before this call), or `{ok: false, error: "hold_lost", message}`: the hold is gone
-        (released, or expired and taken by another booking) - nothing was written.
+        before this call); `{ok: false, error: "hold_lost", message}`: the hold is gone
+        (released, or expired and taken by another booking) - nothing was written; or
+        `{ok: false, error: "confirm_failed", message}`: every attempt failed - the row
+        is still a hold, and expires.
     """
-    try:
-        return retry_locked(lambda: _confirm(db, policy, appointment_id, token))
-    except Exception as exc:  # noqa: BLE001 - the caller logs; never raises
-        return validation_error(str(exc) or type(exc).__name__)
+    first = time.monotonic()
+    pauses = list(CONFIRM_BACKOFF_S if backoff_s is None else backoff_s)
+    sleep = sleep or time.sleep
+    while True:
+        try:
+            return retry_locked(lambda: _confirm(db, policy, appointment_id, token))
+        except Exception as exc:  # noqa: BLE001 - never raises: tried again, then reported
+            why = f"{type(exc).__name__}: {exc}"
+        if not pauses or time.monotonic() - first + pauses[0] > CONFIRM_RETRY_S:
+            return _fail("confirm_failed", f"hold {appointment_id} not confirmed: {why}")
+        sleep(pauses.pop(0))
 
 
 def _confirm(

@@ -198,7 +198,9 @@ class BookingTools:
         In a speculative turn (`commit_gate`) the booking is written as a hold and the
         answer is the booking's; the `appointment.created` event and the lead follow when
         the turn commits (`confirm_holds`). If the turn was taken back while the hold was
-        written, the hold is released here and the answer is `taken_back`.
+        written, the hold is released here and the answer is `taken_back`; if it was
+        committed meanwhile, the hold is confirmed here, and a confirmation that failed is
+        the answer (`{ok: false, error: "hold_lost" | "confirm_failed"}`), not the booking.
         """
         args = {
             "start_iso": start_iso,
@@ -242,7 +244,9 @@ class BookingTools:
         finally:
             then = gate.held(ticket, hold_id)
         if then == _commit.CONFIRM:
-            self.confirm_holds([hold_id])
+            [confirmed] = self._confirm_holds([hold_id], in_turn=True)
+            if not confirmed.get("ok"):
+                return confirmed  # the agent must not tell the caller it is booked
         elif then == _commit.RELEASE:
             self.release_holds([hold_id])
             return dict(_REFUSED)
@@ -271,15 +275,31 @@ class BookingTools:
     # -- holds (not traced: the hold's write was) -----------------------------------------
 
     def confirm_holds(self, hold_ids: list[int]) -> list[dict]:
-        """Confirm holds of a committed turn (`appointments.confirm_hold`); blocking, and
-        it tells the `commit_gate` they are settled. Never raises; one result per id."""
+        """Confirm holds of a committed turn (`appointments.confirm_hold`, which tries a
+        failed confirmation again for up to `appointments.CONFIRM_RETRY_S`); blocking, and
+        it tells the `commit_gate` they are settled. Never raises; one result per id.
+
+        The caller was already told about each of these bookings, so one that is not
+        confirmed (`error` in `appointments.CONFIRM_ERRORS`: `hold_lost`,
+        `confirm_failed`) is recorded as a failed `create_appointment` trace of the call
+        (`tool_traces`, args `{appointment_id, confirm: true}`; not in `self.traces`,
+        which are the current turn's tool calls): the call's record and its summary
+        (`flows.summary`) show it, so a person calls the customer back.
+        """
+        return self._confirm_holds(hold_ids, in_turn=False)
+
+    def _confirm_holds(self, hold_ids: list[int], *, in_turn: bool) -> list[dict]:
         out = []
         try:
             for hold_id in hold_ids:
                 token = self._hold_tokens.pop(hold_id, "")
+                t0 = time.perf_counter()
                 res = _appointments.confirm_hold(self.db, self.policy, hold_id, token)
                 if not res.get("ok"):
                     log.error("call %s: hold %s not confirmed: %s", self.call_sid, hold_id, res)
+                    ms = (time.perf_counter() - t0) * 1000.0
+                    args = {"appointment_id": hold_id, "confirm": True}
+                    self._trace("create_appointment", args, res, ms, in_turn=in_turn)
                 out.append(res)
         finally:
             if self.commit_gate is not None:
@@ -347,7 +367,11 @@ class BookingTools:
         self._trace(tool, args, result, latency_ms)
         return result
 
-    def _trace(self, tool: str, args: dict, result: dict, latency_ms: float) -> None:
+    def _trace(
+        self, tool: str, args: dict, result: dict, latency_ms: float, *, in_turn: bool = True
+    ) -> None:
+        """Record one tool call: `tool_traces`, `on_trace`, and (`in_turn`: made by the
+        current turn's agent) `self.traces`."""
         try:
             snapshot = mask_args(args)
         except Exception:  # noqa: BLE001
@@ -362,7 +386,8 @@ class BookingTools:
             latency_ms=round(latency_ms, 3),
             mark=mark_for(tool),
         )
-        self.traces.append(trace)
+        if in_turn:
+            self.traces.append(trace)
         try:
             with self.db.session() as s:
                 s.add(

@@ -27,6 +27,7 @@ import numpy as np
 from voicectl import executors
 from voicectl.agent.base import Agent, AgentReply, Conversation, Message, ReplyStream
 from voicectl.audio.resample import resample
+from voicectl.booking.appointments import CONFIRM_RETRY_S
 from voicectl.call.actions import (
     Action,
     AskPhoneByGather,
@@ -57,6 +58,10 @@ ENDED_BY = ("stop", "disconnect", "bot_hangup", "status_callback", "startup_reco
 #: `call.ended` outcomes.
 OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "interrupted")
 
+#: The longest the end of a call waits for its holds to be settled, seconds: a failing
+#: confirmation is tried again for up to `CONFIRM_RETRY_S`, plus its last attempt's time.
+SETTLE_WAIT_S = CONFIRM_RETRY_S + 5.0
+
 
 class Transport(Protocol):
     """Where the call's outbound messages go (the Twilio WebSocket, a speaker, a test)."""
@@ -78,10 +83,14 @@ class DirectTransport(Transport, Protocol):
     `room()` is how many messages it takes now (0 while the socket's write buffer is
     above its high-water mark: frames then wait in the session, none is dropped);
     `write_now(items)` writes `("media", bytes) | ("mark", name) | ("clear", None)`
-    items in order, in one socket write, or raises once the connection is gone.
+    items in order, in one socket write, or raises once the connection is gone;
+    `backlog()` is how many messages already written are still waiting in the socket's
+    write buffer (messages, estimated from its bytes) - the direct lane's send queue.
     """
 
     def room(self) -> int: ...
+
+    def backlog(self) -> int: ...
 
     def write_now(self, items: list[tuple[str, Any]]) -> None: ...
 
@@ -255,9 +264,9 @@ class CallRunner:
             # A `stop` commits the last speculative turn: its holds become bookings
             # before the record and `call.ended` are written (bounded, as below).
             if self._settling:
-                await asyncio.wait(set(self._settling), timeout=5.0)
+                await asyncio.wait(set(self._settling), timeout=SETTLE_WAIT_S)
             if self.gate.pending():  # a hold being written as the call stopped
-                await executors.run("db", self.gate.wait_idle, 5.0)
+                await executors.run("db", self.gate.wait_idle, SETTLE_WAIT_S)
             current = asyncio.current_task()
             tasks = [t for t in list(self._tasks) if t is not current]
             for task in tasks:
@@ -346,7 +355,9 @@ class CallRunner:
             self._roll_back(index)
 
     def _settle(self, holds: list[int], *, confirm: bool) -> None:
-        """Confirm or release `holds` in the `db` pool; the tools tell the gate when done."""
+        """Confirm or release `holds` in the `db` pool; the tools tell the gate when done.
+        A confirmation that fails is tried again and then recorded on the call by the
+        tools (`BookingTools.confirm_holds`); here it is also logged on the call."""
         if not holds:
             return
         name = "confirm_holds" if confirm else "release_holds"
@@ -388,12 +399,15 @@ class CallRunner:
             return
         if self._finishing:
             return  # the stream is over: nothing more goes out (as the sender is cancelled)
+        # The backlog as a send queue would hold it after this enqueue: what earlier
+        # writes left unsent in the socket's buffer, plus this tick's messages.
         try:
+            depth = self._direct.backlog() + len(items)
             self._direct.write_now(items)
         except Exception as exc:  # the socket went away: the call is over
             self._transport_lost(exc)
             return
-        self.dispatch(self.session.queue_depth(len(items)))
+        self.dispatch(self.session.queue_depth(depth))
 
     def _transport_lost(self, exc: BaseException) -> None:
         if self._finishing:

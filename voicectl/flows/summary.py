@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import select
 
 from voicectl.agent.phrases import date_words
+from voicectl.booking.appointments import CONFIRM_ERRORS
 from voicectl.logs import get_logger
 from voicectl.store.booking import BOOKED, AppointmentRow, BusinessRow, ServiceRow, ToolTraceRow
 from voicectl.store.calls import CallRow, TurnRow
@@ -55,7 +56,12 @@ TOOL_ERROR_HE = {
     "need_phone": "חסר טלפון",
     "validation_error": "פרטים לא תקינים",
     "not_found": "תור לא נמצא",
+    "hold_lost": "התור לא נשמר",
+    "confirm_failed": "התור לא נשמר",
 }
+#: Said when a booking the caller was told about was not saved (a failed
+#: `create_appointment` trace with an `appointments.CONFIRM_ERRORS` error).
+UNSAVED_HE = "תור שנאמר למתקשר לא נשמר במערכת: לחזור ללקוח."
 _QUOTE_CHARS = 60
 
 
@@ -170,7 +176,8 @@ def _quote(text: str) -> str:
 
 class OfflineSummarizer:
     """A deterministic Hebrew summary: caller, length, what was asked, what was booked or
-    why not, how the call ended. Example::
+    why not, a booking the caller was told about that was not saved (`UNSAVED_HE`), how
+    the call ended. Example::
 
         שיחה מ-+972501234567, 1:45 דקות, 3 פניות. המתקשר/ת: "תקבע לי מחר ב-12 שוודי".
         נקבע תור: שוודי, יום שבת, 21 בנובמבר ב-12:00, על שם דני, בלי טלפון (לחזור
@@ -194,6 +201,11 @@ class OfflineSummarizer:
                 f"נקבע תור: {b.service_name}, {date_words(b.start.date())} "
                 f"ב-{b.start:%H:%M}, על שם {b.customer_name}, {phone}."
             )
+        if any(
+            tool == "create_appointment" and err in CONFIRM_ERRORS
+            for tool, ok, err in facts.tool_results
+        ):
+            parts.append(UNSAVED_HE)
         if not facts.booked:
             failed = [
                 TOOL_ERROR_HE.get(err or "", err or "שגיאה")

@@ -14,9 +14,9 @@ SEEDS.md seed 002 A). Schema creation is safe when many processes open one new d
 once: on SQLite it runs under an exclusive file lock beside the database
 (`<file>.schema-lock`); on PostgreSQL in one transaction holding a transaction-level
 advisory lock (`pg_advisory_xact_lock`), which also serialises processes on other boxes.
-A second process waits, then sees the finished schema. New nullable columns added to a
-model are added to an existing table by the same step (the project's only migration kind
-so far; anything else needs a real migration tool).
+A second process waits, then sees the finished schema. New nullable columns and new
+indexes added to a model are added to an existing table by the same step (the project's
+only migration kinds so far; anything else needs a real migration tool).
 
 Conventions that hold on both databases: naive `DateTime` columns hold UTC; aware
 (`DateTime(timezone=True)`) columns come back aware in UTC on PostgreSQL (the session time
@@ -219,10 +219,12 @@ class Database:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
                 Base.metadata.create_all(conn)
                 _add_missing_columns(conn)
+                _add_missing_indexes(conn)
         else:
             with _schema_lock(self.path), self.engine.begin() as conn:
                 Base.metadata.create_all(conn)
                 _add_missing_columns(conn)
+                _add_missing_indexes(conn)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -362,6 +364,21 @@ def _add_missing_columns(conn: Connection) -> None:
                 continue
             kind = col.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}'))
+
+
+def _add_missing_indexes(conn: Connection) -> None:
+    """`CREATE INDEX` for model indexes an existing table lacks (e.g. the index of a
+    column `_add_missing_columns` just added). `create_all` creates the indexes of the
+    tables it creates only. Idempotent; runs on `conn`, inside the schema step's lock,
+    after `_add_missing_columns` (an index may name a new column)."""
+    insp = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        if not insp.has_table(table.name):
+            continue
+        have = {ix["name"] for ix in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(conn)
 
 
 def _widen(conn: Connection, table: str, col: Any, stored: Any) -> None:

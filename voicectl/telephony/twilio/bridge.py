@@ -86,6 +86,11 @@ class DirectTwilioTransport(TwilioTransport):
         """Messages the socket takes now: none while its write buffer is full."""
         return self._room if self._lane.can_write else 0
 
+    def backlog(self) -> int:
+        """Messages written but not yet taken by the kernel (the socket's write buffer,
+        in messages: `MediaSocketProtocol.backlog`)."""
+        return self._lane.backlog()
+
     def write_now(self, items: list[tuple[str, Any]]) -> None:
         """Write `items` (`("media", bytes) | ("mark", str) | ("clear", None)`) in one
         socket write. Raises ConnectionError once the socket is closing."""
@@ -268,7 +273,19 @@ class _Stream:
 
     def on_message(self, data: str | bytes) -> str | None:
         """Handle one message; returns "stop" (Twilio's `stop`), "ended" (the call ended
-        on our side) or None (go on)."""
+        on our side) or None (go on).
+
+        Never raises, on either lane: a message whose handling fails in any way is
+        reported through the connection's rate-limited log (kind `failed`) and skipped,
+        and the call goes on - no single message ends a call (module docstring).
+        """
+        try:
+            return self._handle(data)
+        except Exception as exc:
+            self.log.warn("failed", f"message not handled: {exc!r}")
+            return "ended" if self.runner.finished else None
+
+    def _handle(self, data: str | bytes) -> str | None:
         log = self.log
         try:
             ev = m.parse_inbound(data)

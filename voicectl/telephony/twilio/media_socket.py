@@ -28,6 +28,7 @@ pyproject.toml. tests/test_server.py runs its tests on both lanes, on real socke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,8 @@ class MediaSocketProtocol(WebSocketsSansIOProtocol):
     """
 
     _sink: Callable[[str | bytes], None] | None = None
+    #: Bytes per message of the last `write_texts` (WebSocket framing included).
+    _message_bytes: float = 0.0
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -131,4 +134,16 @@ class MediaSocketProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         for text in texts:
             conn.send_text(text.encode())
-        self.transport.write(b"".join(conn.data_to_send()))
+        data = b"".join(conn.data_to_send())
+        if texts:
+            self._message_bytes = len(data) / len(texts)
+        self.transport.write(data)
+
+    def backlog(self) -> int:
+        """Messages written (`write_texts`) that the kernel has not taken yet: the
+        transport's unsent bytes (`get_write_buffer_size()`) divided by the size of the
+        messages last written (bytes per message, framing included), rounded up. 0 before
+        the first write or once the transport is gone."""
+        if self._message_bytes <= 0 or self.transport.is_closing():
+            return 0
+        return math.ceil(self.transport.get_write_buffer_size() / self._message_bytes)
