@@ -111,3 +111,19 @@ def test_load_mode_places_real_calls_against_a_serve_subprocess(tmp_path: Path) 
     assert res.stdout.strip().splitlines()[-1].startswith("BENCH ")
     cases = [c.name for s in JUnitXml.fromfile(str(xml)) for c in s]
     assert "2 calls: audio gaps" in cases
+
+
+def test_the_gather_fallback_meets_its_expectations_under_bench_as_under_simulate(
+    tmp_path: Path,
+) -> None:
+    """`bench` runs a scenario as `simulate` does: the server's REST client reaches the
+    loopback Twilio API fake, so a call moved to `<Gather>` comes back and books (bench
+    once ran in-process servers with no REST at all: the call never left the stream)."""
+    out = tmp_path / "bench.json"
+    scenario = REPO / "scenarios" / "dtmf-gather-fallback.yaml"
+    res = CliRunner().invoke(
+        app, ["bench", str(scenario), "--json", str(out)], env={"COLUMNS": "80"}
+    )
+    data = json.loads(out.read_text(encoding="utf-8"))
+    [run] = data["runs"]
+    assert run["ok"], (run["first_failure"], res.output[-2000:])

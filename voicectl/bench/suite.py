@@ -12,6 +12,7 @@ slot taken by the previous run. With `url`, every run goes to that server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,14 @@ from pathlib import Path
 from voicectl.config import Settings
 from voicectl.sim.budgets import Budget
 from voicectl.sim.emulator import CallerAudio, http_base_of
-from voicectl.sim.runner import InProcessServer, SimResult, caller_audio, evaluate, run_call
+from voicectl.sim.runner import (
+    InProcessServer,
+    SimResult,
+    caller_audio,
+    evaluate,
+    rest_fake_for,
+    run_call,
+)
 from voicectl.sim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["RunOutcome", "expand_paths", "load_suite", "run_suite"]
@@ -121,19 +129,25 @@ async def run_suite(
             try:
                 if url is None:
                     db = Path(tmp.name) / f"run-{slot}.db"
-                    s = settings.model_copy(update={"database": str(db)})
-                    server = InProcessServer(s)
-                    await asyncio.to_thread(server.__enter__)
-                    try:
-                        record, caller = await run_call(
-                            sc,
-                            server.http_base,
-                            auth_token=s.twilio_auth_token,
-                            admin_token=s.admin_token,
-                            utterances=utterances[sc.name],
-                        )
-                    finally:
-                        await asyncio.to_thread(server.__exit__, None, None, None)
+                    # As `simulate`: the server's REST client (hang-up, <Gather>) talks
+                    # to a loopback fake of Twilio's API, one per run.
+                    with contextlib.ExitStack() as stack:
+                        fake_cm = rest_fake_for(settings.model_copy(update={"database": str(db)}))
+                        s, fake = await asyncio.to_thread(stack.enter_context, fake_cm)
+                        server = InProcessServer(s)
+                        await asyncio.to_thread(stack.enter_context, server)
+                        try:
+                            record, caller = await run_call(
+                                sc,
+                                server.http_base,
+                                auth_token=s.twilio_auth_token,
+                                admin_token=s.admin_token,
+                                utterances=utterances[sc.name],
+                                rest=fake,
+                                account_sid=s.twilio_account_sid,
+                            )
+                        finally:
+                            await asyncio.to_thread(stack.close)
                     where = "in-process"
                 else:
                     record, caller = await run_call(

@@ -14,6 +14,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,20 @@ async def run_call(
     return record, caller
 
 
+@contextlib.contextmanager
+def rest_fake_for(settings: Settings) -> Iterator[tuple[Settings, TwilioRestFake]]:
+    """A loopback fake of Twilio's REST API (hang-up, `<Gather>`: `sim/rest_fake.py`) for
+    one in-process server, and `settings` pointing that server's real `twilio` client at
+    it: `twilio_api_base_url`, and an account SID and auth token (the given ones, else
+    made up) that its webhooks are also signed with. Yields `(settings, fake)`."""
+    creds = {
+        "twilio_account_sid": settings.twilio_account_sid or "AC" + "0" * 32,
+        "twilio_auth_token": settings.twilio_auth_token or secrets.token_hex(16),
+    }
+    with TwilioRestFake(auth_token=creds["twilio_auth_token"]) as fake:
+        yield settings.model_copy(update={**creds, "twilio_api_base_url": fake.base_url}), fake
+
+
 def simulate(
     scenario: Scenario,
     settings: Settings,
@@ -357,24 +372,18 @@ def simulate(
             )
             # The server's real `twilio` client talks to a loopback fake of Twilio's REST
             # API (hang-up, <Gather>); webhooks are signed with the same credentials.
-            rest_creds = {
-                "twilio_account_sid": s.twilio_account_sid or "AC" + "0" * 32,
-                "twilio_auth_token": s.twilio_auth_token or secrets.token_hex(16),
-            }
-            with TwilioRestFake(auth_token=rest_creds["twilio_auth_token"]) as fake:
-                s = s.model_copy(update={**rest_creds, "twilio_api_base_url": fake.base_url})
-                with InProcessServer(s) as server:
-                    record, caller = asyncio.run(
-                        run_call(
-                            scenario,
-                            server.http_base,
-                            auth_token=s.twilio_auth_token,
-                            admin_token=s.admin_token,
-                            utterances=utterances,
-                            rest=fake,
-                            account_sid=s.twilio_account_sid,
-                        )
+            with rest_fake_for(s) as (s, fake), InProcessServer(s) as server:
+                record, caller = asyncio.run(
+                    run_call(
+                        scenario,
+                        server.http_base,
+                        auth_token=s.twilio_auth_token,
+                        admin_token=s.admin_token,
+                        utterances=utterances,
+                        rest=fake,
+                        account_sid=s.twilio_account_sid,
                     )
+                )
         where = "in-process"
     else:
         # Against a running server, the REST fake listens where that server's
