@@ -16,6 +16,7 @@ import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -40,6 +41,22 @@ class ScriptLine:
 
     text: str
     voiced_ms: int | None = None
+
+    # Derived once per line, not per 20 ms frame (`ScriptSTTStream.feed`).
+    @cached_property
+    def pieces(self) -> list[str]:
+        """The text cut at the caller's hesitations ("…")."""
+        return self.text.split(HESITATION)
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The words, hesitations dropped."""
+        return self.text.replace(HESITATION, " ").split()
+
+    @cached_property
+    def words_upto(self) -> list[int]:
+        """`words_upto[k]`: how many words the pieces 0..k hold together."""
+        return [len(" ".join(self.pieces[: k + 1]).split()) for k in range(len(self.pieces))]
 
 
 def parse_script(raw: str | None) -> list[ScriptLine]:
@@ -149,11 +166,10 @@ class ScriptSTTStream:
         frame_ms = int(len(pcm) * 1000 / 8000)
         self._voiced_ms += frame_ms
         line = self._pending[0]
-        pieces = line.text.split(HESITATION)
-        words = line.text.replace(HESITATION, " ").split()
+        pieces, words = line.pieces, line.words
         # Words up to the caller's next hesitation ("…"): a pause there shows the partial
         # of what was said so far, as a streaming recogniser's would be.
-        upto = len(" ".join(pieces[: self._piece + 1]).split())
+        upto = line.words_upto[min(self._piece, len(pieces) - 1)]
         rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if len(pieces) > 1 else 0.0
         if len(pieces) > 1 and rms < _QUIET_RMS:
             self._quiet_ms += frame_ms
@@ -167,7 +183,7 @@ class ScriptSTTStream:
         if self._paused:
             self._paused = False
             self._piece += 1
-            upto = len(" ".join(pieces[: self._piece + 1]).split())
+            upto = line.words_upto[min(self._piece, len(pieces) - 1)]
         if self._voiced_ms < self._first_partial_ms:
             return
         due = 1 + (self._voiced_ms - self._first_partial_ms) // self._ms_per_word
