@@ -563,6 +563,29 @@ def test_validation_error_asks_name_and_retries(db: Database) -> None:
     assert calls == ["דני", "דניאל"]
 
 
+@pytest.mark.parametrize("error", ["hold_lost", "confirm_failed"])
+def test_a_booking_that_was_not_saved_is_said_so(db: Database, error: str) -> None:
+    """A held booking whose confirmation failed: the caller hears it was not saved,
+    is not told it is booked, and is not asked again for what they already said."""
+    real = BookingTools(db, "demo-spa", lambda: datetime.fromisoformat(THURSDAY))
+
+    class Unconfirmed:
+        policy = real.policy
+
+        def find_slots(self, *a: Any, **k: Any) -> dict:
+            return real.find_slots(*a, **k)
+
+        def create_appointment(self, **k: Any) -> dict:
+            return {"ok": False, "error": error, "message": "hold 7 not confirmed"}
+
+    c = _call(db, tools=Unconfirmed())
+    r = c.say("תקבע לי מחר ב-12 שוודי, השם דני")
+    assert r.tool_calls[-1].name == "create_appointment"
+    assert "לא נשמר" in r.text
+    assert "קבעתי" not in r.text and "שם" not in r.text
+    assert not r.wants_dtmf
+
+
 def test_tool_exception_never_escapes(db: Database, caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
         policy = BookingTools(db, "demo-spa", lambda: datetime.fromisoformat(THURSDAY)).policy

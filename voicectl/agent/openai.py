@@ -85,6 +85,9 @@ Hebrew and then retry the tool.
 - If create_appointment returns error=need_phone, say in one sentence that the caller \
 should type the phone number on the keypad and finish with #. Never ask for a phone \
 number by voice; the caller's number from caller id or the keypad is used automatically.
+- If create_appointment returns error=hold_lost or error=confirm_failed, the appointment \
+was NOT saved: apologise in one sentence, say it was not saved because of a fault and that \
+the business will call back; never say it is booked and do not retry.
 - If the caller says goodbye or needs nothing more, call end_call and say a short goodbye.
 Services (use the id in tool calls): {services}."""
 

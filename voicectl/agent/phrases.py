@@ -46,6 +46,9 @@ GOODBYE_NO_WHATSAPP = "בסדר, התור נקבע. תודה ויום טוב!"
 NUDGE = "אתם עדיין שם?"
 SILENCE_BYE = "לא שומעת אתכם. תודה שהתקשרתם, להתראות."
 APOLOGY = "סליחה, הייתה תקלה קטנה. אפשר לחזור על זה?"
+#: The booking was held but its confirmation failed (`hold_lost` / `confirm_failed`): the
+#: call's summary asks the business to call the customer back.
+NOT_SAVED = "סליחה, בגלל תקלה התור לא נשמר. נחזור אליכם כדי לקבוע אותו."
 UNCLEAR = "סליחה, לא הבנתי."
 WHAT_TO_ASK = "בשמחה, מה תרצו לברר?"
 UNCLEAR_OFFER = "סליחה, לא הבנתי. אפשר לקבוע תור או לשאול על שעות הפתיחה."

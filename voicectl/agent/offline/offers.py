@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from voicectl.agent import phrases as P
 from voicectl.agent.offline.state import Booked, Waiting
 from voicectl.agent.offline.turn import ToolResult, Turn, parse_iso, slot_starts
+from voicectl.booking.appointments import CONFIRM_ERRORS
 from voicectl.hebrew.calendar import PART_SAID, PART_WINDOWS
 
 MAX_OFFERED = 3
@@ -293,6 +294,12 @@ def create(c: Turn, start: datetime) -> str:
             return P.suggest_times(why or "", chosen, today=c.today, asked_day=day)
         c.slot_cache.clear()
         return f"{why} {offer_day(c, day, st.service)}"
+    if err in CONFIRM_ERRORS:
+        # Not the caller's mistake: nothing to ask again. Say so plainly; the summary
+        # tells the business to call back (tools.confirm_holds records the failure).
+        st.reset_booking()
+        st.pending = Waiting.ANYTHING_ELSE
+        return P.NOT_SAVED
     if err == "beyond_window":
         st.time = None
         st.ask_day()
