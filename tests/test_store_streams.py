@@ -4,6 +4,7 @@ the per-box call cap under a race, and one stream per token and per call."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from helpers import eventually, race
@@ -36,6 +37,42 @@ def test_racing_calls_never_pass_the_box_cap(db_url: str) -> None:
     )
     assert sum(bool(x) for x in issued) == 5
     assert streams.calls_in_flight(db, "box-1") == 5
+    db.dispose()
+
+
+def test_the_box_cap_counts_each_call_in_flight_once(db_url: str) -> None:
+    """A call counts once whether live, answered or both (a live call sent to
+    `<Gather>` is issued a new token); expired tokens and other boxes do not count; a
+    call already counted is never refused at the cap, a new one is."""
+    db = Database(db_url)
+
+    def issue(nonce: str, call_sid: str, host: str = "box-1", ttl_s: float = 60) -> bool:
+        return streams.issue_token(
+            db,
+            nonce=nonce,
+            call_sid=call_sid,
+            business_id="demo-spa",
+            host=host,
+            ttl_s=ttl_s,
+            max_in_flight=3,
+        )
+
+    assert issue("a1", "CAa") and issue("b1", "CAb")
+    assert (
+        streams.claim_stream(
+            db, nonce="a1", call_sid="CAa", stream_sid="MZa", owner="box-1:1:x", host="box-1"
+        )
+        is None
+    )
+    assert issue("a2", "CAa")  # CAa live and answered again: still one call
+    assert issue("x1", "CAx", host="box-2")  # another box's call
+    assert issue("old", "CAold", ttl_s=0.001)  # expires at once
+    time.sleep(0.01)
+    assert streams.calls_in_flight(db, "box-1") == 2
+    assert issue("c1", "CAc")  # the third call
+    assert not issue("d1", "CAd")  # a fourth is refused
+    assert issue("b2", "CAb")  # one already counted is not
+    assert streams.calls_in_flight(db, "box-1") == 3
     db.dispose()
 
 

@@ -27,7 +27,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, Index, String, delete, func, select, update
+from sqlalchemy import (
+    DateTime,
+    Index,
+    String,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.store.booking import begin_write
@@ -78,16 +90,52 @@ class LiveStreamRow(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def _in_flight(s: Session, host: str, now: datetime) -> set[str]:
-    live = s.scalars(select(LiveStreamRow.call_sid).where(LiveStreamRow.host == host))
-    waiting = s.scalars(
-        select(StreamTokenRow.call_sid).where(
-            StreamTokenRow.host == host,
-            StreamTokenRow.used_at.is_(None),
-            StreamTokenRow.expires_at > now,
-        )
-    )
-    return set(live) | set(waiting)
+# The call-start statements are built once, with bound parameters: building a statement
+# (coercions, cache key) cost SQLAlchemy more than running it, once per `/voice` and per
+# stream start (docs/benchmarks.md "Issue 12: call-start statements").
+_tok = StreamTokenRow.__table__
+_live = LiveStreamRow.__table__
+
+#: This box's calls in flight: live, or answered with an unused, unexpired token (a call
+#: in both counts once: `UNION`). Parameters: host, now.
+_FLIGHT = union(
+    select(_live.c.call_sid).where(_live.c.host == bindparam("host")),
+    select(_tok.c.call_sid).where(
+        _tok.c.host == bindparam("host"),
+        _tok.c.used_at.is_(None),
+        _tok.c.expires_at > bindparam("now", type_=_tok.c.expires_at.type),
+    ),
+).subquery()
+#: (how many calls are in flight, whether `call_sid` is one of them).
+_COUNT_FLIGHT = select(
+    func.count(),
+    func.coalesce(func.max(case((_FLIGHT.c.call_sid == bindparam("call_sid"), 1), else_=0)), 0),
+).select_from(_FLIGHT)
+_PURGE_TOKENS = delete(_tok).where(
+    _tok.c.expires_at < bindparam("now", type_=_tok.c.expires_at.type)
+)
+_INSERT_TOKEN = insert(_tok)
+_TOKEN = select(_tok.c.call_sid, _tok.c.expires_at, _tok.c.used_at).where(
+    _tok.c.nonce == bindparam("nonce")
+)
+_LIVE_OWNER = select(_live.c.owner).where(_live.c.call_sid == bindparam("call_sid"))
+_DROP_LIVE_OF = delete(_live).where(
+    _live.c.call_sid == bindparam("call_sid"), _live.c.owner == bindparam("owner")
+)
+_USE_TOKEN = (
+    update(_tok)
+    .where(_tok.c.nonce == bindparam("b_nonce"), _tok.c.used_at.is_(None))
+    .values(used_at=bindparam("b_now", type_=_tok.c.used_at.type))
+)
+_RELEASE = delete(_live).where(
+    _live.c.call_sid == bindparam("call_sid"), _live.c.stream_sid == bindparam("stream_sid")
+)
+
+
+def _in_flight(s: Session, host: str, now: datetime, call_sid: str = "") -> tuple[int, bool]:
+    """(calls in flight on `host`, whether `call_sid` is one of them)."""
+    n, member = s.execute(_COUNT_FLIGHT, {"host": host, "now": now, "call_sid": call_sid}).one()
+    return int(n), bool(member)
 
 
 def issue_token(
@@ -119,19 +167,21 @@ def issue_token(
         begin_write(s)  # SQLite: the count and the insert under one write lock
         lock_transaction(s, f"voicectl.stream_tokens:{host}")  # PostgreSQL: per box
         if max_in_flight is not None:
-            flight = _in_flight(s, host, now)
-            if call_sid not in flight and len(flight) >= max_in_flight:
+            n, counted = _in_flight(s, host, now, call_sid)
+            if not counted and n >= max_in_flight:
                 return False
-        s.execute(delete(StreamTokenRow).where(StreamTokenRow.expires_at < now))
-        s.add(
-            StreamTokenRow(
-                nonce=nonce,
-                call_sid=call_sid,
-                business_id=business_id,
-                host=host,
-                issued_at=now,
-                expires_at=now + timedelta(seconds=ttl_s),
-            )
+        s.execute(_PURGE_TOKENS, {"now": now})
+        s.execute(
+            _INSERT_TOKEN,
+            {
+                "nonce": nonce,
+                "call_sid": call_sid,
+                "business_id": business_id,
+                "host": host,
+                "issued_at": now,
+                "expires_at": now + timedelta(seconds=ttl_s),
+                "used_at": None,
+            },
         )
     return True
 
@@ -139,7 +189,7 @@ def issue_token(
 def calls_in_flight(db: Database, host: str) -> int:
     """Calls of box `host` with a live stream or an unused, unexpired token."""
     with db.session() as s:
-        return len(_in_flight(s, host, _now()))
+        return _in_flight(s, host, _now())[0]
 
 
 def claim_stream(
@@ -165,17 +215,16 @@ def claim_stream(
     now = _now()
     with db.session() as s:
         begin_write(s)
-        tok = s.get(StreamTokenRow, nonce)
+        tok = s.execute(_TOKEN, {"nonce": nonce}).first()
         if tok is None or tok.call_sid != call_sid or _utc(tok.expires_at) <= now:
             return UNKNOWN_TOKEN
         if tok.used_at is not None:
             return USED_TOKEN
-        live = s.get(LiveStreamRow, call_sid)
-        if live is not None:
-            if owner_dead is None or not owner_dead(live.owner):
+        live_owner = s.execute(_LIVE_OWNER, {"call_sid": call_sid}).scalar()
+        if live_owner is not None:
+            if owner_dead is None or not owner_dead(live_owner):
                 return LIVE
-            s.delete(live)
-            s.flush()
+            s.execute(_DROP_LIVE_OF, {"call_sid": call_sid, "owner": live_owner})
         # The call's key decides, in one statement: another process that claimed the
         # call since our read (committed or in flight) makes this insert nothing.
         if not insert_once(
@@ -191,11 +240,7 @@ def claim_stream(
         ):
             s.rollback()
             return LIVE
-        used = s.execute(
-            update(StreamTokenRow)
-            .where(StreamTokenRow.nonce == nonce, StreamTokenRow.used_at.is_(None))
-            .values(used_at=now)
-        )
+        used = s.execute(_USE_TOKEN, {"b_nonce": nonce, "b_now": now})
         if used.rowcount != 1:  # type: ignore[attr-defined]
             s.rollback()  # another process used it since our read: our live row goes too
             return USED_TOKEN
@@ -205,17 +250,13 @@ def claim_stream(
 def stream_is_live(db: Database, call_sid: str) -> bool:
     """True while some process holds the live stream of `call_sid`."""
     with db.session() as s:
-        return s.get(LiveStreamRow, call_sid) is not None
+        return s.execute(_LIVE_OWNER, {"call_sid": call_sid}).first() is not None
 
 
 def release_stream(db: Database, call_sid: str, stream_sid: str) -> None:
     """Drop the live row of stream `stream_sid` (a no-op if it is not the live one)."""
     with db.session() as s:
-        s.execute(
-            delete(LiveStreamRow).where(
-                LiveStreamRow.call_sid == call_sid, LiveStreamRow.stream_sid == stream_sid
-            )
-        )
+        s.execute(_RELEASE, {"call_sid": call_sid, "stream_sid": stream_sid})
 
 
 def release_orphans(db: Database, owner: str, held: Callable[[str], bool]) -> list[str]:

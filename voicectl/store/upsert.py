@@ -16,6 +16,7 @@ Both dialects' syntax: SQLite 3.24+ and PostgreSQL 9.5+ (SQLAlchemy `dialects.sq
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,7 +26,10 @@ from sqlalchemy.orm import Session
 
 
 def _insert(session: Session, table: Table) -> Any:
-    name = session.get_bind().dialect.name
+    return _insert_of(session.get_bind().dialect.name, table)
+
+
+def _insert_of(name: str, table: Table) -> Any:
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":
@@ -49,13 +53,21 @@ def insert_once(session: Session, model: Any, values: Mapping[str, Any]) -> bool
     Raises:
         NotImplementedError: a database other than SQLite or PostgreSQL.
     """
-    table = _table(model)
+    dialect = session.get_bind().dialect
+    stmt = _insert_once_stmt(dialect.name, _table(model), dialect.insert_returning)
+    if dialect.insert_returning:
+        return session.execute(stmt, dict(values)).first() is not None
+    return session.execute(stmt, dict(values)).rowcount == 1  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=64)  # one per (dialect, table): a handful
+def _insert_once_stmt(dialect: str, table: Table, returning: bool) -> Any:
+    """`insert_once`'s statement, built once: the row's values are bound at execution
+    (building the statement cost SQLAlchemy more than running it)."""
     key = list(table.primary_key.columns)
-    stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=key)
-    if session.get_bind().dialect.insert_returning:
-        # psycopg reports no rowcount (-1) for this statement: ask for the inserted key.
-        return session.execute(stmt.returning(*key)).first() is not None
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    stmt = _insert_of(dialect, table).on_conflict_do_nothing(index_elements=key)
+    # psycopg reports no rowcount (-1) for this statement: ask for the inserted key.
+    return stmt.returning(*key) if returning else stmt
 
 
 def upsert(session: Session, model: Any, values: Mapping[str, Any], update: Iterable[str]) -> None:
