@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from voicectl.booking.policy import END_OF_DAY, BusinessPolicy, Service
 from voicectl.store import holds
@@ -228,17 +228,25 @@ def occupied_cells(session: Session, business_id: str, start: datetime, end: dat
     """The occupied cells of a business intersecting [start, end): those of bookings and
     of holds not yet expired (`store.holds.live`)."""
     r = cells_for(start, end)
-    q = (
+    conn = session.connection()
+    params = {"business_id": business_id, "lo": r.start, "hi": r.stop}
+    params.update(holds.now_params(session))
+    return set(conn.execute(_occupied_stmt(conn.dialect.name), params).scalars())
+
+
+@lru_cache(maxsize=4)  # one per dialect
+def _occupied_stmt(dialect: str) -> Any:
+    """`occupied_cells`' query, built once (building it cost more than running it)."""
+    return (
         select(AppointmentSlotRow.cell)
         .join(AppointmentRow, AppointmentRow.id == AppointmentSlotRow.appointment_id)
         .where(
-            AppointmentSlotRow.business_id == business_id,
-            AppointmentSlotRow.cell >= r.start,
-            AppointmentSlotRow.cell < r.stop,
-            holds.live(session),
+            AppointmentSlotRow.business_id == bindparam("business_id"),
+            AppointmentSlotRow.cell >= bindparam("lo"),
+            AppointmentSlotRow.cell < bindparam("hi"),
+            holds.live(dialect),
         )
     )
-    return set(session.connection().execute(q).scalars())
 
 
 def free_starts(

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
+
 from voicectl.booking import appointments as _appointments
 from voicectl.booking import slots as _slots
 from voicectl.booking.phone import normalize_phone
@@ -35,6 +37,10 @@ from voicectl.store.booking import ToolTraceRow
 from voicectl.store.db import Database
 
 log = get_logger("booking")
+
+#: One tool call's trace row, as one prebuilt statement (an ORM object per trace cost
+#: more CPU than the write: docs/benchmarks.md "Issue 12: call-start statements").
+_INSERT_TRACE = insert(ToolTraceRow.__table__)
 
 _MAX_STR = 200
 _REFUSED = {
@@ -390,16 +396,17 @@ class BookingTools:
             self.traces.append(trace)
         try:
             with self.db.session() as s:
-                s.add(
-                    ToolTraceRow(
-                        call_sid=self.call_sid,
-                        business_id=self.policy.business_id,
-                        tool=tool,
-                        args_json=json.dumps(snapshot, ensure_ascii=False, default=str),
-                        ok=ok,
-                        error=trace.error,
-                        latency_ms=trace.latency_ms,
-                    )
+                s.execute(
+                    _INSERT_TRACE,
+                    {
+                        "call_sid": self.call_sid,
+                        "business_id": self.policy.business_id,
+                        "tool": tool,
+                        "args_json": json.dumps(snapshot, ensure_ascii=False, default=str),
+                        "ok": ok,
+                        "error": trace.error,
+                        "latency_ms": trace.latency_ms,
+                    },
                 )
         except Exception:  # noqa: BLE001 - a trace must never break a tool call
             log.warning("could not store the %s trace", tool, exc_info=True)

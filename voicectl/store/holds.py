@@ -35,7 +35,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from voicectl.store.booking import HELD, AppointmentRow, AppointmentSlotRow, begin_write
@@ -64,10 +64,19 @@ def expiry(s: Session, ttl_s: float = HOLD_TTL_S) -> Any:
     return db_now(s) + timedelta(seconds=ttl_s)
 
 
-def live(s: Session) -> Any:
+def live(dialect: str) -> Any:
     """SQL condition on `AppointmentRow`: the appointment takes its cells - a booking, or
-    a hold not yet expired."""
-    return or_(AppointmentRow.status != HELD, AppointmentRow.hold_until > db_now(s))
+    a hold not yet expired - for a statement built once per `dialect` (a name, e.g.
+    "sqlite"): 'now' is `now()` on PostgreSQL, on SQLite the bound parameter `db_now`,
+    whose value `now_params` gives at execution."""
+    now = func.now() if dialect == "postgresql" else bindparam("db_now")
+    return or_(AppointmentRow.status != HELD, AppointmentRow.hold_until > now)
+
+
+def now_params(s: Session) -> dict[str, Any]:
+    """The parameters `live`'s condition needs when executed in `s` (none on PostgreSQL)."""
+    now = db_now(s)
+    return {} if s.get_bind().dialect.name == "postgresql" else {"db_now": now}
 
 
 def drop_expired(s: Session, business_id: str | None = None, cells: range | None = None) -> int:
