@@ -2,21 +2,26 @@
 policy lookups `get_business_policy` (every call start) and `business_for_number` (every
 `/voice`), and the stream-token statements (`store/streams.py`) with 100 calls in flight
 (50 live, 50 answered): `issue_token` under the box cap (every `/voice`), and a whole
-call start - token, claim of the live stream, its release.
+call start - token, claim of the live stream, its release; and one `find_slots` tool
+call as the agent makes it each turn (`BookingTools`: the query and its trace row).
 
     python tools/call_start_cpu.py
 
-Prints µs per call, best of 5 rounds of 300 (`timeit`). Compare two trees by running this
-file with each tree first on `PYTHONPATH` (ratios, not absolute numbers, on a shared box).
+Prints CPU µs per call (`time.process_time`), best of 5 rounds of 300 (`timeit`). Compare
+two trees by running this file with each tree first on `PYTHONPATH` (ratios, not
+absolute numbers, on a shared box).
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 import timeit
+from datetime import datetime
 from pathlib import Path
 
 from voicectl.booking.policy import business_for_number, get_business_policy, seed_policies
+from voicectl.booking.tools import BookingTools
 from voicectl.store import streams
 from voicectl.store.db import Database
 
@@ -32,6 +37,7 @@ def main() -> None:
             if i % 2 == 0:
                 streams.claim_stream(db, **_claim(f"seed{i}"))
         seq = [0]
+        tools = BookingTools(db, "demo-spa", lambda: datetime(2026, 12, 3, 10), call_sid="CA1")
 
         def issue() -> None:
             seq[0] += 1  # expires at once: the table does not grow with the rounds
@@ -49,10 +55,11 @@ def main() -> None:
             ("business_for_number (unknown)", lambda: business_for_number("+15005550006", db=db)),
             (f"issue_token ({IN_FLIGHT} in flight)", issue),
             ("issue + claim + release", call_start),
+            ("find_slots tool call", lambda: tools.find_slots("2026-12-06", "swedish")),
         ]
         for name, fn in cases:
             n = 300
-            best = min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e6
+            best = min(timeit.repeat(fn, number=n, repeat=5, timer=time.process_time)) / n * 1e6
             print(f"{name:34s} {best:8.1f} µs")
         db.dispose()
 
