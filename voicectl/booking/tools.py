@@ -38,8 +38,9 @@ from voicectl.store.db import Database
 
 log = get_logger("booking")
 
-#: One tool call's trace row, as one prebuilt statement (an ORM object per trace cost
-#: more CPU than the write: docs/benchmarks.md "Issue 12: call-start statements").
+#: One tool call's trace row, as one prebuilt statement: an ORM object per trace cost
+#: more CPU than the write (docs/benchmarks.md "Issue 12: per-message parse, call-start
+#: statements").
 _INSERT_TRACE = insert(ToolTraceRow.__table__)
 
 _MAX_STR = 200

@@ -92,7 +92,7 @@ class LiveStreamRow(Base):
 
 # The call-start statements are built once, with bound parameters: building a statement
 # (coercions, cache key) cost SQLAlchemy more than running it, once per `/voice` and per
-# stream start (docs/benchmarks.md "Issue 12: call-start statements").
+# stream start (docs/benchmarks.md "Issue 12: per-message parse, call-start statements").
 _tok = StreamTokenRow.__table__
 _live = LiveStreamRow.__table__
 
