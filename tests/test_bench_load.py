@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from voicectl.bench.load import CallStats, LoadPlan, WorkerReport, call_stats, expects_reply
 from voicectl.bench.load_command import aggregate, judge_load
-from voicectl.bench.server import lag_buckets, lag_p99_ms, proc_sample
+from voicectl.bench.server import ServeProcess, lag_buckets, lag_p99_ms, proc_sample
 from voicectl.loop_lag import LoopLagMonitor, histogram_quantile
 from voicectl.sim.budgets import BudgetFile, load_budget_file
 from voicectl.sim.emulator import EmulatorResult
@@ -97,3 +99,21 @@ def test_proc_sample_reads_this_process() -> None:
         pytest.skip("no /proc on this system")
     assert s.cpu_s > 0 and s.rss_bytes > 10 * 2**20 and s.peak_rss_bytes >= s.rss_bytes
     assert proc_sample(2**22 + 12345) is None
+
+
+def test_a_server_that_dies_during_a_load_says_how() -> None:
+    """`bench --load` against its own server: if that server exits mid-run, its exit
+    code and the end of its log are reported (the log goes with the run's temporary
+    folder)."""
+    srv = ServeProcess().__enter__()
+    try:
+        assert srv.exit_report() is None  # running
+        os.kill(srv.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (report := srv.exit_report()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert report is not None
+        assert report.startswith("voicectl serve exited with -9")
+        assert "WARNING" in report  # its log: e.g. the unauthenticated-requests warning
+    finally:
+        srv.__exit__(None, None, None)

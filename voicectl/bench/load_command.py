@@ -179,6 +179,7 @@ def measure(
     """Run one load against a fresh `voicectl serve` subprocess (or `url`) and judge it."""
     gens = generators or max(1, math.ceil(calls / CALLS_PER_GENERATOR))
     server: ServeProcess | None = None
+    died: str | None = None
     if url is None:
         env = _server_env(settings)
         # The server's load shedding (`max_concurrent_calls`, "Safe by default") must not
@@ -213,9 +214,12 @@ def measure(
         wall = time.monotonic() - t0
         p1 = tree_sample(pid) if pid else None
         after = scrape_lag(http_base, workers)
+        died = server.exit_report() if server is not None else None
     finally:
         if server is not None:
             server.__exit__(None, None, None)
+    if died is not None:  # the figures only show failed calls: say why
+        console.print(f"load: the server did not last the run - {died}", markup=False)
     fig = aggregate(reports, plan)
     fig.workers = workers
     if p0 and p1:

@@ -177,8 +177,7 @@ def wait_healthy(
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
-            raise RuntimeError(f"voicectl serve exited with {proc.returncode}: {tail}")
+            raise RuntimeError(_exited(proc, log_path))
         try:
             if httpx.get(f"{http_base}/healthz", timeout=1).status_code == 200:
                 return
@@ -187,6 +186,12 @@ def wait_healthy(
         if time.monotonic() > deadline:
             raise RuntimeError(f"voicectl serve did not answer /healthz within {timeout_s:.0f} s")
         time.sleep(0.1)
+
+
+def _exited(proc: subprocess.Popen[bytes], log_path: Path) -> str:
+    """What an exited server said: its exit code and the last 3000 characters of its log."""
+    tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+    return f"voicectl serve exited with {proc.returncode}: {tail}"
 
 
 class ServeProcess:
@@ -235,6 +240,14 @@ class ServeProcess:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def exit_report(self) -> str | None:
+        """None while the server runs; once it has exited on its own, its exit code and
+        the end of its log (which goes with the temporary folder at `__exit__`)."""
+        if self._proc is None or self._proc.poll() is None:
+            return None
+        self._log.flush()
+        return _exited(self._proc, self.log_path)
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None and self._proc.poll() is None:
