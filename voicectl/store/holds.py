@@ -75,8 +75,9 @@ def live(dialect: str) -> Any:
 
 def now_params(s: Session) -> dict[str, Any]:
     """The parameters `live`'s condition needs when executed in `s` (none on PostgreSQL)."""
-    now = db_now(s)
-    return {} if s.get_bind().dialect.name == "postgresql" else {"db_now": now}
+    if s.get_bind().dialect.name == "postgresql":
+        return {}
+    return {"db_now": db_now(s)}
 
 
 def drop_expired(s: Session, business_id: str | None = None, cells: range | None = None) -> int:
