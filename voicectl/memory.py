@@ -1,5 +1,5 @@
-"""Keeping a long-running server's resident memory flat (issue 6: RSS growth <= 5 % over a
-1,000-call soak).
+"""A long-running server's memory upkeep: resident memory kept flat (issue 6: RSS growth
+<= 5 % over a 1,000-call soak), and garbage-collector pauses kept short (issue 12).
 
 Python frees what a call allocated, but glibc's `malloc` keeps freed memory in the process:
 each thread that allocates gets an arena of its own (up to 8 per core), and a freed hole in
@@ -15,6 +15,15 @@ by steps that never come back, although tracemalloc shows no Python object left 
   (glibc `malloc_trim(3)`).
 
 Both are no-ops where the C library is not glibc (musl, macOS).
+
+The cyclic garbage collector is the third: a full (generation-2) collection walks every
+container object the process holds, and a server holds about a hundred thousand from
+start-up alone (modules, the Hebrew tables, compiled statements). Measured under 100-200
+calls (docs/benchmarks.md, "Issue 12: garbage-collector pauses"), one full collection
+stopped the event loop for 70-110 ms - longer than the playback lead - and the caller heard
+a gap. `freeze_startup_heap` moves everything alive after start-up into the collector's
+permanent generation (`gc.freeze`, Python docs "gc"), so later collections walk only what
+calls hold.
 """
 
 from __future__ import annotations
@@ -22,11 +31,20 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import time
 
-__all__ = ["ARENA_MAX", "TRIM_EVERY_S", "Trimmer", "limit_arenas", "trim"]
+__all__ = [
+    "ARENA_MAX",
+    "TRIM_EVERY_S",
+    "GcPauses",
+    "Trimmer",
+    "freeze_startup_heap",
+    "limit_arenas",
+    "trim",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +84,77 @@ def limit_arenas(n: int = ARENA_MAX) -> bool:
     if _LIBC is None or os.environ.get("MALLOC_ARENA_MAX"):
         return False
     return bool(_LIBC.mallopt(_M_ARENA_MAX, n))
+
+
+def freeze_startup_heap() -> int:
+    """Collect once, then exclude every object alive now from later collections
+    (`gc.collect()` + `gc.freeze()`; see the module docstring), once per process: call it
+    when start-up is over (modules imported, tables loaded, warm-up done), before traffic.
+    Frozen objects are never collected as garbage - what start-up state is for; a later
+    call (a test process that starts many servers) freezes nothing more, so nothing a
+    call allocated is ever frozen. Returns how many objects are frozen
+    (`gc.get_freeze_count()`)."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
+    return gc.get_freeze_count()
+
+
+_heap_frozen = False
+
+
+class GcPauses:
+    """Full (generation-2) collections of this process, for `/metrics`: how many, and the
+    time they stopped every thread (s). One per process (`GcPauses.install()`); it times
+    collections with `gc.callbacks` (Python docs "gc"), ~1 µs per collection."""
+
+    _installed: GcPauses | None = None
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_s = 0.0
+        self.max_s = 0.0
+        self._t0 = 0.0
+
+    @classmethod
+    def install(cls) -> GcPauses:
+        """This process's monitor, registered with the collector on first use."""
+        if cls._installed is None:
+            cls._installed = cls()
+            gc.callbacks.append(cls._installed._callback)
+        return cls._installed
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._t0
+        self.count += 1
+        self.total_s += pause
+        self.max_s = max(self.max_s, pause)
+
+    def prometheus_lines(self) -> list[str]:
+        """The pauses and the frozen start-up heap in Prometheus text format."""
+        return [
+            "# HELP voicectl_gc_full_collections_total Full garbage collections.",
+            "# TYPE voicectl_gc_full_collections_total counter",
+            f"voicectl_gc_full_collections_total {self.count}",
+            "# HELP voicectl_gc_full_collection_seconds_total Time full collections stopped "
+            "the process.",
+            "# TYPE voicectl_gc_full_collection_seconds_total counter",
+            f"voicectl_gc_full_collection_seconds_total {self.total_s:.6f}",
+            "# HELP voicectl_gc_full_collection_max_seconds The longest full collection.",
+            "# TYPE voicectl_gc_full_collection_max_seconds gauge",
+            f"voicectl_gc_full_collection_max_seconds {self.max_s:.6f}",
+            "# HELP voicectl_gc_frozen_objects Objects of the start-up heap that collections "
+            "skip (gc.freeze).",
+            "# TYPE voicectl_gc_frozen_objects gauge",
+            f"voicectl_gc_frozen_objects {gc.get_freeze_count()}",
+        ]
 
 
 def trim() -> bool:

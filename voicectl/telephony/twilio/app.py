@@ -422,6 +422,7 @@ def create_app(
             f"voicectl_process_pid {os.getpid()}",
             *provider_metrics(),
             *loop_lag.prometheus_lines(),
+            *memory.GcPauses.install().prometheus_lines(),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -470,6 +471,9 @@ def create_app(
         flows = FlowWorker(Dispatcher(rt.flows)) if settings.flows_worker else None
         if flows is not None:
             flows.start()  # after-call flows: its DB work runs in threads, off the audio path
+        memory.GcPauses.install()  # full-collection pauses, in /metrics
+        frozen = memory.freeze_startup_heap()  # last: full collections skip start-up state
+        _log.info("start-up heap frozen: %d objects skipped by the garbage collector", frozen)
         yield
         lag_task.cancel()
         endings_task.cancel()
