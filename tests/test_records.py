@@ -141,11 +141,11 @@ def test_the_writer_retries_a_failed_write_and_logs_one_it_gives_up(
     db = Database(tmp_path / "w.db")
     real, failures = records.save_call, {"n": 2}
 
-    def flaky(db_: Database, snap: records.CallSnapshot) -> None:
+    def flaky(db_: Database, snap: records.CallSnapshot, traces: list | None = None) -> None:
         if failures["n"] > 0:
             failures["n"] -= 1
             raise RuntimeError("database is locked")
-        real(db_, snap)
+        real(db_, snap, traces)
 
     monkeypatch.setattr(records, "save_call", flaky)
     writer = records.RecordWriter(db, retry_delays_s=(0.01, 0.01, 0.01))
@@ -166,11 +166,11 @@ def test_snapshots_of_one_call_queued_during_a_stall_merge_into_one(tmp_path: Pa
     real = records.save_call
     calls: list[int] = []
 
-    def slow(db_: Database, snap: records.CallSnapshot) -> None:
+    def slow(db_: Database, snap: records.CallSnapshot, traces: list | None = None) -> None:
         entered.set()
         gate.wait(10)
         calls.append(len(snap.turns))
-        real(db_, snap)
+        real(db_, snap, traces)
 
     writer = records.RecordWriter(db)
     records.save_call, saved = slow, records.save_call  # type: ignore[assignment]
@@ -190,6 +190,64 @@ def test_snapshots_of_one_call_queued_during_a_stall_merge_into_one(tmp_path: Pa
     assert calls == [0, 50]  # the 51 queued snapshots were written as one
     rec = records.load_record(db, "CA5")
     assert rec is not None and rec["status"] == "completed" and len(rec["turns"]) == 50
+
+
+def _trace_row(call_sid: str, tool: str) -> dict[str, Any]:
+    return {
+        "call_sid": call_sid,
+        "business_id": "demo-spa",
+        "tool": tool,
+        "args_json": "{}",
+        "ok": True,
+        "error": None,
+        "latency_ms": 1.0,
+    }
+
+
+def _stored_tools(db: Database, call_sid: str) -> list[str]:
+    rec = records.load_record(db, call_sid)
+    assert rec is not None
+    return [t["name"] for t in rec["tool_calls"]]
+
+
+def test_tool_traces_go_with_the_record_each_once_through_stalls_and_retries(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "t.db")
+    gate, entered = threading.Event(), threading.Event()
+    real, attempts = records.save_call, []
+
+    def stalling(db_: Database, snap: records.CallSnapshot, traces: list | None = None) -> None:
+        attempts.append(len(traces or []))
+        if len(attempts) == 1:  # the first write stalls while more snapshots come
+            entered.set()
+            gate.wait(10)
+        elif len(attempts) == 2:  # the next one fails once and is retried
+            raise RuntimeError("database is locked")
+        real(db_, snap, traces)
+
+    rows = records.TraceRows(db)
+    writer = records.RecordWriter(db, retry_delays_s=(0.01, 0.01))
+    s = FakeSession("CA7")
+    records.save_call, saved = stalling, records.save_call  # type: ignore[assignment]
+    try:
+        rows.append(_trace_row("CA7", "find_slots"))
+        writer.submit(records.snapshot(s, [], started=True, traces=rows.take()))
+        assert entered.wait(10)  # the writer is inside the first write
+        for tool in ("create_appointment", "attach_phone"):
+            rows.append(_trace_row("CA7", tool))
+            writer.submit(records.snapshot(s, [], traces=rows.take()))
+        last = writer.submit(records.snapshot(s, [], ended=True, traces=rows.close()))
+        gate.set()
+        assert last.result(timeout=10)
+    finally:
+        records.save_call = saved  # type: ignore[assignment]
+    assert attempts == [1, 2, 2]  # the merged snapshots' rows went together, retried once
+    assert _stored_tools(db, "CA7") == ["find_slots", "create_appointment", "attach_phone"]
+    rows.append(_trace_row("CA7", "create_appointment"))  # after the last snapshot: now
+    assert _stored_tools(db, "CA7")[-1] == "create_appointment"
+    assert len(_stored_tools(db, "CA7")) == 4
+    assert writer.close()
 
 
 def test_recovery_closes_only_calls_of_dead_processes(db_url: str) -> None:

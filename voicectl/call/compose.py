@@ -125,6 +125,7 @@ async def open_call(
         first_turn=saved.next_turn if saved else 0,
     )
     gate = CommitGate()
+    trace_rows = records.TraceRows(rt.db)  # stored with the record, not one by one
     tools = BookingTools(
         rt.db,
         spec.business_id,
@@ -134,6 +135,7 @@ async def open_call(
         session=session,
         confirms_bookings=rt.flows.rules.confirms_bookings(spec.business_id),
         commit_gate=gate,
+        store_trace=trace_rows.append,
     )
     conversation = Conversation(
         call_sid=spec.call_sid,
@@ -152,7 +154,7 @@ async def open_call(
     )
 
     def on_turn(_r: CallRunner, _index: int) -> None:
-        rt.records.submit(records.snapshot(session, log_lines))
+        rt.records.submit(records.snapshot(session, log_lines, traces=trace_rows.take()))
 
     async def on_end(r: CallRunner, ending: Ending) -> None:
         status = "gather" if ending.ended_by is None else ending.outcome
@@ -170,7 +172,13 @@ async def open_call(
 
         try:
             done = rt.records.submit(
-                records.snapshot(session, log_lines, ended=True, end_status=status),
+                records.snapshot(
+                    session,
+                    log_lines,
+                    ended=True,
+                    end_status=status,
+                    traces=trace_rows.close(),
+                ),
                 then=after_record,
             )
             await rt.records.wait(done, rt.settings.record_wait_sec)

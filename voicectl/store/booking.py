@@ -25,6 +25,7 @@ ISO 8601 string with its offset (e.g. `2026-11-21T12:00:00+02:00`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    insert,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -182,6 +184,17 @@ class ToolTraceRow(Base):
     error: Mapped[str | None] = mapped_column(String(64), nullable=True)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+_INSERT_TRACES = insert(ToolTraceRow.__table__)
+
+
+def insert_traces(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert `tool_traces` rows (dicts of its columns but `id`/`created_at`) on `conn`, a
+    Session or Connection inside the caller's transaction; nothing for no rows. One
+    prebuilt Core statement: no ORM objects per trace (docs/benchmarks.md, issue 12)."""
+    if rows:
+        conn.execute(_INSERT_TRACES, rows)
 
 
 def begin_write(session: Session) -> None:

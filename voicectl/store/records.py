@@ -35,7 +35,13 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from voicectl.logs import get_logger, scrub_surrogates
-from voicectl.store.booking import AppointmentRow, EventRow, ToolTraceRow, begin_write
+from voicectl.store.booking import (
+    AppointmentRow,
+    EventRow,
+    ToolTraceRow,
+    begin_write,
+    insert_traces,
+)
 from voicectl.store.calls import CallLogRow, CallRow, TurnRow
 from voicectl.store.db import Database, clip_to
 from voicectl.store.upsert import insert_once
@@ -66,6 +72,8 @@ class CallSnapshot:
             status callback's, "interrupted") is already there; `ended_at` is set.
         turns: `CallSession.record()["turns"]` of the current stream.
         log_lines: every (level, message) of the call so far, in order.
+        traces: `tool_traces` rows not handed to the writer before (`TraceRows.take`);
+            stored in the same transaction as the snapshot, each once.
     """
 
     call_sid: str
@@ -81,6 +89,49 @@ class CallSnapshot:
     log_lines: list[tuple[str, str]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    traces: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TraceRows:
+    """A call's `tool_traces` rows on their way to its record (`BookingTools.store_trace`).
+
+    The agent's threads `append` rows as tools run; each record snapshot `take`s what has
+    come since the last one, and the `RecordWriter` stores them with it - one transaction
+    per turn instead of one more per tool call. After `close` (the call's last snapshot
+    was taken) a late row, e.g. a hold confirmation that failed after the caller hung up,
+    is inserted at once. Thread-safe.
+
+    Args:
+        db: where late rows go.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._rows: list[dict[str, Any]] = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Queue one row (after `close`: insert it now; raises what the insert raises)."""
+        with self._lock:
+            if not self._closed:
+                self._rows.append(row)
+                return
+        with self.db.session() as s:
+            insert_traces(s, [row])
+
+    def take(self) -> list[dict[str, Any]]:
+        """The rows queued since the last `take`, oldest first."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        return rows
+
+    def close(self) -> list[dict[str, Any]]:
+        """`take` for the last time: rows from now on are inserted at once."""
+        with self._lock:
+            self._closed = True
+            rows, self._rows = self._rows, []
+        return rows
 
 
 def snapshot(
@@ -92,8 +143,10 @@ def snapshot(
     started: bool = False,
     ended: bool = False,
     end_status: str = "completed",
+    traces: list[dict[str, Any]] | None = None,
 ) -> CallSnapshot:
-    """Copy what is to be saved of `session` (a `CallSession`) right now."""
+    """Copy what is to be saved of `session` (a `CallSession`) right now, with the
+    `tool_traces` rows `traces` (from `TraceRows.take`, or `close` for the last one)."""
     rec = session.record()
     return CallSnapshot(
         call_sid=session.call_sid,
@@ -109,6 +162,7 @@ def snapshot(
         log_lines=list(log_lines),
         metrics=rec["metrics"],
         errors=rec["errors"],
+        traces=traces or [],
     )
 
 
@@ -168,8 +222,10 @@ _COUNT_LOG = select(func.count()).select_from(_LOG).where(_of_stream(_LOG))
 _INSERT_LOG = insert(_LOG)
 
 
-def save_call(db: Database, snap: CallSnapshot) -> None:
-    """Upsert one snapshot (idempotent: writing it twice stores it once).
+def save_call(db: Database, snap: CallSnapshot, traces: list[dict[str, Any]] | None = None) -> None:
+    """Upsert one snapshot (idempotent: writing it twice stores it once), and insert the
+    `tool_traces` rows `traces` (None: `snap.traces`) in the same transaction - those are
+    not idempotent: the `RecordWriter` hands each row over once.
 
     The call row is created or updated; this stream's turns become the snapshot's and this
     stream's log lines beyond those already stored are appended (a call resumed after a
@@ -227,6 +283,7 @@ def save_call(db: Database, snap: CallSnapshot) -> None:
         ]
         if lines:
             conn.execute(_INSERT_LOG, lines)
+        insert_traces(conn, snap.traces if traces is None else traces)
 
 
 def _save_turns(conn: Any, sid: str, stream_sid: str | None, turns: list[dict]) -> None:
@@ -273,6 +330,7 @@ class _Entry:
     start_version: int = -1  # version of the newest merged snapshot that was a start
     futures: list[concurrent.futures.Future[bool]] = field(default_factory=list)
     then: list[Callable[[], None]] = field(default_factory=list)
+    traces: list[dict[str, Any]] = field(default_factory=list)  # not yet stored
     attempts: int = 0
 
 
@@ -333,8 +391,10 @@ class RecordWriter:
                     return fut
                 entry = _Entry(snap)
                 self._pending[snap.call_sid] = entry
+                entry.traces += snap.traces
             else:
                 merged_ended = entry.snap.ended or snap.ended
+                entry.traces += snap.traces  # the newer snapshot replaces, rows add up
                 entry.snap = snap
                 entry.snap.ended = merged_ended
                 entry.version += 1
@@ -399,8 +459,9 @@ class RecordWriter:
                     return
                 call_sid, entry = next(iter(self._pending.items()))
                 snap, version, then = entry.snap, entry.version, list(entry.then)
+                traces = list(entry.traces)
             try:
-                save_call(self.db, snap)
+                save_call(self.db, snap, traces)
                 for follow_up in then:
                     follow_up()
             except Exception as exc:  # noqa: BLE001 - every failure is retried or logged
@@ -413,6 +474,7 @@ class RecordWriter:
                     entry.snap.started = False
                 entry.attempts = 0
                 del entry.then[: len(then)]
+                del entry.traces[: len(traces)]
                 if entry.version == version:
                     del self._pending[call_sid]
                     done, entry.futures = entry.futures, []
