@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from voicectl.agent.phrases import date_words
 from voicectl.booking.appointments import CONFIRM_ERRORS
@@ -101,43 +101,76 @@ class CallFacts:
     booked: list[BookedFacts] = field(default_factory=list)
 
 
+_CALL = select(CallRow.business_id, CallRow.caller_number).where(
+    CallRow.call_sid == bindparam("sid")
+)
+_BUSINESS_NAME = select(BusinessRow.name).where(BusinessRow.id == bindparam("business_id"))
+_TURNS = (
+    select(TurnRow.kind, TurnRow.user_text)
+    .where(TurnRow.call_sid == bindparam("sid"))
+    .order_by(TurnRow.index)
+)
+_TRACES = (
+    select(ToolTraceRow.tool, ToolTraceRow.ok, ToolTraceRow.error)
+    .where(ToolTraceRow.call_sid == bindparam("sid"))
+    .order_by(ToolTraceRow.id)
+)
+# Bookings only: a hold not confirmed (`store/holds.py`) was never promised.
+_BOOKED = (
+    select(
+        AppointmentRow.id,
+        AppointmentRow.service_id,
+        AppointmentRow.start_iso,
+        AppointmentRow.customer_name,
+        AppointmentRow.customer_phone,
+        ServiceRow.name,
+    )
+    .outerjoin(
+        ServiceRow,
+        (ServiceRow.business_id == AppointmentRow.business_id)
+        & (ServiceRow.id == AppointmentRow.service_id),
+    )
+    .where(AppointmentRow.status == BOOKED)
+    .order_by(AppointmentRow.id)
+)
+_BOOKED_BY_CALL = _BOOKED.where(AppointmentRow.call_sid == bindparam("sid"))
+_BOOKED_BY_ID = _BOOKED.where(AppointmentRow.id.in_(bindparam("ids", expanding=True)))
+
+
 def call_facts(s: Session, payload: dict[str, Any]) -> CallFacts:
-    """Collect the facts of the call a `call.ended` payload names (reads only)."""
+    """Collect the facts of the call a `call.ended` payload names (reads only).
+
+    Prebuilt column selects, no ORM objects: this runs once per ended call, beside live
+    calls (docs/benchmarks.md, issue 12: the summary's ORM loads were the largest user of
+    the interpreter outside the call path)."""
     sid = str(payload.get("call_sid") or "")
-    call = s.get(CallRow, sid) if sid else None
+    call = s.execute(_CALL, {"sid": sid}).first() if sid else None
     business_id = payload.get("business_id") or (call.business_id if call else None)
-    business = s.get(BusinessRow, business_id) if business_id else None
-    turns = s.scalars(select(TurnRow).where(TurnRow.call_sid == sid).order_by(TurnRow.index)).all()
-    traces = s.scalars(
-        select(ToolTraceRow).where(ToolTraceRow.call_sid == sid).order_by(ToolTraceRow.id)
-    ).all()
+    business_name = (
+        s.execute(_BUSINESS_NAME, {"business_id": business_id}).scalar() if business_id else None
+    )
+    turns = s.execute(_TURNS, {"sid": sid}).all()
+    traces = s.execute(_TRACES, {"sid": sid}).all()
     ids = [i for i in payload.get("appointment_ids") or [] if isinstance(i, int)]
-    # Bookings only: a hold not confirmed (`store/holds.py`) was never promised.
-    query = (
-        select(AppointmentRow).where(AppointmentRow.status == BOOKED).order_by(AppointmentRow.id)
-    )
-    query = (
-        query.where(AppointmentRow.id.in_(ids))
-        if ids
-        else query.where(AppointmentRow.call_sid == sid)
-    )
-    booked = []
-    for a in s.scalars(query).all() if sid or ids else []:
-        svc = s.get(ServiceRow, (a.business_id, a.service_id))
-        booked.append(
-            BookedFacts(
-                appointment_id=a.id,
-                service_name=svc.name if svc else a.service_id,
-                start=datetime.fromisoformat(a.start_iso),
-                customer_name=a.customer_name,
-                customer_phone=a.customer_phone,
-            )
+    if ids:
+        rows = s.execute(_BOOKED_BY_ID, {"ids": ids}).all()
+    else:
+        rows = s.execute(_BOOKED_BY_CALL, {"sid": sid}).all() if sid else []
+    booked = [
+        BookedFacts(
+            appointment_id=a.id,
+            service_name=a.name or a.service_id,
+            start=datetime.fromisoformat(a.start_iso),
+            customer_name=a.customer_name,
+            customer_phone=a.customer_phone,
         )
+        for a in rows
+    ]
     duration = payload.get("duration_s")
     return CallFacts(
         call_sid=sid,
         business_id=business_id,
-        business_name=business.name if business else str(business_id or ""),
+        business_name=business_name or str(business_id or ""),
         caller_number=payload.get("caller_number") or (call.caller_number if call else None),
         duration_s=float(duration) if isinstance(duration, int | float) else None,
         outcome=payload.get("outcome"),
