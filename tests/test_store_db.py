@@ -3,8 +3,10 @@ and what PostgreSQL hands back (UTC-aware timestamps)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +113,31 @@ def test_an_index_missing_from_an_older_database_is_created_at_start_up(db_url: 
         db = Database(db_url)
         assert "ix_appointments_hold_until" in indexes(db)
         db.dispose()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_process_opening_a_new_file_connects_only_after_the_one_creating_it(
+    tmp_path: Path,
+) -> None:
+    # Two processes' first connections switching one new file to WAL at the same moment
+    # made one fail with "database is locked" (SQLite's deadlock rule: no busy wait), and
+    # `serve --workers 2` then did not start. The first connection is made under the
+    # schema lock, as the schema is: while another process holds it, nothing is opened.
+    import fcntl
+    import threading
+
+    path = tmp_path / "new.db"
+    fd = os.open(f"{path}.schema-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process is creating the database
+    opened: list[Database] = []
+    opener = threading.Thread(target=lambda: opened.append(Database(path)))
+    opener.start()
+    opener.join(timeout=1.0)
+    try:
+        assert opener.is_alive() and not path.exists()  # waits, has not connected
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    opener.join(timeout=30)
+    assert opened and path.exists()
+    opened[0].dispose()

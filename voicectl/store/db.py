@@ -197,12 +197,6 @@ class Database:
         self.engine: Engine = create_db_engine(url)
         self.dialect: str = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        try:  # one connection first: an unreachable server is one clear line, not a trace
-            with self.engine.connect():
-                pass
-        except OperationalError as exc:
-            why = str(exc.orig or exc).strip().splitlines()[0][:200]
-            raise DatabaseConfigError(f"database: cannot open {self.display_url}: {why}") from None
         # Import the table modules so every table is registered before create_all.
         from voicectl.store import (  # noqa: F401
             booking,
@@ -215,16 +209,35 @@ class Database:
         )
 
         if self.dialect == "postgresql":
+            self._check_open()
             with self.engine.begin() as conn:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
                 Base.metadata.create_all(conn)
                 _add_missing_columns(conn)
                 _add_missing_indexes(conn)
         else:
-            with _schema_lock(self.path), self.engine.begin() as conn:
-                Base.metadata.create_all(conn)
-                _add_missing_columns(conn)
-                _add_missing_indexes(conn)
+            # The first connection switches a new file to WAL, which takes SQLite's lock
+            # without waiting: under the schema lock, so a second process starting at the
+            # same moment (`serve --workers 2`) does not fail with "database is locked".
+            with _schema_lock(self.path):
+                self._check_open()
+                with self.engine.begin() as conn:
+                    Base.metadata.create_all(conn)
+                    _add_missing_columns(conn)
+                    _add_missing_indexes(conn)
+
+    def _check_open(self) -> None:
+        """One connection first: an unreachable server is one clear line, not a trace.
+
+        Raises:
+            DatabaseConfigError: the database cannot be opened.
+        """
+        try:
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            why = str(exc.orig or exc).strip().splitlines()[0][:200]
+            raise DatabaseConfigError(f"database: cannot open {self.display_url}: {why}") from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
