@@ -42,6 +42,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from voicectl.store.sqlite_writers import QueuedWritersConnection
+
 
 class Base(DeclarativeBase):
     """Declarative base shared by every table of the project."""
@@ -144,7 +146,12 @@ def create_db_engine(url: str) -> Engine:
         if backend == "sqlite":
             engine = create_engine(
                 url,
-                connect_args={"timeout": 5, "check_same_thread": False},
+                # Writers queue on a file lock, not in SQLite's busy-handler sleeps.
+                connect_args={
+                    "timeout": 5,
+                    "check_same_thread": False,
+                    "factory": QueuedWritersConnection,
+                },
                 json_serializer=json_dumps,
             )
             event.listen(engine, "connect", _sqlite_pragmas)
