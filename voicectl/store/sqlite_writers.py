@@ -117,18 +117,16 @@ class QueuedWritersConnection(sqlite3.Connection):
 
 
 class _QueuedCursor(sqlite3.Cursor):
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # noqa: D102
+    def _queued(self, run: Any, sql: str, args: Any) -> sqlite3.Cursor:
         conn: QueuedWritersConnection = self.connection  # type: ignore[assignment]
         conn._before(sql)
         try:
-            return super().execute(sql, parameters)
+            return run(sql, args)
         finally:
             conn._after()
 
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # noqa: D102
+        return self._queued(super().execute, sql, parameters)
+
     def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:  # noqa: D102
-        conn: QueuedWritersConnection = self.connection  # type: ignore[assignment]
-        conn._before(sql)
-        try:
-            return super().executemany(sql, seq)
-        finally:
-            conn._after()
+        return self._queued(super().executemany, sql, seq)
