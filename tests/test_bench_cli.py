@@ -43,10 +43,26 @@ def test_other_invalid_input_exits_2(tmp_path: Path) -> None:
         ["bench", str(tmp_path / "missing.yaml")],
         ["bench", str(SEED), "--find-capacity"],
         ["bench", str(SEED), "--repeat", "0"],
+        ["bench", str(SEED), "--url", "http://127.0.0.1:8080"],  # not the ws:// URL
+        ["simulate", str(SEED), "--url", "http://127.0.0.1:8080"],
     ]
     for args in cases:
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
+        if "--url" in args:
+            assert "ws://host:port/media" in res.output.replace("\n", "")
+
+
+def test_a_stream_that_does_not_open_is_named_as_the_error(tmp_path: Path) -> None:
+    from voicectl.config import Settings
+    from voicectl.sim.runner import InProcessServer
+
+    with InProcessServer(Settings(database=str(tmp_path / "s.db"))) as srv:
+        wrong = srv.http_base.replace("http://", "ws://") + "/not-media"
+        res = CliRunner().invoke(app, ["simulate", str(SEED), "--url", wrong])
+    assert res.exit_code == 1, res.output
+    out = res.output.replace("\n", "")
+    assert "media stream did not open" in out and "/not-media" in out
 
 
 def test_help_lists_the_exit_codes() -> None:

@@ -85,9 +85,15 @@ def simulate(
     from voicectl.providers import ProviderError
     from voicectl.sim.budgets import BudgetError
     from voicectl.sim.report import print_result
+    from voicectl.sim.runner import check_media_url
     from voicectl.sim.runner import simulate as run
     from voicectl.sim.scenario import ScenarioError, load_scenario
 
+    try:
+        check_media_url(url)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     settings = settings_or_exit(config, database=db)
     setup_logging("WARNING")
     try:

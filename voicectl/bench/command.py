@@ -126,6 +126,12 @@ def bench(
         raise _fail_input(f"invalid scenario: {exc}") from None
     if find_capacity and not load:
         raise _fail_input("--find-capacity needs --load")
+    from voicectl.sim.runner import check_media_url
+
+    try:
+        check_media_url(url)
+    except ValueError as exc:
+        raise _fail_input(str(exc)) from None
 
     if load:
         from voicectl.bench.load_command import run_load_command

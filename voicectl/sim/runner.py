@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -297,6 +298,17 @@ def check_call_control(
     return checks
 
 
+def check_media_url(url: str | None) -> None:
+    """A `--url` must be the running server's Media Streams URL, `ws://host:port/media`
+    (or `wss://`); None (in-process) passes.
+
+    Raises:
+        ValueError: another scheme, e.g. the server's `http://` base (one line saying so).
+    """
+    if url is not None and urlsplit(url).scheme not in ("ws", "wss"):
+        raise ValueError(f"--url takes a running server's ws://host:port/media, not {url!r}")
+
+
 async def run_call(
     scenario: Scenario,
     http_base: str,
@@ -318,6 +330,8 @@ async def run_call(
         scenario, utterances, http_base, auth_token, media_url, rest=rest, account_sid=account_sid
     )
     caller = await emulator.run()
+    if caller.streams == 0 and caller.failures:  # no stream: no record will come
+        raise RuntimeError(f"the call's media stream did not open: {caller.failures[0]}")
     record = await fetch_record(http_base, caller.call_sid, admin_token)
     return record, caller
 
@@ -355,8 +369,11 @@ def simulate(
 
     Raises:
         BudgetError: the budget file is invalid.
-        RuntimeError, OSError: the server could not be reached or started.
+        RuntimeError, OSError: the server could not be reached or started, or the
+            call's media stream did not open.
+        ValueError: `url` is not a ws:// or wss:// URL.
     """
+    check_media_url(url)
     budgets = load_budgets(budgets_path or scenario.budgets)
     utterances = caller_audio(scenario)
     t0 = time.monotonic()
