@@ -36,10 +36,6 @@ from voicectl.store.db import Database
 
 log = get_logger("booking")
 
-#: One tool call's trace row, as one prebuilt statement: an ORM object per trace cost
-#: more CPU than the write (docs/benchmarks.md "Issue 12: per-message parse, call-start
-#: statements").
-
 _MAX_STR = 200
 _REFUSED = {
     "ok": False,
