@@ -18,12 +18,12 @@ Both are no-ops where the C library is not glibc (musl, macOS).
 
 The cyclic garbage collector is the third: a full (generation-2) collection walks every
 container object the process holds, and a server holds about a hundred thousand from
-start-up alone (modules, the Hebrew tables, compiled statements). Measured under 100-200
-calls (docs/benchmarks.md, "Issue 12: garbage-collector pauses"), one full collection
-stopped the event loop for 70-110 ms - longer than the playback lead - and the caller heard
-a gap. `freeze_startup_heap` moves everything alive after start-up into the collector's
-permanent generation (`gc.freeze`, Python docs "gc"), so later collections walk only what
-calls hold.
+start-up alone (modules, the Hebrew tables, compiled statements). Measured at 200 calls
+on two workers (docs/benchmarks.md, "Issue 12: garbage-collector pauses and SQLite
+writers"), one full collection stopped a worker's event loop for 104-110 ms - longer than
+the playback lead - and the caller heard a gap. `freeze_startup_heap` moves everything
+alive after start-up into the collector's permanent generation (`gc.freeze`, Python docs
+"gc"), so later collections walk only what calls hold.
 """
 
 from __future__ import annotations

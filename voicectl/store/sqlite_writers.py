@@ -6,7 +6,7 @@ between looks (`sqliteDefaultBusyCallback`, sqlite.org "sqlite3_busy_timeout"): 
 up to 100 ms after the lock was freed, and a writer that keeps losing waits seconds.
 Under `voicectl bench --load` (200 calls, two server processes on one file) that made a
 booking turn's hold write take 436 ms at p95 and 1.5 s at worst (docs/benchmarks.md,
-"Issue 12: SQLite writers").
+"Issue 12: garbage-collector pauses and SQLite writers").
 
 Here a statement that writes (or `BEGIN IMMEDIATE`) first takes an exclusive `flock` on
 `<database>.write-lock`, and the connection's commit, rollback or close releases it. The
