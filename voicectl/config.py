@@ -141,6 +141,9 @@ class Settings(BaseModel):
     google_tts_speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
     google_timeout_ms: int = Field(3000, ge=100, le=60000)
     tts_keepwarm_sec: float = Field(450.0, ge=0.0, le=3600.0)
+    tts_cache_mb: float = Field(
+        16.0, ge=0.0, le=4096.0, description="phrase audio kept per process (0: off)"
+    )
 
     # Flows after the call (voicectl/flows): rules file, messenger, and its settings.
     flows_rules: str | None = Field(None, description="flow rules YAML (default: shipped)")

@@ -34,6 +34,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from voicectl.logs import get_logger
+from voicectl.speech.tts.cache import PhraseCache
 
 if TYPE_CHECKING:
     from voicectl.config import Settings
@@ -191,7 +192,8 @@ def _settings_key(settings: Settings) -> str:
 
 
 def shared(role: str, name: str, settings: Settings) -> Any:
-    """The process-wide instance of a provider, built on first use behind a lock.
+    """The process-wide instance of a provider, built on first use behind a lock. A TTS
+    comes wrapped in its `PhraseCache` unless `tts_cache_mb` is 0.
 
     Raises:
         ProviderError: see `spec_for`.
@@ -205,7 +207,10 @@ def shared(role: str, name: str, settings: Settings) -> Any:
     cls = load_class(spec)
     with _lock:  # built under the lock so two calls at start-up never build two
         if key not in _instances:
-            _instances[key] = build(cls, settings)
+            obj = build(cls, settings)
+            if role == "tts" and settings.tts_cache_mb > 0:  # one cache per voice
+                obj = PhraseCache(obj, int(settings.tts_cache_mb * 1024 * 1024))
+            _instances[key] = obj
             _constructions[(role, spec.name)] = _constructions.get((role, spec.name), 0) + 1
         return _instances[key]
 
@@ -231,7 +236,7 @@ class Providers:
     Attributes:
         agent: the `Agent`.
         stt: the `STTProvider` (opens one stream per call).
-        tts: the `TTS`.
+        tts: the `TTS`; a `PhraseCache` around the provider unless `tts_cache_mb` is 0.
         vad_class: the VAD class (`new_vad()` builds one per call).
         names: role -> the provider name serving it.
         fallbacks: role -> why the configured provider was replaced by the offline one.

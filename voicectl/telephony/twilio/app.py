@@ -58,6 +58,7 @@ from voicectl.logs import clip, get_logger, mask_phone
 from voicectl.loop_lag import LoopLagMonitor
 from voicectl.providers import metrics_lines as provider_metrics
 from voicectl.runtime import Runtime
+from voicectl.speech.tts.cache import PhraseCache
 from voicectl.store import call_state, leases, records, streams
 from voicectl.store import holds as booking_holds
 from voicectl.store.call_end import ended_calls, write_call_ended
@@ -423,6 +424,7 @@ def create_app(
             *provider_metrics(),
             *loop_lag.prometheus_lines(),
             *memory.GcPauses.install().prometheus_lines(),
+            *(rt.tts.prometheus_lines() if isinstance(rt.tts, PhraseCache) else ()),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
