@@ -18,12 +18,13 @@ import httpx
 import pytest
 from helpers import ServeProcess
 from media_client import RawCall, record, wait_record
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from voicectl.config import Settings
 from voicectl.runtime import Runtime
 from voicectl.sim.runner import InProcessServer
 from voicectl.store import records
+from voicectl.store.booking import EventRow
 from voicectl.store.calls import CallRow
 from voicectl.store.db import Database
 
@@ -141,11 +142,13 @@ def test_the_writer_retries_a_failed_write_and_logs_one_it_gives_up(
     db = Database(tmp_path / "w.db")
     real, failures = records.save_call, {"n": 2}
 
-    def flaky(db_: Database, snap: records.CallSnapshot, traces: list | None = None) -> None:
+    def flaky(
+        db_: Database, snap: records.CallSnapshot, traces: list | None = None, then=()
+    ) -> None:
         if failures["n"] > 0:
             failures["n"] -= 1
             raise RuntimeError("database is locked")
-        real(db_, snap, traces)
+        real(db_, snap, traces, then)
 
     monkeypatch.setattr(records, "save_call", flaky)
     writer = records.RecordWriter(db, retry_delays_s=(0.01, 0.01, 0.01))
@@ -166,11 +169,13 @@ def test_snapshots_of_one_call_queued_during_a_stall_merge_into_one(tmp_path: Pa
     real = records.save_call
     calls: list[int] = []
 
-    def slow(db_: Database, snap: records.CallSnapshot, traces: list | None = None) -> None:
+    def slow(
+        db_: Database, snap: records.CallSnapshot, traces: list | None = None, then=()
+    ) -> None:
         entered.set()
         gate.wait(10)
         calls.append(len(snap.turns))
-        real(db_, snap, traces)
+        real(db_, snap, traces, then)
 
     writer = records.RecordWriter(db)
     records.save_call, saved = slow, records.save_call  # type: ignore[assignment]
@@ -217,14 +222,16 @@ def test_tool_traces_go_with_the_record_each_once_through_stalls_and_retries(
     gate, entered = threading.Event(), threading.Event()
     real, attempts = records.save_call, []
 
-    def stalling(db_: Database, snap: records.CallSnapshot, traces: list | None = None) -> None:
+    def stalling(
+        db_: Database, snap: records.CallSnapshot, traces: list | None = None, then=()
+    ) -> None:
         attempts.append(len(traces or []))
         if len(attempts) == 1:  # the first write stalls while more snapshots come
             entered.set()
             gate.wait(10)
         elif len(attempts) == 2:  # the next one fails once and is retried
             raise RuntimeError("database is locked")
-        real(db_, snap, traces)
+        real(db_, snap, traces, then)
 
     rows = records.TraceRows(db)
     writer = records.RecordWriter(db, retry_delays_s=(0.01, 0.01))
@@ -423,3 +430,30 @@ def test_no_database_call_runs_on_the_event_loop_thread(tmp_path: Path) -> None:
 
         asyncio.run(go())
     assert not on_loop, on_loop
+
+
+def test_a_follow_up_write_commits_with_the_snapshot_or_not_at_all(tmp_path: Path) -> None:
+    from voicectl.store.call_end import CALL_ENDED, write_call_ended_in
+
+    db = Database(tmp_path / "f.db")
+    rows = records.TraceRows(db)
+    rows.append(_trace_row("CA8", "find_slots"))
+    attempts: list[int] = []
+
+    def end_of_call(s: Any) -> None:  # the call's end, in the record's transaction
+        write_call_ended_in(s, "CA8", outcome="completed", ended_by="stop")
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("database is locked")  # after its writes: all roll back
+
+    writer = records.RecordWriter(db, retry_delays_s=(0.01,))
+    snap = records.snapshot(FakeSession("CA8"), [], started=True, traces=rows.close())
+    assert writer.submit(snap, then=end_of_call).result(timeout=10)
+    assert len(attempts) == 2
+    assert _stored_tools(db, "CA8") == ["find_slots"]  # the retry stored each row once
+    rec = records.load_record(db, "CA8")
+    assert rec is not None and rec["status"] == "completed"
+    with db.session() as s:
+        ended = s.scalars(select(EventRow.call_sid).where(EventRow.type == CALL_ENDED)).all()
+    assert ended == ["CA8"]
+    assert writer.close()

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from voicectl import executors
 from voicectl.agent.base import Conversation
 from voicectl.booking.phone import normalize_phone
@@ -28,9 +30,9 @@ from voicectl.clock import MonotonicClock
 from voicectl.logs import clip, get_logger
 from voicectl.speech.stt.hints import service_hints
 from voicectl.store import records
-from voicectl.store.call_end import write_call_ended
-from voicectl.store.call_state import SavedCall, save_call_state, take_call_state
-from voicectl.store.streams import release_stream
+from voicectl.store.call_end import write_call_ended_in
+from voicectl.store.call_state import SavedCall, save_call_state_in, take_call_state
+from voicectl.store.streams import release_stream_in
 
 _log = get_logger("call")
 
@@ -161,14 +163,15 @@ async def open_call(
         history, state = list(conversation.history), dict(conversation.state)
         next_turn = session.next_turn
 
-        def after_record() -> None:
-            save_call_state(rt.db, spec.call_sid, history, state, next_turn)
+        def after_record(s: Session) -> None:
+            # In the final snapshot's transaction: the end of a call is one write.
+            save_call_state_in(s, spec.call_sid, history, state, next_turn)
             if ending.ended_by is not None:
-                write_call_ended(
-                    rt.db, spec.call_sid, outcome=ending.outcome, ended_by=ending.ended_by
+                write_call_ended_in(
+                    s, spec.call_sid, outcome=ending.outcome, ended_by=ending.ended_by
                 )
-            # Last: a stream resumed after a <Gather> (in any process) waits for this.
-            release_stream(rt.db, spec.call_sid, spec.stream_sid)
+            # With it: a stream resumed after a <Gather> (in any process) waits for this.
+            release_stream_in(s, spec.call_sid, spec.stream_sid)
 
         try:
             done = rt.records.submit(

@@ -21,7 +21,7 @@ import json
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.store.booking import BOOKED, AppointmentRow, EventRow, begin_write
 from voicectl.store.calls import CallRow, TurnRow
@@ -84,55 +84,76 @@ def write_call_ended(
     Raises:
         ValueError: `outcome` or `ended_by` is not in the contract.
     """
+    with db.session() as s:
+        begin_write(s)
+        return write_call_ended_in(
+            s,
+            call_sid,
+            outcome=outcome,
+            ended_by=ended_by,
+            ended_at=ended_at,
+            business_id=business_id,
+        )
+
+
+def write_call_ended_in(
+    s: Session,
+    call_sid: str,
+    *,
+    outcome: str,
+    ended_by: str,
+    ended_at: datetime | None = None,
+    business_id: str | None = None,
+) -> bool:
+    """`write_call_ended` within the open write transaction `s` (it takes effect at
+    its commit; on SQLite, `begin_write` must have started it)."""
     if outcome not in OUTCOMES or ended_by not in ENDED_BY:
         raise ValueError(f"call.ended: bad outcome {outcome!r} or ended_by {ended_by!r}")
     ended = _utc(ended_at) or datetime.now(UTC)
-    with db.session() as s:
-        begin_write(s)
-        row = s.get(CallRow, call_sid)
-        if row is None and not business_id:
-            return False
-        # The key decides, in this one statement: a racing ending (any process) that
-        # committed first makes it insert nothing; one in flight makes it wait, then that.
-        if not insert_once(
-            s,
-            CallEndRow,
-            {"call_sid": call_sid, "outcome": outcome, "ended_by": ended_by, "ended_at": ended},
-        ):
-            return False
-        started = _utc(row.started_at) if row is not None else ended
-        bid = row.business_id if row is not None else str(business_id)
-        turns = s.scalar(select(func.count()).where(TurnRow.call_sid == call_sid)) or 0
-        appointment_ids = list(
-            s.scalars(
-                select(AppointmentRow.id)
-                .where(AppointmentRow.call_sid == call_sid, AppointmentRow.status == BOOKED)
-                .order_by(AppointmentRow.id)
-            )
+    row = s.get(CallRow, call_sid)
+    if row is None and not business_id:
+        return False
+    # The key decides, in this one statement: a racing ending (any process) that
+    # committed first makes it insert nothing; one in flight makes it wait, then that.
+    if not insert_once(
+        s,
+        CallEndRow,
+        {"call_sid": call_sid, "outcome": outcome, "ended_by": ended_by, "ended_at": ended},
+    ):
+        return False
+    started = _utc(row.started_at) if row is not None else ended
+    bid = row.business_id if row is not None else str(business_id)
+    turns = s.scalar(select(func.count()).where(TurnRow.call_sid == call_sid)) or 0
+    appointment_ids = list(
+        s.scalars(
+            select(AppointmentRow.id)
+            .where(AppointmentRow.call_sid == call_sid, AppointmentRow.status == BOOKED)
+            .order_by(AppointmentRow.id)
         )
-        payload = {
-            "call_sid": call_sid,
-            "business_id": bid,
-            "caller_number": row.caller_number if row is not None else None,
-            "started_at": (started or ended).isoformat(),
-            "ended_at": ended.isoformat(),
-            "duration_s": round(max(0.0, (ended - (started or ended)).total_seconds()), 3),
-            "outcome": outcome,
-            "ended_by": ended_by,
-            "turns": int(turns),
-            "appointment_ids": appointment_ids,
-        }
-        s.add(
-            EventRow(
-                type=CALL_ENDED,
-                payload=json.dumps(payload, ensure_ascii=False),
-                business_id=bid,
-                call_sid=call_sid,
-            )
+    )
+    payload = {
+        "call_sid": call_sid,
+        "business_id": bid,
+        "caller_number": row.caller_number if row is not None else None,
+        "started_at": (started or ended).isoformat(),
+        "ended_at": ended.isoformat(),
+        "duration_s": round(max(0.0, (ended - (started or ended)).total_seconds()), 3),
+        "outcome": outcome,
+        "ended_by": ended_by,
+        "turns": int(turns),
+        "appointment_ids": appointment_ids,
+    }
+    s.add(
+        EventRow(
+            type=CALL_ENDED,
+            payload=json.dumps(payload, ensure_ascii=False),
+            business_id=bid,
+            call_sid=call_sid,
         )
-        if row is not None:
-            row.status = outcome
-            row.ended_at = ended
+    )
+    if row is not None:
+        row.status = outcome
+        row.ended_at = ended
     return True
 
 

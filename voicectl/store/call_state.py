@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voicectl.agent.base import Message, TurnInput
 from voicectl.logs import get_logger
@@ -66,6 +66,18 @@ def save_call_state(
     next_turn: int,
 ) -> None:
     """Store the conversation at the end of a stream (blocking; run off the loop)."""
+    with db.session() as s:
+        save_call_state_in(s, call_sid, history, agent_state, next_turn)
+
+
+def save_call_state_in(
+    s: Session,
+    call_sid: str,
+    history: list[Message],
+    agent_state: dict[str, Any],
+    next_turn: int,
+) -> None:
+    """`save_call_state` within the open transaction `s` (one statement)."""
     hist = [
         {"role": m.role, "content": m.content, "name": m.name, "interrupted": m.interrupted}
         for m in history
@@ -75,21 +87,20 @@ def save_call_state(
     except (TypeError, ValueError) as exc:
         _log.warning("call %s: agent state not saved (%s)", call_sid, exc)
         state_json = "{}"
-    with db.session() as s:
-        # One statement, whoever else writes this call's state now (a `<Gather>` result
-        # arriving in another process before this stream's end is saved).
-        upsert(
-            s,
-            CallStateRow,
-            {
-                "call_sid": call_sid,
-                "history_json": json.dumps(hist, ensure_ascii=False),
-                "agent_state_json": state_json,
-                "next_turn": next_turn,
-                "updated_at": _utcnow(),
-            },
-            update=("history_json", "agent_state_json", "next_turn", "updated_at"),
-        )
+    # One statement, whoever else writes this call's state now (a `<Gather>` result
+    # arriving in another process before this stream's end is saved).
+    upsert(
+        s,
+        CallStateRow,
+        {
+            "call_sid": call_sid,
+            "history_json": json.dumps(hist, ensure_ascii=False),
+            "agent_state_json": state_json,
+            "next_turn": next_turn,
+            "updated_at": _utcnow(),
+        },
+        update=("history_json", "agent_state_json", "next_turn", "updated_at"),
+    )
 
 
 def take_call_state(db: Database, call_sid: str) -> SavedCall | None:

@@ -27,12 +27,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from voicectl.logs import get_logger, scrub_surrogates
 from voicectl.store.booking import (
@@ -222,10 +223,17 @@ _COUNT_LOG = select(func.count()).select_from(_LOG).where(_of_stream(_LOG))
 _INSERT_LOG = insert(_LOG)
 
 
-def save_call(db: Database, snap: CallSnapshot, traces: list[dict[str, Any]] | None = None) -> None:
+def save_call(
+    db: Database,
+    snap: CallSnapshot,
+    traces: list[dict[str, Any]] | None = None,
+    then: Sequence[Callable[[Session], object]] = (),
+) -> None:
     """Upsert one snapshot (idempotent: writing it twice stores it once), and insert the
     `tool_traces` rows `traces` (None: `snap.traces`) in the same transaction - those are
-    not idempotent: the `RecordWriter` hands each row over once.
+    not idempotent: the `RecordWriter` hands each row over once. Each of `then` (e.g. the
+    end of the call's other writes) is called with the session last, in order: one
+    transaction for all, committed together or not at all.
 
     The call row is created or updated; this stream's turns become the snapshot's and this
     stream's log lines beyond those already stored are appended (a call resumed after a
@@ -284,6 +292,8 @@ def save_call(db: Database, snap: CallSnapshot, traces: list[dict[str, Any]] | N
         if lines:
             conn.execute(_INSERT_LOG, lines)
         insert_traces(conn, snap.traces if traces is None else traces)
+        for follow_up in then:
+            follow_up(s)
 
 
 def _save_turns(conn: Any, sid: str, stream_sid: str | None, turns: list[dict]) -> None:
@@ -329,7 +339,7 @@ class _Entry:
     version: int = 0
     start_version: int = -1  # version of the newest merged snapshot that was a start
     futures: list[concurrent.futures.Future[bool]] = field(default_factory=list)
-    then: list[Callable[[], None]] = field(default_factory=list)
+    then: list[Callable[[Session], object]] = field(default_factory=list)
     traces: list[dict[str, Any]] = field(default_factory=list)  # not yet stored
     attempts: int = 0
 
@@ -366,15 +376,16 @@ class RecordWriter:
         self._thread.start()
 
     def submit(
-        self, snap: CallSnapshot, then: Callable[[], None] | None = None
+        self, snap: CallSnapshot, then: Callable[[Session], object] | None = None
     ) -> concurrent.futures.Future[bool]:
         """Queue `snap`; the future resolves True once it (or a newer snapshot of the
         same call) is stored, False if the write was given up (already logged).
 
         Args:
             snap: the call now.
-            then: an idempotent follow-up write (e.g. `call.ended`) run on the writer
-                thread once the snapshot is stored - in order, retried with it.
+            then: an idempotent follow-up write (e.g. `call.ended`), called with the
+                session of the snapshot's own transaction on the writer thread - in
+                order, committed and retried with it.
         """
         fut: concurrent.futures.Future[bool] = concurrent.futures.Future()
         with self._cond:
@@ -461,9 +472,7 @@ class RecordWriter:
                 snap, version, then = entry.snap, entry.version, list(entry.then)
                 traces = list(entry.traces)
             try:
-                save_call(self.db, snap, traces)
-                for follow_up in then:
-                    follow_up()
+                save_call(self.db, snap, traces, then)
             except Exception as exc:  # noqa: BLE001 - every failure is retried or logged
                 self._failed_once(call_sid, entry, exc)
                 continue

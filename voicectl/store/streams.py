@@ -256,7 +256,12 @@ def stream_is_live(db: Database, call_sid: str) -> bool:
 def release_stream(db: Database, call_sid: str, stream_sid: str) -> None:
     """Drop the live row of stream `stream_sid` (a no-op if it is not the live one)."""
     with db.session() as s:
-        s.execute(_RELEASE, {"call_sid": call_sid, "stream_sid": stream_sid})
+        release_stream_in(s, call_sid, stream_sid)
+
+
+def release_stream_in(s: Session, call_sid: str, stream_sid: str) -> None:
+    """`release_stream` within the open transaction `s` (it takes effect at its commit)."""
+    s.execute(_RELEASE, {"call_sid": call_sid, "stream_sid": stream_sid})
 
 
 def release_orphans(db: Database, owner: str, held: Callable[[str], bool]) -> list[str]:
