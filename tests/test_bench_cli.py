@@ -4,6 +4,7 @@ a budget no call can meet -> 1 (one real call, in-process, with JSON and JUnit w
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,66 @@ def test_the_gather_fallback_meets_its_expectations_under_bench_as_under_simulat
     data = json.loads(out.read_text(encoding="utf-8"))
     [run] = data["runs"]
     assert run["ok"], (run["first_failure"], res.output[-2000:])
+
+
+def _children(pid: int) -> dict[int, str]:
+    """pid -> command line of every process whose parent is `pid` (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = cmd
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_load_run_leaves_no_server_or_generator_running() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "voicectl.cli", "bench", "--load", "--calls", "2"]
+    bench = subprocess.Popen(
+        [*cmd, "--duration", "120", "--ramp-s", "0", str(SEED)],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kids: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the server, then the generator process
+            kids = _children(bench.pid)
+            if any("serve" in c for c in kids.values()) and any(
+                "multiprocessing" in c and "resource_tracker" not in c for c in kids.values()
+            ):
+                break
+            time.sleep(0.2)
+        assert any("serve" in c for c in kids.values()), kids
+        bench.send_signal(signal.SIGKILL)  # no clean-up code runs
+        bench.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_running(p) for p in kids):
+            time.sleep(0.2)
+        left = {p: c for p, c in kids.items() if _running(p)}
+        assert not left, f"still running after the bench was killed: {left}"
+    finally:
+        for p in kids:
+            if _running(p):
+                os.kill(p, signal.SIGKILL)

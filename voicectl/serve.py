@@ -75,6 +75,9 @@ def serve(
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    from voicectl.supervisor import watch_supervisor
+
+    watch_supervisor()  # a worker, or a server `bench --load` started: not outliving it
     if workers > 1 and worker_fd is None:
         raise typer.Exit(_supervise(settings, workers, host, port, worker_args(ctx)))
     _run_server(settings, host, port, worker_fd)
@@ -113,9 +116,6 @@ def _run_server(settings: Settings, host: str, port: int, worker_fd: int | None)
     if worker_fd is None:
         server.run()
         return
-    from voicectl.supervisor import watch_supervisor
-
-    watch_supervisor()
     server.run(sockets=[socket.socket(fileno=worker_fd)])
 
 

@@ -201,17 +201,23 @@ def shared_stream_secret(auth_token: str | None, stream_secret: str | None) -> s
 
 
 def watch_supervisor() -> None:
-    """In a worker: SIGTERM ourselves when the supervisor named in the environment is
-    gone (it was killed without stopping us), checked once a second on a daemon thread."""
+    """`exit_with_parent` for the process named in `VOICECTL_SUPERVISOR_PID`, if set: a
+    `serve --workers` supervisor for its workers, `bench --load` for the server it runs."""
     parent = os.environ.get(SUPERVISOR_ENV, "")
-    if not parent.isdigit():
-        return
+    if parent.isdigit():
+        exit_with_parent(int(parent))
+
+
+def exit_with_parent(parent: int) -> None:
+    """SIGTERM this process once process `parent` is no longer its parent (it was killed
+    without stopping its children, e.g. SIGKILL), checked once a second on a daemon
+    thread. Used by `serve` workers and `bench --load` generator processes."""
 
     def watch() -> None:
         while True:
             time.sleep(1.0)
-            if os.getppid() != int(parent):
+            if os.getppid() != parent:
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
 
-    threading.Thread(target=watch, name="voicectl-supervisor-watch", daemon=True).start()
+    threading.Thread(target=watch, name="voicectl-parent-watch", daemon=True).start()

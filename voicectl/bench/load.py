@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,10 +178,16 @@ async def _slots(
     return results
 
 
-def _worker(plan: LoadPlan, worker: int, slots: list[int], t_start: float, out: Any) -> None:
-    """Entry point of a generator process: run `slots`, put a `WorkerReport` on `out`."""
+def _worker(
+    plan: LoadPlan, worker: int, slots: list[int], t_start: float, out: Any, parent: int
+) -> None:
+    """Entry point of a generator process: run `slots`, put a `WorkerReport` on `out`;
+    exits if process `parent` (the `bench`) dies first."""
     import logging
 
+    from voicectl.supervisor import exit_with_parent
+
+    exit_with_parent(parent)  # a killed `bench` leaves no calls running
     logging.disable(logging.WARNING)
     try:
         setup: list[float] = []
@@ -222,7 +229,9 @@ def run_generators(plan: LoadPlan, warmup_s: float = 3.0) -> list[WorkerReport]:
     for w in range(n):
         slots = list(range(w, plan.calls, n))
         p = ctx.Process(
-            target=_worker, args=(plan, w, slots, t_start, out), name=f"voicectl-load-{w}"
+            target=_worker,
+            args=(plan, w, slots, t_start, out, os.getpid()),
+            name=f"voicectl-load-{w}",
         )
         p.start()
         procs.append(p)

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from voicectl.loop_lag import METRIC, histogram_quantile
+from voicectl.supervisor import SUPERVISOR_ENV
 
 __all__ = [
     "ProcSample",
@@ -221,6 +222,7 @@ class ServeProcess:
             **os.environ,
             "VOICECTL_ACCEPT_SIM_PARAMS": "true",
             "VOICECTL_LOG_LEVEL": "WARNING",
+            SUPERVISOR_ENV: str(os.getpid()),  # the server goes if this process is killed
             **self.extra_env,
         }
         db = Path(self._tmp.name) / "load.db"
