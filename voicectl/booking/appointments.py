@@ -41,13 +41,14 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voicectl.booking.phone import (
@@ -333,14 +334,9 @@ def _create(
                 s.flush()
                 # One multi-row INSERT (not executemany: psycopg would pipeline it and log
                 # a warning whenever the primary key refuses a racing booking's cells).
-                s.execute(
-                    insert(AppointmentSlotRow).values(
-                        [
-                            {"business_id": policy.business_id, "cell": c, "appointment_id": row.id}
-                            for c in cells
-                        ]
-                    )
-                )
+                params: dict[str, Any] = {"b_business": policy.business_id, "b_id": row.id}
+                params.update({f"b_cell{i}": c for i, c in enumerate(cells)})
+                s.connection().execute(_insert_cells(len(cells)), params)
                 if not hold:
                     s.add(_created_event(row, policy))
                 result = {
@@ -661,3 +657,20 @@ def list_appointments(
             q = q.where(AppointmentRow.call_sid == call_sid)
         q = q.order_by(AppointmentRow.start_utc, AppointmentRow.id)
         return [appointment_dict(a, lead) for a, lead in s.execute(q).all()]
+
+
+@functools.lru_cache(maxsize=64)  # one per cell count: a service is a few cells long
+def _insert_cells(n: int) -> Any:
+    """The multi-row INSERT of an appointment's `n` slot cells, built once per `n` with
+    bound values (`b_business`, `b_id`, `b_cell0`...): a statement with literal rows is
+    compiled anew on every booking, inside its write transaction."""
+    return insert(AppointmentSlotRow).values(
+        [
+            {
+                "business_id": bindparam("b_business"),
+                "cell": bindparam(f"b_cell{i}"),
+                "appointment_id": bindparam("b_id"),
+            }
+            for i in range(n)
+        ]
+    )
