@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Integer, bindparam, or_, select, update
 
 from voicectl import executors
 from voicectl.flows.handlers import Event, HandlerError
@@ -95,6 +95,29 @@ class RoundStats:
         return not self.fanned_out and not self.claimed
 
 
+#: `fan_out`'s poll: the oldest events not fanned out yet (`b_limit` of them).
+_WAITING_EVENTS = (
+    select(EventRow.id)
+    .where(EventRow.processed_at.is_(None))
+    .order_by(EventRow.id)
+    .limit(bindparam("b_limit", type_=Integer))
+)
+
+#: `claim`'s read: due deliveries free to claim, oldest first (`b_now`, `b_limit`), and
+#: the same for one call (`b_call`).
+_DUE_DELIVERIES = (
+    select(DeliveryRow.id)
+    .where(
+        DeliveryRow.status == "pending",
+        DeliveryRow.next_attempt_at <= bindparam("b_now"),
+        or_(DeliveryRow.claimed_by.is_(None), DeliveryRow.lease_until < bindparam("b_now")),
+    )
+    .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+    .limit(bindparam("b_limit", type_=Integer))
+)
+_DUE_DELIVERIES_OF_CALL = _DUE_DELIVERIES.where(DeliveryRow.call_sid == bindparam("b_call"))
+
+
 class Dispatcher:
     """Claims and delivers outbox work (see the module docstring).
 
@@ -126,10 +149,13 @@ class Dispatcher:
         """Turn up to `limit` unprocessed events into deliveries, in one write transaction;
         returns how many events this dispatcher fanned out."""
         with self.db.session() as s:
-            q = select(EventRow.id).where(EventRow.processed_at.is_(None))
-            if call_sid is not None:
-                q = q.where(EventRow.call_sid == call_sid)
-            ids = list(s.scalars(q.order_by(EventRow.id).limit(limit)))
+            if call_sid is None:  # the idle poll: one prebuilt statement
+                ids = list(s.connection().execute(_WAITING_EVENTS, {"b_limit": limit}).scalars())
+            else:
+                q = select(EventRow.id).where(
+                    EventRow.processed_at.is_(None), EventRow.call_sid == call_sid
+                )
+                ids = list(s.scalars(q.order_by(EventRow.id).limit(limit)))
         if not ids:
             return 0
         with self.db.session() as s:
@@ -180,15 +206,17 @@ class Dispatcher:
         now = self.now()
         lease = now + timedelta(seconds=self.delivery.lease_s)
         free = or_(DeliveryRow.claimed_by.is_(None), DeliveryRow.lease_until < now)
+        q = _DUE_DELIVERIES if call_sid is None else _DUE_DELIVERIES_OF_CALL
+        params = {"b_now": now, "b_limit": limit or self.delivery.batch, "b_call": call_sid}
+        # Read first: an idle poll takes no write lock (on SQLite the whole database's).
+        # The claims below re-check each row, so a row read here and taken meanwhile by
+        # another dispatcher is simply not ours.
+        with self.db.session() as s:
+            if s.connection().execute(q, params).first() is None:
+                return []
         with self.db.session() as s:
             begin_write(s)
-            q = select(DeliveryRow.id).where(
-                DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now, free
-            )
-            if call_sid is not None:
-                q = q.where(DeliveryRow.call_sid == call_sid)
-            q = q.order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-            ids = list(s.scalars(q.limit(limit or self.delivery.batch)))
+            ids = list(s.connection().execute(q, params).scalars())
             mine = []
             for did in ids:
                 got = s.execute(
