@@ -103,8 +103,7 @@ _WAITING_EVENTS = (
     .limit(bindparam("b_limit", type_=Integer))
 )
 
-#: `claim`'s read: due deliveries free to claim, oldest first (`b_now`, `b_limit`), and
-#: the same for one call (`b_call`).
+#: `claim`'s read: due deliveries free to claim, oldest first (`b_now`, `b_limit`).
 _DUE_DELIVERIES = (
     select(DeliveryRow.id)
     .where(
@@ -115,7 +114,6 @@ _DUE_DELIVERIES = (
     .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
     .limit(bindparam("b_limit", type_=Integer))
 )
-_DUE_DELIVERIES_OF_CALL = _DUE_DELIVERIES.where(DeliveryRow.call_sid == bindparam("b_call"))
 
 
 class Dispatcher:
@@ -145,17 +143,11 @@ class Dispatcher:
 
     # -- 1. fan-out ----------------------------------------------------------------------
 
-    def fan_out(self, limit: int = 200, call_sid: str | None = None) -> int:
+    def fan_out(self, limit: int = 200) -> int:
         """Turn up to `limit` unprocessed events into deliveries, in one write transaction;
         returns how many events this dispatcher fanned out."""
         with self.db.session() as s:
-            if call_sid is None:  # the idle poll: one prebuilt statement
-                ids = list(s.connection().execute(_WAITING_EVENTS, {"b_limit": limit}).scalars())
-            else:
-                q = select(EventRow.id).where(
-                    EventRow.processed_at.is_(None), EventRow.call_sid == call_sid
-                )
-                ids = list(s.scalars(q.order_by(EventRow.id).limit(limit)))
+            ids = list(s.connection().execute(_WAITING_EVENTS, {"b_limit": limit}).scalars())
         if not ids:
             return 0
         with self.db.session() as s:
@@ -201,22 +193,21 @@ class Dispatcher:
 
     # -- 2. claim ------------------------------------------------------------------------
 
-    def claim(self, limit: int | None = None, call_sid: str | None = None) -> list[int]:
+    def claim(self, limit: int | None = None) -> list[int]:
         """Claim up to `limit` due deliveries for this dispatcher; returns their ids."""
         now = self.now()
         lease = now + timedelta(seconds=self.delivery.lease_s)
         free = or_(DeliveryRow.claimed_by.is_(None), DeliveryRow.lease_until < now)
-        q = _DUE_DELIVERIES if call_sid is None else _DUE_DELIVERIES_OF_CALL
-        params = {"b_now": now, "b_limit": limit or self.delivery.batch, "b_call": call_sid}
+        params = {"b_now": now, "b_limit": limit or self.delivery.batch}
         # Read first: an idle poll takes no write lock (on SQLite the whole database's).
         # The claims below re-check each row, so a row read here and taken meanwhile by
         # another dispatcher is simply not ours.
         with self.db.session() as s:
-            if s.connection().execute(q, params).first() is None:
+            if s.connection().execute(_DUE_DELIVERIES, params).first() is None:
                 return []
         with self.db.session() as s:
             begin_write(s)
-            ids = list(s.connection().execute(q, params).scalars())
+            ids = list(s.connection().execute(_DUE_DELIVERIES, params).scalars())
             mine = []
             for did in ids:
                 got = s.execute(
@@ -412,14 +403,14 @@ class Dispatcher:
 
     # -- rounds --------------------------------------------------------------------------
 
-    def run_once(self, call_sid: str | None = None) -> RoundStats:
+    def run_once(self) -> RoundStats:
         """Fan out every waiting event, then claim and deliver everything due, until no due
         work is left (deliveries waiting for a back-off stay for a later round)."""
         stats = RoundStats()
         while True:
-            n = self.fan_out(call_sid=call_sid)
+            n = self.fan_out()
             stats.fanned_out += n
-            ids = self.claim(call_sid=call_sid)
+            ids = self.claim()
             stats.claimed += len(ids)
             for did in ids:
                 stats.count(self.deliver(did))
