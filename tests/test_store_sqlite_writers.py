@@ -4,6 +4,7 @@ meeting another's lock fails at once with "database is locked", none does."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from voicectl.store.db import Database
-from voicectl.store.sqlite_writers import QueuedWritersConnection
+from voicectl.store.sqlite_writers import QueuedWritersConnection, yield_to_call_path
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock")
+fcntl = pytest.importorskip("fcntl")
 
 ROUNDS = 40
 
@@ -144,3 +146,42 @@ def test_the_servers_database_queues_its_writers(tmp_path: Path) -> None:
         assert isinstance(conn.connection.dbapi_connection, QueuedWritersConnection)
     db.dispose()
     assert (tmp_path / "s.db.write-lock").exists()  # the schema's writes took it
+
+
+def test_background_writers_queue_among_themselves_and_the_call_path_passes_them(
+    tmp_path: Path,
+) -> None:
+    """The records writer and the flows threads (`yield_to_call_path`) wait for the one
+    background writer ahead of them before they join the write lock's queue; a call-path
+    writer (a booking) never waits for that queue."""
+    path = tmp_path / "b.db"
+    setup = _connect(path)
+    setup.execute("CREATE TABLE t (who TEXT PRIMARY KEY, seen INTEGER)")
+    setup.close()
+    # Another process's background writer, between its turns: it holds the background lock.
+    other = os.open(f"{os.path.realpath(path)}.background-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    done: list[str] = []
+
+    def writer(who: str, background: bool) -> None:
+        if background:
+            yield_to_call_path()
+        conn = _connect(path)
+        conn.cursor().execute("INSERT INTO t VALUES (?, 0)", (who,))
+        done.append(who)
+        conn.close()
+
+    booking = threading.Thread(target=writer, args=("booking", False), daemon=True)
+    booking.start()
+    booking.join(timeout=30)
+    assert done == ["booking"]  # the call path did not queue behind the background writer
+    records = threading.Thread(target=writer, args=("records", True), daemon=True)
+    records.start()
+    records.join(timeout=0.5)
+    assert records.is_alive() and done == ["booking"]  # waits for the one ahead of it
+    fcntl.flock(other, fcntl.LOCK_UN)
+    records.join(timeout=30)
+    assert done == ["booking", "records"]
+    # Once written, it has given the background lock back to the next one.
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(other)

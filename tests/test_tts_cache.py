@@ -4,6 +4,7 @@ bounded in bytes, never from a phrase that was cut off or failed."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import time
@@ -102,15 +103,19 @@ def test_providers_wrap_the_voice_unless_the_cache_is_off(tmp_path: Path) -> Non
     assert isinstance(off.tts, EspeakTTS)
 
 
-async def _greeted_call(base: str, n: int) -> None:
+async def _greeted_call(base: str, n: int) -> bytes:
+    """One call that hangs up once the greeting's first phrase is sent; its μ-law."""
     form = {"CallSid": f"CAcache{n:04d}", "From": "+972501234567", "To": "+97233000000"}
     url, params = stream_of(httpx.post(f"{base}/voice", data=form).text)
     sid = f"MZcache{n}"
+    audio = b""
     async with websockets.connect(url) as ws:
         await ws.send(start_msg(form["CallSid"], sid, params))
-        while json.loads(await asyncio.wait_for(ws.recv(), 10))["event"] != "mark":
-            pass  # the greeting's first phrase was sent whole
+        while (msg := json.loads(await asyncio.wait_for(ws.recv(), 10)))["event"] != "mark":
+            if msg["event"] == "media":
+                audio += base64.b64decode(msg["media"]["payload"])
         await ws.send(json.dumps({"event": "stop", "streamSid": sid, "stop": {}}))
+    return audio
 
 
 def test_a_second_caller_hears_the_greeting_from_the_cache_and_metrics_say_so(
@@ -120,11 +125,10 @@ def test_a_second_caller_hears_the_greeting_from_the_cache_and_metrics_say_so(
     try:
         with InProcessServer(Settings(database=str(tmp_path / "srv.db"))) as srv:
 
-            async def calls() -> None:
-                for n in range(2):
-                    await _greeted_call(srv.http_base, n)
+            async def calls() -> list[bytes]:
+                return [await _greeted_call(srv.http_base, n) for n in range(2)]
 
-            asyncio.run(calls())
+            first, second = asyncio.run(calls())
             time.sleep(0.2)
             text = httpx.get(f"{srv.http_base}/metrics").text
     finally:
@@ -133,3 +137,5 @@ def test_a_second_caller_hears_the_greeting_from_the_cache_and_metrics_say_so(
     assert int(figures["voicectl_tts_cache_hits_total"]) >= 1
     assert int(figures["voicectl_tts_cache_misses_total"]) >= 1
     assert int(figures["voicectl_tts_cache_bytes"]) > 0
+    # Played from memory on the event loop, the phrase is the same audio, frame for frame.
+    assert len(first) >= 1600 and second == first

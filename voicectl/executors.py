@@ -17,7 +17,8 @@ Roles and sizes (threads; a pool starts its threads only as work arrives):
 - `db`: reads and writes on the call path (`store/*`), each a short transaction; as wide
   as SQLite's busy timeout makes sense (a writer waiting on the lock holds its thread).
 - `control`: Twilio REST (hang-up, `<Gather>` redirect), bounded by its own timeout.
-- `flows`: the after-call dispatcher's polls, never on the audio path.
+- `flows`: the after-call dispatcher's polls, never on the audio path; its threads'
+  database writes give way to the call path's (`store.sqlite_writers.yield_to_call_path`).
 """
 
 from __future__ import annotations
@@ -54,8 +55,18 @@ def pool(role: Role) -> ThreadPoolExecutor:
     with _lock:
         found = _pools.get(role)
         if found is None:
-            found = _pools[role] = ThreadPoolExecutor(size, thread_name_prefix=f"voicectl-{role}")
+            found = _pools[role] = ThreadPoolExecutor(
+                size,
+                thread_name_prefix=f"voicectl-{role}",
+                initializer=_yield_to_call_path if role == "flows" else None,
+            )
         return found
+
+
+def _yield_to_call_path() -> None:
+    from voicectl.store.sqlite_writers import yield_to_call_path
+
+    yield_to_call_path()
 
 
 async def run(role: Role, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:

@@ -47,6 +47,7 @@ from voicectl.clock import Clock
 from voicectl.logs import get_logger
 from voicectl.pacing import FrameTicker
 from voicectl.speech.tts.base import TTS
+from voicectl.speech.tts.cache import PhraseCache
 
 _log = get_logger("call")
 
@@ -595,10 +596,18 @@ class CallRunner:
                 if failed:
                     continue  # the voice failed: let the rest of the reply go unsaid
                 try:
-                    chunks = iter(self.tts.synthesize(phrase))
-                    # One thread hop per chunk: synthesis and resampling together.
-                    while (chunk := await executors.run("tts", _next_8k, chunks, rate)) is not None:
-                        self.dispatch(session.reply_audio(index, chunk, k))
+                    known = self.tts.cached(phrase) if isinstance(self.tts, PhraseCache) else None
+                    if known is not None:  # in memory: no synthesis, no thread hop
+                        for chunk in known:
+                            self.dispatch(session.reply_audio(index, chunk, k))
+                            await asyncio.sleep(0)  # a long phrase does not hold the loop
+                    else:
+                        chunks = iter(self.tts.synthesize(phrase))
+                        # One thread hop per chunk: synthesis and resampling together.
+                        while (
+                            chunk := await executors.run("tts", _next_8k, chunks, rate)
+                        ) is not None:
+                            self.dispatch(session.reply_audio(index, chunk, k))
                 except Exception as exc:
                     session.log("ERROR", f"TTS failed: {exc!r}")
                     failed = True

@@ -45,6 +45,7 @@ from voicectl.store.booking import (
 )
 from voicectl.store.calls import CallLogRow, CallRow, TurnRow
 from voicectl.store.db import Database, clip_to
+from voicectl.store.sqlite_writers import yield_to_call_path
 from voicectl.store.upsert import insert_once
 
 _log = get_logger("records")
@@ -462,6 +463,7 @@ class RecordWriter:
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
+        yield_to_call_path()  # no caller waits on these writes: the call path goes first
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
