@@ -20,9 +20,9 @@ Writers that no caller waits on - the call-record writer and the after-call flow
 threads call `yield_to_call_path` - first queue among themselves on
 `<database>.background-lock`, so at most one of them (per database, across processes)
 stands in the write lock's queue ahead of a call-path writer such as `create_appointment`.
-Under `bench --load` at 200 calls the records and flows threads made about 70% of the
-write transactions; queued all together ahead of a booking they made its tool call take
-57-130 ms at p95 against 3-7 ms at the median (docs/benchmarks.md, issue 12).
+Under `bench --load` at 200 calls those threads made more than half of the write
+transactions; queued all together ahead of a booking they made its tool call take 59-184 ms
+at p95 against 3-18 ms at the median (docs/benchmarks.md, issue 12).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class QueuedWritersConnection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self._lock_file = _lock_path(database)
         self._fd: int | None = None
-        self._bg_fd: int | None = None  # the background lock, once this thread used it
+        self._bg_fd: int | None = None  # the background lock, once a background thread wrote
         self._holds = False
         self._holds_bg = False
 
@@ -98,9 +98,13 @@ class QueuedWritersConnection(sqlite3.Connection):
                 self._bg_fd = os.open(path[: -len("write-lock")] + "background-lock", _FLAGS, 0o644)
             fcntl.flock(self._bg_fd, fcntl.LOCK_EX)
             self._holds_bg = True
-        if self._fd is None:
-            self._fd = os.open(path, _FLAGS, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        try:
+            if self._fd is None:
+                self._fd = os.open(path, _FLAGS, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        except BaseException:
+            self._release_background()
+            raise
         _holders[path] = me
         self._holds = True
 
@@ -115,7 +119,10 @@ class QueuedWritersConnection(sqlite3.Connection):
         _holders[self._lock_file] = None  # type: ignore[index]
         with contextlib.suppress(OSError):
             fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
-        if self._holds_bg:  # after the write lock: the next background writer queues next
+        self._release_background()  # after the write lock: the next background writer
+
+    def _release_background(self) -> None:
+        if self._holds_bg:
             self._holds_bg = False
             with contextlib.suppress(OSError):
                 fcntl.flock(self._bg_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
