@@ -55,13 +55,14 @@ def yield_to_call_path() -> None:
     _thread.background = True
 
 
-def _lock_path(database: Any) -> str | None:
+def _lock_path(database: Any, kind: str = "write") -> str | None:
+    """`<database>.<kind>-lock` (absolute), or None for a database with no file to share."""
     if fcntl is None or not isinstance(database, str | os.PathLike):
         return None
     name = os.fspath(database)
     if not name or name == ":memory:" or name.startswith("file:"):
         return None  # private or URI databases: nothing to share
-    return os.path.realpath(name) + ".write-lock"
+    return f"{os.path.realpath(name)}.{kind}-lock"
 
 
 def _writes(sql: str) -> bool:
@@ -78,6 +79,7 @@ class QueuedWritersConnection(sqlite3.Connection):
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
         self._lock_file = _lock_path(database)
+        self._bg_lock_file = _lock_path(database, "background")
         self._fd: int | None = None
         self._bg_fd: int | None = None  # the background lock, once a background thread wrote
         self._holds = False
@@ -95,7 +97,7 @@ class QueuedWritersConnection(sqlite3.Connection):
             return
         if getattr(_thread, "background", False):
             if self._bg_fd is None:
-                self._bg_fd = os.open(path[: -len("write-lock")] + "background-lock", _FLAGS, 0o644)
+                self._bg_fd = os.open(self._bg_lock_file, _FLAGS, 0o644)  # type: ignore[arg-type]
             fcntl.flock(self._bg_fd, fcntl.LOCK_EX)
             self._holds_bg = True
         try:
